@@ -1,0 +1,114 @@
+"""One collection: validate what will run, open the connectors, run each stream through the pipeline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from threading import Event
+from typing import Any
+
+from collector.catalog import Catalog, Filing
+from collector.config import Settings
+from collector.errors import ConfigError, InputError
+from collector.pipeline import BatchReport, Pipeline, RunResult
+from connectors.sdk.base import Connector, HttpOptions
+from connectors.sdk.registry import discover
+from storage import Store
+
+__all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStream:
+    """A stream chosen to run, with its connector's name."""
+
+    connector: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        """``<connector>.<stream>``."""
+        return f"{self.connector}.{self.name}"
+
+
+def plan_streams(settings: Settings, requested: Sequence[str] | None = None) -> list[PlannedStream]:
+    """Enabled streams in declaration order, or exactly the ``requested`` IDs (validated)."""
+    registry = discover().connectors
+    enabled: list[PlannedStream] = []
+    for name, cfg in settings.enabled_connectors().items():
+        names = cfg.streams or registry[name].stream_names()
+        enabled.extend(PlannedStream(name, s) for s in registry[name].stream_names() if s in names)
+    if not requested:
+        return enabled
+    by_id = {p.id: p for p in enabled}
+    chosen: list[PlannedStream] = []
+    for stream_id in requested:
+        if stream_id not in by_id:
+            known = {sid for c in registry.values() for sid in c.stream_ids()}
+            why = "is not enabled in the config" if stream_id in known else "is not a known stream"
+            raise InputError(f"--stream {stream_id}: {why}")
+        chosen.append(by_id[stream_id])
+    return chosen
+
+
+def check_secrets(settings: Settings, connectors: Sequence[str],
+                  env: Mapping[str, str] | None = None) -> None:
+    """Every ``*_env`` key of the given connectors names a set variable, or ConfigError."""
+    env = os.environ if env is None else env
+    for name in connectors:
+        cfg = settings.connectors[name]
+        for key in cfg.env_keys():
+            var = getattr(cfg, key)
+            if var and not env.get(var):
+                raise ConfigError(
+                    str(settings.path), f"connectors.{name}.{key}",
+                    f"environment variable ${var} is not set",
+                )
+
+
+def open_connector(settings: Settings, name: str, env: Mapping[str, str] | None = None,
+                   http: HttpOptions | None = None) -> Connector[Any]:
+    """Instantiate connector ``name`` with its validated config."""
+    cls = discover().connectors[name]
+    connector = cls(settings.connectors[name], env=env, http=http)
+    connector.check()
+    return connector
+
+
+def collect(
+    settings: Settings,
+    store: Store,
+    requested: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    on_start: Callable[[PlannedStream], None] | None = None,
+    on_done: Callable[[RunResult], None] | None = None,
+    stop: Event | None = None,
+) -> list[RunResult]:
+    """Run each planned stream once; a failing stream never stops the others."""
+    planned = plan_streams(settings, requested)
+    names = list(dict.fromkeys(p.connector for p in planned))
+    check_secrets(settings, names, env)
+    pipeline = Pipeline(
+        store, Filing(Catalog.builtin(), settings.filing),
+        batch_size=settings.storage.batch_size, on_batch=on_batch, stop=stop,
+    )
+    opened = {name: open_connector(settings, name, env) for name in names}
+    results: list[RunResult] = []
+    try:
+        for item in planned:
+            if pipeline.stop.is_set():
+                break
+            if on_start is not None:
+                on_start(item)
+            connector = opened[item.connector]
+            result = pipeline.run(connector.stream(item.name), connector.config)
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+    finally:
+        for connector in opened.values():
+            connector.close()
+    return results

@@ -1,0 +1,46 @@
+"""The collector's error types: one base, narrow subclasses that say what to do next."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "CollectorError",
+    "ConfigError",
+    "InputError",
+    "RecordError",
+]
+
+
+class CollectorError(Exception):
+    """Base of every error the collector raises on purpose; its message is user-facing."""
+
+    exit_code = 1
+
+
+class ConfigError(CollectorError):
+    """The configuration is missing, unreadable or wrong: fix the named key in the named file."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, key: str | None, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+
+
+class InputError(CollectorError):
+    """A command-line argument or an input file is wrong: fix the input and rerun."""
+
+    exit_code = 2
+
+
+class CatalogError(CollectorError):
+    """A control catalog or filing entry names something that does not exist."""
+
+    exit_code = 2
+
+
+class RecordError(CollectorError):
+    """An evidence record cannot be built: a connector produced a value outside the profile."""

@@ -1,0 +1,263 @@
+"""Runs one stream: normalise, canonicalise, hash, file and store in batches, with its cursor."""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Event
+from typing import Any
+
+import orjson
+import structlog
+
+from collector.canonical import sha256_hex
+from collector.catalog import Filing
+from collector.errors import RecordError
+from collector.records import build_record, format_ts
+from connectors.sdk.base import ConnectorConfig, Stream
+from connectors.sdk.errors import AuthError, ConnectorError
+from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
+from storage import CursorConflict, EvidenceRow, FilingRow, Store
+
+__all__ = ["BatchReport", "Pipeline", "RunResult"]
+
+log = structlog.get_logger("collector.pipeline")
+
+MAX_REPORTED_FAILURES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What one committed batch stored, for metrics and progress."""
+
+    stream: str
+    run_id: str
+    items: int
+    new: int
+    kinds: Counter[str]
+    exceptions: Counter[str]
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The outcome of one run of one stream."""
+
+    stream: str
+    run_id: str
+    status: str = "running"
+    items: int = 0
+    records_new: int = 0
+    failures: int = 0
+    error_class: str | None = None
+    error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock duration of the run."""
+        end = self.ended_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+
+def _cursor_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class _Batch:
+    """Records and filings waiting for the next commit, with the cursor they bring."""
+
+    __slots__ = ("exceptions", "filings", "items", "kinds", "records")
+
+    def __init__(self) -> None:
+        self.records: list[EvidenceRow] = []
+        self.filings: list[FilingRow] = []
+        self.items = 0
+        self.kinds: Counter[str] = Counter()
+        self.exceptions: Counter[str] = Counter()
+
+
+class Pipeline:
+    """Turns a stream's items into stored records; one transaction per batch, cursor included."""
+
+    def __init__(
+        self,
+        store: Store,
+        filing: Filing,
+        *,
+        batch_size: int = 1000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_batch: Callable[[BatchReport], None] | None = None,
+        stop: Event | None = None,
+    ) -> None:
+        self.store = store
+        self.filing = filing
+        self.batch_size = batch_size
+        self.clock = clock
+        self.on_batch = on_batch
+        self.stop = stop or Event()
+
+    def run(self, stream: Stream[Any], config: ConnectorConfig) -> RunResult:
+        """Collect ``stream`` once from its committed cursor; never raises for source errors."""
+        run_id = str(uuid.uuid4())
+        started = self.clock()
+        result = RunResult(stream=stream.id, run_id=run_id, started_at=started)
+        bound = log.bind(run_id=run_id, stream=stream.id, connector=stream.connector.name)
+        started_text = format_ts(started)
+        self.store.abandon_stale_runs(stream.id, started_text, started_text)
+        committed = self.store.read_cursor(stream.id)
+        cursor = Cursor(
+            value=None if committed is None else orjson.loads(committed),
+            ceiling=started,
+            floor=started - config.backfill,
+        )
+        self.store.start_run(run_id, stream.id, started_text, committed)
+        bound.info("run_started", cursor=committed)
+        state = _RunState(committed)
+        batch = _Batch()
+        try:
+            for output in stream.fetch(cursor):
+                if isinstance(output, SourceItem):
+                    self._add(stream, output, run_id, batch, state, result)
+                elif isinstance(output, Checkpoint):
+                    state.offer(output.cursor)
+                elif isinstance(output, ItemFailure):
+                    state.fail(output.key, output.error, output.error_class, result)
+                    bound.warning("item_failed", key=output.key, error_class=output.error_class)
+                if batch.items >= self.batch_size:
+                    self._commit(stream.id, batch, state, result)
+                    batch = _Batch()
+                if self.stop.is_set():
+                    result.status = "partial"
+                    result.error_class = "Shutdown"
+                    result.error = "collection stopped by shutdown; the next run resumes"
+                    break
+        except CursorConflict:
+            result.status, result.error_class = "failed", "CursorConflict"
+            result.error = "another collection of this stream ran at the same time"
+            batch = _Batch()
+        except AuthError as exc:
+            self._failed(result, exc)
+        except ConnectorError as exc:
+            self._failed(result, exc)
+        except Exception as exc:
+            self._failed(result, exc)
+            bound.error("connector_bug", error_class=type(exc).__name__,
+                        trace=traceback.format_exc(limit=8))
+        self._finish(stream.id, batch, state, result)
+        log_event = bound.info if result.status == "ok" else bound.warning
+        log_event(
+            "run_finished", status=result.status, items=result.items,
+            records_new=result.records_new, failures=result.failures,
+            error_class=result.error_class, seconds=round(result.seconds, 3),
+        )
+        return result
+
+    @staticmethod
+    def _failed(result: RunResult, exc: BaseException) -> None:
+        result.status = "failed"
+        result.error_class = type(exc).__name__
+        result.error = str(exc)[:2000]
+
+    def _add(self, stream: Stream[Any], item: SourceItem, run_id: str, batch: _Batch,
+             state: _RunState, result: RunResult) -> None:
+        result.items += 1
+        try:
+            evidence = stream.normalise(item)
+            if evidence.kind not in stream.kinds:
+                raise RecordError(f"kind {evidence.kind!r} is not declared by {stream.id}")
+            controls = self.filing.controls(stream.id, evidence.kind)
+            record = build_record(
+                stream=stream.id, source_key=item.key, kind=evidence.kind,
+                observed_at=item.observed_at, collected_at=self.clock(), actor=evidence.actor,
+                source_url=evidence.source_url, raw_sha256=sha256_hex(item.raw),
+                data=evidence.data, exception_reason=evidence.exception, controls=controls,
+                run_id=run_id,
+            )
+        except Exception as exc:
+            state.fail(item.key, str(exc)[:500], type(exc).__name__, result)
+            return
+        batch.records.append((
+            record.id, record.stream, record.source_key, record.kind, record.observed_at,
+            record.collected_at, record.status, record.actor, run_id, record.body.decode(),
+        ))
+        for criterion in controls:
+            batch.filings.append(
+                (criterion, record.observed_at, record.id, record.stream, record.status)
+            )
+            if record.status == "exception":
+                batch.exceptions[criterion] += 1
+        batch.kinds[record.kind] += 1
+        batch.items += 1
+        if item.cursor is not KEEP:
+            state.offer(item.cursor)
+
+    def _commit(self, stream_id: str, batch: _Batch, state: _RunState, result: RunResult,
+                final: dict[str, Any] | None = None) -> None:
+        with self.store.engine.begin() as conn:
+            new = self.store.insert_records(conn, batch.records, batch.filings)
+            if state.pending is not None and state.pending != state.committed:
+                self.store.advance_cursor(
+                    conn, stream_id, state.committed, state.pending, format_ts(self.clock()),
+                    result.run_id,
+                )
+            result.records_new += new
+            values: dict[str, Any] = {
+                "items": result.items, "records_new": result.records_new,
+                "failures": result.failures, "cursor_after": state.pending or state.committed,
+            }
+            if final:
+                values.update(final)
+            self.store.update_run(conn, result.run_id, **values)
+        state.committed = state.pending or state.committed
+        if self.on_batch is not None and batch.records:
+            self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
+                                      batch.exceptions))
+
+    def _finish(self, stream_id: str, batch: _Batch, state: _RunState, result: RunResult) -> None:
+        if result.status == "running":
+            result.status = "partial" if result.failures else "ok"
+            if result.failures and result.error is None:
+                result.error_class = "ItemFailures"
+                result.error = "; ".join(state.reported)
+        result.ended_at = self.clock()
+        final = {
+            "status": result.status, "ended_at": format_ts(result.ended_at),
+            "error_class": result.error_class, "error": result.error,
+        }
+        try:
+            self._commit(stream_id, batch, state, result, final)
+        except CursorConflict:
+            result.status, result.error_class = "failed", "CursorConflict"
+            result.error = "another collection of this stream ran at the same time"
+            final.update(status="failed", error_class=result.error_class, error=result.error)
+            with self.store.engine.begin() as conn:
+                self.store.update_run(conn, result.run_id, **final)
+
+
+class _RunState:
+    """Cursor bookkeeping: the committed value, the value pending with the batch, and failures."""
+
+    __slots__ = ("committed", "frozen", "pending", "reported")
+
+    def __init__(self, committed: str | None) -> None:
+        self.committed = committed
+        self.pending: str | None = committed
+        self.frozen = False
+        self.reported: list[str] = []
+
+    def offer(self, value: Any) -> None:
+        """Move the pending cursor, unless an earlier item failed in this run."""
+        if not self.frozen:
+            self.pending = _cursor_text(value)
+
+    def fail(self, key: str, error: str, error_class: str, result: RunResult) -> None:
+        """Record a failed item; the cursor stays before it for the rest of the run."""
+        self.frozen = True
+        result.failures += 1
+        if len(self.reported) < MAX_REPORTED_FAILURES:
+            self.reported.append(f"{key}: {error_class}: {error}")

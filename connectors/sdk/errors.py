@@ -1,0 +1,42 @@
+"""Connector errors, split by what the caller does next: retry later, fix something, or skip."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConnectorError",
+    "FatalError",
+    "ItemError",
+    "PaginationError",
+    "RetriableError",
+]
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises on purpose."""
+
+
+class RetriableError(ConnectorError):
+    """The source is temporarily unavailable (rate limit, 5xx, network): the next run retries."""
+
+
+class FatalError(ConnectorError):
+    """The request cannot succeed as made (bad request, missing resource): report and fix."""
+
+
+class AuthError(FatalError):
+    """The source rejected the credentials (401/403): fix the token named in the message."""
+
+    def __init__(self, connector: str, detail: str, env_var: str | None = None) -> None:
+        self.connector = connector
+        self.env_var = env_var
+        hint = f"; check the token in ${env_var}" if env_var else ""
+        super().__init__(f"{connector}: authentication failed ({detail}){hint}")
+
+
+class PaginationError(FatalError):
+    """A paginated listing misbehaved (for example it returned a page token twice)."""
+
+
+class ItemError(ConnectorError):
+    """One item could not be read or parsed; the run records it and goes on without it."""

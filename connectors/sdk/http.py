@@ -1,0 +1,224 @@
+"""An httpx client with per-request retries, vendor rate-limit handling and Link pagination."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from connectors.sdk.base import HttpOptions
+from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError
+
+__all__ = ["RETRY_STATUSES", "HttpClient", "parse_link_header", "retry_wait"]
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+\s*=\s*"?[^";,]*"?\s*)*)')
+_REL = re.compile(r'rel\s*=\s*"?([^";,]*)"?')
+_RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset")
+_REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining")
+
+Listener = Callable[[str, str], None]
+"""Called with (event, connector) for "request" and "retry" events; feeds metrics."""
+
+
+def parse_link_header(values: list[str]) -> dict[str, str]:
+    """Map rel -> URL from one or several ``Link`` header values (Okta sends one per rel)."""
+    links: dict[str, str] = {}
+    for value in values:
+        for match in _LINK.finditer(value):
+            for rel in _REL.findall(match.group(2)):
+                for name in rel.split():
+                    links.setdefault(name, match.group(1))
+    return links
+
+
+def _retry_after(headers: Mapping[str, str], now: float, *, reset: bool = True) -> float | None:
+    """Seconds the server asked us to wait, from Retry-After or (when ``reset``) a vendor
+    reset header."""
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when.timestamp() - now)
+    if not reset:
+        return None
+    for name in _RESET_HEADERS:
+        value = headers.get(name)
+        if value and value.strip().isdigit():
+            return max(0.0, float(value) - now)
+    return None
+
+
+def _exhausted(headers: Mapping[str, str]) -> bool:
+    """The vendor says no requests are left in the current rate-limit window."""
+    return any(headers.get(name, "").strip() == "0" for name in _REMAINING_HEADERS)
+
+
+def retry_wait(attempt: int, options: HttpOptions, asked: float | None, rng: random.Random) -> float:
+    """Back-off before retry ``attempt`` (1-based): full jitter, never less than the server asked."""
+    ceiling = min(options.max_backoff, options.backoff * (2 ** (attempt - 1)))
+    jittered = rng.uniform(ceiling / 2, ceiling)
+    return max(jittered, asked or 0.0)
+
+
+def _is_rate_limited_403(response: httpx.Response) -> bool:
+    """GitHub signals primary and secondary limits with 403 plus rate-limit headers."""
+    headers = response.headers
+    if "retry-after" in headers or _exhausted(headers):
+        return True
+    return b"rate limit" in response.content[:2000].lower()
+
+
+class HttpClient:
+    """One connector's HTTP client; every request is retried on its own, never a whole stream."""
+
+    def __init__(
+        self,
+        connector: str,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        options: HttpOptions | None = None,
+        token_env: str | None = None,
+        low_remaining: int = 0,
+        listener: Listener | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.connector = connector
+        self.options = options or HttpOptions()
+        self.token_env = token_env
+        self.low_remaining = low_remaining
+        self._listener = listener
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._pause_until = 0.0
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers or {}),
+            timeout=self.options.timeout,
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _emit(self, event: str) -> None:
+        if self._listener is not None:
+            self._listener(event, self.connector)
+
+    def _describe(self, method: str, url: str) -> str:
+        # The path only: query strings may carry tokens or personal data.
+        return f"{method} {httpx.URL(url).path or url}"
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request with retries; return a 2xx/3xx response or raise a typed error."""
+        started = self._clock()
+        deadline = started + self.options.deadline
+        what = self._describe(method, url)
+        attempt = 0
+        while True:
+            attempt += 1
+            self._honour_pause(deadline)
+            asked: float | None = None
+            # One slow attempt must not outlive the request's deadline.
+            remaining = max(0.001, deadline - self._clock())
+            timeout = {"timeout": min(self.options.timeout, remaining)}
+            try:
+                self._emit("request")
+                response = self._client.request(method, url, **{**timeout, **kwargs})
+                response.read()
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}"
+            else:
+                self._note_remaining(response.headers)
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status in (401, 403) and not (status == 403 and _is_rate_limited_403(response)):
+                    raise AuthError(self.connector, f"HTTP {status} on {what}", self.token_env)
+                if status not in RETRY_STATUSES and status != 403:
+                    raise FatalError(f"{self.connector}: HTTP {status} on {what}")
+                problem = f"HTTP {status}"
+                # Okta and GitHub send their reset header on every response, 5xx included;
+                # it is a wait request only when the answer is a rate limit.
+                limited = status in (403, 429) or _exhausted(response.headers)
+                asked = _retry_after(response.headers, self._clock(), reset=limited)
+            if attempt >= self.options.max_attempts:
+                raise RetriableError(
+                    f"{self.connector}: {problem} on {what} after {attempt} attempts"
+                )
+            wait = retry_wait(attempt, self.options, asked, self._rng)
+            if self._clock() + wait > deadline:
+                raise RetriableError(
+                    f"{self.connector}: {problem} on {what}; retrying would pass the "
+                    f"{self.options.deadline:g}s request deadline"
+                )
+            self._emit("retry")
+            self._sleep(wait)
+
+    def _note_remaining(self, headers: httpx.Headers) -> None:
+        """Pause before the next request when the vendor says we are about to hit the limit."""
+        if self.low_remaining <= 0:
+            return
+        for name in _REMAINING_HEADERS:
+            remaining = headers.get(name, "").strip()
+            if remaining.isdigit() and int(remaining) <= self.low_remaining:
+                wait = _retry_after({k: v for k, v in headers.items() if k != "retry-after"},
+                                    self._clock())
+                if wait:
+                    self._pause_until = self._clock() + min(wait, self.options.max_backoff)
+                return
+
+    def _honour_pause(self, deadline: float) -> None:
+        pause = self._pause_until - self._clock()
+        if pause > 0:
+            self._pause_until = 0.0
+            self._sleep(min(pause, max(0.0, deadline - self._clock())))
+
+    def get_json(self, url: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
+        """GET and parse JSON; a body that is not valid JSON is retried like a dropped connection."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            response = self.request("GET", url, **kwargs)
+            try:
+                return response.json(), response
+            except ValueError:
+                if attempt == self.options.max_attempts:
+                    break
+                self._emit("retry")
+                self._sleep(retry_wait(attempt, self.options, None, self._rng))
+        raise RetriableError(f"{self.connector}: invalid JSON from {self._describe('GET', url)}")
+
+    def pages(self, url: str, **kwargs: Any) -> Iterator[tuple[Any, httpx.Response]]:
+        """Follow ``Link: rel="next"`` from ``url``; refuse a next URL already visited."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        first = True
+        while next_url is not None:
+            if next_url in seen:
+                raise PaginationError(f"{self.connector}: pagination returned a page twice")
+            seen.add(next_url)
+            body, response = self.get_json(next_url, **(kwargs if first else {}))
+            first = False
+            yield body, response
+            next_url = parse_link_header(response.headers.get_list("link")).get("next")

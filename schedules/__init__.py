@@ -1,0 +1,3 @@
+"""The daemon: scheduled collection, digests and sealing."""
+
+__all__: list[str] = []

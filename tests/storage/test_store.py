@@ -1,0 +1,108 @@
+"""The store on SQLite and a real PostgreSQL: migrations, idempotent inserts, append-only triggers."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from storage import CursorConflict, Store
+
+
+def _row(n: int) -> tuple[str, ...]:
+    rid = f"{n:064x}"
+    return (rid, "synthetic.events", f"evt-{n}", "access_log", f"2026-11-0{1 + n % 5}T00:00:00.000000Z",
+            "2026-11-28T00:00:00.000000Z", "ok", "ann@example.com", "run-1", '{"x":1}')
+
+
+def _filings(n: int) -> list[tuple[str, ...]]:
+    row = _row(n)
+    return [(c, row[4], row[0], row[1], row[6]) for c in ("CC6.1", "CC7.2")]
+
+
+def test_migrations_are_idempotent(store_url: str) -> None:
+    """Opening a store twice applies migrations once and keeps what was stored."""
+    store = Store.open(store_url)
+    with store.engine.begin() as conn:
+        store.insert_records(conn, [_row(1)], _filings(1))
+    store.close()
+    again = Store.open(store_url)
+    assert again.count_records() == 1
+    again.close()
+
+
+def test_inserts_are_idempotent_on_id(store_url: str) -> None:
+    """Inserting the same records twice stores them once and reports only the new ones."""
+    store = Store.open(store_url)
+    rows = [_row(n) for n in range(10)]
+    filings = [f for n in range(10) for f in _filings(n)]
+    with store.engine.begin() as conn:
+        assert store.insert_records(conn, rows, filings) == 10
+    with store.engine.begin() as conn:
+        assert store.insert_records(conn, rows[:5] + [_row(10)], filings + _filings(10)) == 1
+    assert store.count_records() == 11
+    assert store.filing_counts() == {"CC6.1": 11, "CC7.2": 11}
+    store.close()
+
+
+@pytest.mark.parametrize("table", ["evidence", "filings", "snapshots"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET {c} = {c}", "DELETE FROM {t}"])
+def test_update_and_delete_are_refused(store_url: str, table: str, statement: str) -> None:
+    """The database itself refuses UPDATE and DELETE on append-only tables."""
+    store = Store.open(store_url)
+    with store.engine.begin() as conn:
+        store.insert_records(conn, [_row(1)], _filings(1))
+        conn.execute(sa.text(
+            "INSERT INTO snapshots (window_id, seq, file_name, window_start, window_end, sealed_at, "
+            "record_count, merkle_root, sums_sha256, signature, key_spki_sha256, manifest) VALUES "
+            "('2026-10', 0, '2026-10.tar', 'a', 'b', 'c', 0, 'r', 's', 'sig', 'k', '{}')"
+        ))
+    column = {"evidence": "status", "filings": "status", "snapshots": "manifest"}[table]
+    count = sa.text(f"SELECT count(*) FROM {table}")
+    with store.engine.connect() as conn:
+        before = conn.execute(count).scalar_one()
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(sa.text(statement.format(t=table, c=column)))
+    with store.engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == before > 0
+    store.close()
+
+
+def test_truncate_is_refused_on_postgres(postgres_url: str) -> None:
+    """On PostgreSQL, TRUNCATE of evidence is refused as well."""
+    store = Store.open(postgres_url)
+    with store.engine.begin() as conn:
+        store.insert_records(conn, [_row(1)], _filings(1))
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE evidence"))
+    assert store.count_records() == 1
+    store.close()
+
+
+def test_cursor_is_compare_and_set(store_url: str) -> None:
+    """A cursor only moves from the value the run read; a concurrent change is a conflict."""
+    store = Store.open(store_url)
+    with store.engine.begin() as conn:
+        store.advance_cursor(conn, "s.x", None, "1", "t", "run-1")
+    with store.engine.begin() as conn:
+        store.advance_cursor(conn, "s.x", "1", "2", "t", "run-1")
+    with pytest.raises(CursorConflict), store.engine.begin() as conn:
+        store.advance_cursor(conn, "s.x", "1", "3", "t", "run-2")
+    with pytest.raises(CursorConflict), store.engine.begin() as conn:
+        store.advance_cursor(conn, "s.x", None, "3", "t", "run-2")
+    assert store.read_cursor("s.x") == "2"
+    store.close()
+
+
+def test_records_iterate_in_observed_then_id_order(store_url: str) -> None:
+    """Records stream out ordered by (observed_at, id) across batch boundaries, within bounds."""
+    store = Store.open(store_url)
+    rows = [_row(n) for n in range(40)]
+    with store.engine.begin() as conn:
+        store.insert_records(conn, rows, [])
+    got = [r[0] for r in store.iter_records(batch=7)]
+    assert got == [r[0] for r in sorted(rows, key=lambda r: (r[4], r[0]))]
+    bounded = list(store.iter_records("2026-11-02T00:00:00.000000Z", "2026-11-04T00:00:00.000000Z",
+                                      batch=3))
+    assert len(bounded) == 16
+    store.close()
