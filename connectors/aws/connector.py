@@ -22,8 +22,9 @@ __all__ = ["AwsConnector"]
 class AwsConnector(Connector[AwsConfig]):
     """Reads AWS through boto3 with the standard credential chain (never keys in the config).
 
-    ``session`` replaces the default-chain session and ``sleep`` the credential-report
-    poller's wait; both exist so tests drive real clients against moto or a Stubber.
+    ``session`` replaces the default-chain session, ``sleep`` and ``clock`` the
+    credential-report poller's wait and deadline; they exist so tests drive real clients
+    against moto or a Stubber without waiting.
     """
 
     name = "aws"
@@ -38,10 +39,12 @@ class AwsConnector(Connector[AwsConfig]):
         http: HttpOptions | None = None,
         session: boto3.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, env=env, http=http)
         self.access = AwsAccess(config, session)
         self.sleep = sleep
+        self.clock = clock
 
     def check(self) -> None:
         """Refuse a config the loader would have refused (for connectors built without it)."""

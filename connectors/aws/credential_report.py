@@ -112,7 +112,7 @@ class CredentialReportStream(Stream[AwsConfig]):
     def _part(self, target: Target, region: str) -> Iterator[StreamOutput]:
         iam = self.connector.access.client(target, "iam", region, self.name)
         content, generated = fetch_report(iam, self.config.report_timeout.total_seconds(),
-                                          self.connector.sleep)
+                                          self.connector.sleep, self.connector.clock)
         for row, line in parse_report(content):
             arn = row.get("arn", "")
             if row.get("user") == ROOT_USER and not arn.endswith(":root"):
