@@ -53,9 +53,9 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _FILE_TIME = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
 # Request parameters that name what an IAM or trail change touched (strings only).
-_TARGET_FIELDS = ("userName", "groupName", "roleName", "policyArn", "policyName", "versionId",
-                  "accessKeyId", "status", "serialNumber", "virtualMFADeviceName", "name",
-                  "roleArn", "roleSessionName", "principalArn")
+_TARGET_FIELDS = frozenset({"userName", "groupName", "roleName", "policyArn", "policyName", "versionId",
+                            "accessKeyId", "status", "serialNumber", "virtualMFADeviceName", "name",
+                            "roleArn", "roleSessionName", "principalArn"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +278,11 @@ class CloudTrailStream(Stream[AwsConfig]):
             attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
             if "mfaAuthenticated" in attrs:
                 mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
-        params = event.get("requestParameters") or {}
-        target = {f: str(params[f]) for f in _TARGET_FIELDS if isinstance(params, dict)
-                  and isinstance(params.get(f), str | int | bool)}
+        params = event.get("requestParameters")
+        target: dict[str, str] = {}
+        if isinstance(params, dict):
+            target = {f: str(v) for f, v in params.items()
+                      if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
         actor = identity.get("arn") or identity.get("userName") or identity.get("principalId")
         region = event.get("awsRegion") or "us-east-1"
         data: dict[str, Any] = {
