@@ -85,6 +85,7 @@ def test_stored_records_carry_the_seeded_exceptions(tmp_path: Path, fake: FakeGi
 def test_injected_429s_and_500_store_the_same_ids_as_a_clean_run(tmp_path: Path, fake: FakeGithub) -> None:
     """With 2x429 and 1x500 injected, the stored pull request records equal a clean run's."""
     clean, clean_store = _collect(tmp_path / "clean", fake, [PRS])
+    assert clean[PRS].status == "ok"
     fake.faults.push(too_many_requests(retry_after=1), path_prefix="/repos/acme/api/pulls")
     fake.faults.push(too_many_requests(retry_after=1), path_prefix="/repos/acme/infra/pulls/")
     fake.faults.push(internal_error(500), path_prefix="/repos/acme/web/pulls")
