@@ -232,10 +232,14 @@ class OrgSettings(_GithubStream):
                    "two_factor_requirement_enabled": raw.get("two_factor_requirement_enabled")}
         yield SourceItem(org.login, cursor.ceiling, _raw(raw), {"type": "org", **setting})
         members = org.get_members(filter_="2fa_disabled")
-        for member in client.each(members, f"GET /orgs/{org.login}/members?filter=2fa_disabled"):
-            user = {"type": "member", "org": org.login, "login": member.login,
-                    "html_url": member.html_url}
-            yield SourceItem(f"{org.login}/{member.login}", cursor.ceiling, _raw(received(member)), user)
+        try:
+            for member in client.each(members, f"GET /orgs/{org.login}/members?filter=2fa_disabled"):
+                user = {"type": "member", "org": org.login, "login": member.login,
+                        "html_url": member.html_url}
+                yield SourceItem(f"{org.login}/{member.login}", cursor.ceiling, _raw(received(member)), user)
+        except FatalError as exc:
+            # Only org owners may filter members by 2FA: keep the org record, mark the run partial.
+            yield ItemFailure(f"{org.login}/members", str(exc), type(exc).__name__)
 
     def normalise(self, item: SourceItem) -> Evidence:
         obj: dict[str, Any] = item.obj

@@ -13,7 +13,7 @@ from connectors.github.streams import UNREVIEWED
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.contract import check_declared, check_errors_typed, check_run
 from connectors.sdk.errors import AuthError, RetriableError
-from connectors.sdk.items import KEEP, Checkpoint, Cursor, SourceItem
+from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
 from sandbox._http import Drop, Slow, Status, Truncated
 from sandbox.github import (
     FakeGithub,
@@ -314,6 +314,17 @@ def test_unreadable_2fa_requirement_is_an_exception(make_connector: MakeConnecto
     connector = make_connector()
     org_item = _items(connector, "org_settings")[0]
     assert "cannot read" in (connector.stream("org_settings").normalise(org_item).exception or "")
+
+
+def test_members_filter_refused_keeps_the_org_record(make_connector: MakeConnector, fake: FakeGithub) -> None:
+    """A token that may not filter members by 2FA still records the org; the refusal is an item failure."""
+    fake.faults.push(Status(422, body={"message": "Only owners can use this filter."}),
+                     path_prefix="/orgs/acme/members")
+    outputs = _outputs(make_connector(), "org_settings")
+    assert [o.key for o in outputs if isinstance(o, SourceItem)] == ["acme"]
+    [failure] = [o for o in outputs if isinstance(o, ItemFailure)]
+    assert failure.key == "acme/members" and "Only owners" in failure.error
+    assert fake.count("GET", "/orgs/acme/members") == 1
 
 
 # -- faults ------------------------------------------------------------------------------
