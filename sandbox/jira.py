@@ -54,12 +54,14 @@ class FakeJira(FakeServer):
 
     ``data`` holds the issues (mutable between runs); ``changelog_embed_limit`` is how many
     histories a search embeds per issue (Cloud embeds a bounded number; the rest come from
-    ``/issue/{key}/changelog``); ``max_results`` caps a search page.
+    ``/issue/{key}/changelog``); ``max_results`` caps a search page; ``deployment_type``
+    "Server" imitates Jira Data Center, which has no ``/search/jql``.
     """
 
     def __init__(self, data: JiraData | None = None, *, email: str = DEFAULT_EMAIL,
                  token: str = DEFAULT_TOKEN, time_zone: str = "UTC",
-                 changelog_embed_limit: int = 100, max_results: int = 100) -> None:
+                 changelog_embed_limit: int = 100, max_results: int = 100,
+                 deployment_type: str = "Cloud") -> None:
         super().__init__()
         self.data = data or JiraData()
         self.email = email
@@ -68,6 +70,7 @@ class FakeJira(FakeServer):
         self.zone = ZoneInfo(time_zone)
         self.changelog_embed_limit = changelog_embed_limit
         self.max_results = max_results
+        self.deployment_type = deployment_type
         self.cases: dict[str, str] = {}
         self.route("GET", rf"{_API}/serverInfo$", self._guard(self._server_info))
         self.route("GET", rf"{_API}/field$", self._guard(self._fields))
@@ -129,7 +132,7 @@ class FakeJira(FakeServer):
     def _server_info(self, request: Request) -> Response:
         return Response(200, {
             "baseUrl": request.base_url, "displayUrl": request.base_url, "version": "1001.0.0-SNAPSHOT",
-            "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud", "buildNumber": 100280,
+            "versionNumbers": [1001, 0, 0], "deploymentType": self.deployment_type, "buildNumber": 100280,
             "buildDate": "2026-01-01T00:00:00.000+0000",
             "serverTime": jira_time(datetime.now(UTC), self.zone), "scmInfo": "fake",
             "serverTitle": "Fake Jira",
