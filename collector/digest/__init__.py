@@ -1,0 +1,19 @@
+"""The weekly coverage digest: build it from the store, render it, write and deliver it."""
+
+from collector.digest.build import DigestScope, build_digest, default_week, scope_from_settings
+from collector.digest.deliver import Delivery, DeliveryError, check_delivery_config, deliver
+from collector.digest.render import render_html, render_markdown, write_digest
+
+__all__ = [
+    "Delivery",
+    "DeliveryError",
+    "DigestScope",
+    "build_digest",
+    "check_delivery_config",
+    "default_week",
+    "deliver",
+    "render_html",
+    "render_markdown",
+    "scope_from_settings",
+    "write_digest",
+]
