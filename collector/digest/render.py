@@ -39,6 +39,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["short"] = lambda rid: str(rid)[:12]
     env.filters["ts"] = lambda t: "never" if not t else f"{t[:10]} {t[11:16]} UTC"
     env.filters["mdcell"] = _md_cell
+    env.tests["weblink"] = _is_web_link
     return env
 
 
@@ -46,6 +47,11 @@ def _md_cell(value: Any) -> str:
     """A value safe inside a Markdown table cell (pipes and newlines escaped)."""
     text = "" if value is None else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _is_web_link(url: Any) -> bool:
+    """Only http(s) links are rendered as links; anything else (javascript:, data:) stays text."""
+    return isinstance(url, str) and url.lower().startswith(("https://", "http://"))
 
 
 def _day_label(iso: str) -> str:
