@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import (  # type: ignore[import-not-found]
+from digest_seed import (
     NOW,
     at,
     event,
