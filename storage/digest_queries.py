@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,37 +87,28 @@ class DeliveryRow:
 _IN: sa.BindParameter[list[str]] = bindparam("criteria", expanding=True)
 
 
-def _day_case(bounds: Sequence[str]) -> str:
-    """A CASE expression numbering the day each ``observed_at`` falls in (bounds are day edges)."""
-    arms = " ".join(f"WHEN observed_at < :b{i + 1} THEN {i}" for i in range(len(bounds) - 2))
-    return f"CASE {arms} ELSE {len(bounds) - 2} END"
-
-
 def criterion_day_counts(
     conn: Connection, criteria: Sequence[str], bounds: Sequence[str]
 ) -> list[CriterionDay]:
     """Filings per (criterion, day) with ``bounds[0] <= observed_at < bounds[-1]``.
 
-    ``bounds`` are consecutive day edges (8 for a week). The criterion IN-list and the
-    observed_at range let the filings primary key (criterion, observed_at, record_id) serve
-    the scan as a covering index: one range per criterion, no table lookups.
+    ``bounds`` are consecutive day edges (8 for a week). One query per day: the criterion
+    IN-list and the observed_at range make the filings primary key (criterion, observed_at,
+    record_id) a covering index, scanned one range per criterion in key order, so GROUP BY
+    needs no sort (a single CASE-bucketed query was 3x slower on SQLite).
     """
     if not criteria or len(bounds) < 2:
         return []
-    last = len(bounds) - 1
     query = text(
-        f"SELECT criterion, {_day_case(bounds)} AS day, count(*) AS n, "
-        "sum(CASE WHEN status = 'exception' THEN 1 ELSE 0 END) AS x "
-        "FROM filings WHERE criterion IN :criteria "
-        f"AND observed_at >= :b0 AND observed_at < :b{last} "
-        "GROUP BY criterion, day"
+        "SELECT criterion, count(*) AS n, sum(CASE WHEN status = 'exception' THEN 1 ELSE 0 END) AS x "
+        "FROM filings WHERE criterion IN :criteria AND observed_at >= :start AND observed_at < :end "
+        "GROUP BY criterion"
     ).bindparams(_IN)
-    params: dict[str, object] = {f"b{i}": b for i, b in enumerate(bounds)}
-    params["criteria"] = list(criteria)
-    return [
-        CriterionDay(c, int(d), int(n), int(x or 0))
-        for c, d, n, x in conn.execute(query, params)
-    ]
+    out: list[CriterionDay] = []
+    for day, (start, end) in enumerate(itertools.pairwise(bounds)):
+        rows = conn.execute(query, {"criteria": list(criteria), "start": start, "end": end})
+        out.extend(CriterionDay(c, day, int(n), int(x or 0)) for c, n, x in rows)
+    return out
 
 
 def criterion_range_counts(
@@ -169,13 +161,17 @@ def exception_records(
     return [ExceptionRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
-def stream_record_counts(conn: Connection, start: str, end: str) -> dict[str, int]:
-    """Records per stream with ``start <= observed_at < end``."""
+def stream_record_counts(conn: Connection, streams: Sequence[str], start: str, end: str) -> dict[str, int]:
+    """Records of each stream with ``start <= observed_at < end``.
+
+    One count per stream over ``ix_evidence_stream_observed`` (stream, observed_at), added by
+    migration 0002: a covering range scan instead of a table lookup per record of the week.
+    """
     query = text(
-        "SELECT stream, count(*) FROM evidence WHERE observed_at >= :start AND observed_at < :end "
-        "GROUP BY stream"
+        "SELECT count(*) FROM evidence WHERE stream = :s AND observed_at >= :start AND observed_at < :end"
     )
-    return {s: int(n) for s, n in conn.execute(query, {"start": start, "end": end})}
+    return {s: int(conn.execute(query, {"s": s, "start": start, "end": end}).scalar_one())
+            for s in streams}
 
 
 def stream_runs(conn: Connection, streams: Sequence[str]) -> dict[str, StreamRuns]:

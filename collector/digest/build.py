@@ -189,7 +189,10 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
             by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.records
             exceptions_week[cell.criterion] = exceptions_week.get(cell.criterion, 0) + cell.exceptions
         week_counts = {c: sum(v) for c, v in by_day.items()}
-        window_counts = criterion_range_counts(conn, every, window_start, end)
+        # Window to date = before the week (from the first window's start) + the week itself.
+        window_counts = criterion_range_counts(conn, every, window_start, start)
+        for c, n in week_counts.items():
+            window_counts[c] = window_counts.get(c, 0) + n
         prev_counts = criterion_range_counts(conn, every, format_ts(prev.start), format_ts(prev.end))
         groups = _group_exceptions(exception_records(conn, every, start, end), scope)
         prev_groups = _group_exceptions(
@@ -199,7 +202,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         listed = [c for c in every if c in in_scope or week_counts.get(c) or window_counts.get(c)]
         latest = last_evidence(conn, listed, end)
         runs = stream_runs(conn, [s.id for s in scope.streams])
-        per_stream = stream_record_counts(conn, start, end)
+        per_stream = stream_record_counts(conn, [s.id for s in scope.streams], start, end)
         failures = delivery_failures(conn, week.id, format_ts(now - DELIVERY_LOOKBACK))
 
     coverage = _coverage(scope.in_scope, week_counts)
