@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +23,20 @@ def register(sub: Any) -> None:
 def cmd_digest(args: argparse.Namespace) -> int:
     """`collector digest`: exit 0 when written (and delivered), 1 when a delivery failed."""
     from collector.cli_collect import open_store, settings_from
-    from collector.digest import build_digest, check_delivery_config, deliver, scope_from_settings
-    from collector.digest.render import write_digest
+    from collector.digest.job import run_digest
 
     settings = settings_from(args)
-    if not args.no_deliver:
-        check_delivery_config(settings)
-    now = datetime.now(UTC)
-    scope = scope_from_settings(settings, args.week, now)
-    out = Path(args.out) if args.out else settings.resolve(settings.digest.out_dir)
     store = open_store(settings)
     try:
-        digest = build_digest(store, scope, now)
-        paths = write_digest(digest, out)
-        for path in paths.values():
-            print(path)
-        results = [] if args.no_deliver else deliver(settings, store, digest, paths, now, os.environ)
+        run = run_digest(settings, store, week=args.week,
+                         out_dir=Path(args.out) if args.out else None, send=not args.no_deliver)
     finally:
         store.close()
-    cov = digest["coverage"]
-    print(f"{digest['week']}: {cov['covered']} of {cov['in_scope']} criteria covered, "
-          f"{len(digest['exceptions'])} exception lines", file=sys.stderr)
-    failed = [r for r in results if not r.ok]
-    for r in results:
+    for path in run.paths.values():
+        print(path)
+    cov = run.digest["coverage"]
+    print(f"{run.digest['week']}: {cov['covered']} of {cov['in_scope']} criteria covered, "
+          f"{len(run.digest['exceptions'])} exception lines", file=sys.stderr)
+    for r in run.deliveries:
         print(f"delivery {r.channel}: {'ok' if r.ok else 'failed: ' + str(r.error)}", file=sys.stderr)
-    return 1 if failed else 0
+    return 0 if run.delivered else 1

@@ -2,11 +2,13 @@
 
 from collector.digest.build import DigestScope, build_digest, default_week, scope_from_settings
 from collector.digest.deliver import Delivery, DeliveryError, check_delivery_config, deliver
+from collector.digest.job import DigestRun, run_digest
 from collector.digest.render import render_html, render_markdown, write_digest
 
 __all__ = [
     "Delivery",
     "DeliveryError",
+    "DigestRun",
     "DigestScope",
     "build_digest",
     "check_delivery_config",
@@ -14,6 +16,7 @@ __all__ = [
     "deliver",
     "render_html",
     "render_markdown",
+    "run_digest",
     "scope_from_settings",
     "write_digest",
 ]

@@ -45,12 +45,17 @@ def test_collect_then_digest_writes_the_three_files(tmp_path: Path,
     assert str(out / f"digest-{week.id}.html") in capsys.readouterr().out
 
 
-def test_bad_week_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A malformed --week is one error line and exit 2, and writes nothing."""
+@pytest.mark.parametrize(("week", "message"), [
+    ("2026-W60", "window '2026-W60': 2026 has no ISO week 60"),
+    ("2026-11", "--week 2026-11: expected an ISO week like 2026-W48"),
+])
+def test_bad_week_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], week: str,
+                                     message: str) -> None:
+    """A malformed or non-week --week is one error line and exit 2, and writes nothing."""
     config = _config(tmp_path)
-    assert main(["--config", str(config), "digest", "--week", "2026-W60"]) == 2
+    assert main(["--config", str(config), "digest", "--week", week]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["collector: error: window '2026-W60': 2026 has no ISO week 60"]
+    assert err == [f"collector: error: {message}"]
     assert not (tmp_path / "digests").exists()
 
 
