@@ -25,7 +25,7 @@ import orjson
 
 from collector.catalog import Catalog
 from collector.digest import DigestScope, build_digest
-from collector.digest.render import write_digest
+from collector.digest.render import write_files
 from collector.digest.scope import StreamPlan
 from collector.records import format_ts
 from collector.windows import parse_window
@@ -153,7 +153,7 @@ def main() -> None:
         t = time.perf_counter()
         digest = build_digest(store, scope, NOW)
         t_built = time.perf_counter()
-        write_digest(digest, work / "digests")
+        write_files(digest, work / "digests")
         digest_times.append(time.perf_counter() - t)
         render_times.append(time.perf_counter() - t_built)
     store.close()

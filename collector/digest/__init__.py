@@ -2,8 +2,8 @@
 
 from collector.digest.build import DigestScope, build_digest, default_week, scope_from_settings
 from collector.digest.deliver import Delivery, DeliveryError, check_delivery_config, deliver
-from collector.digest.job import DigestRun, run_digest
-from collector.digest.render import render_html, render_markdown, write_digest
+from collector.digest.job import DigestRun, run_digest, write_digest
+from collector.digest.render import render_html, render_markdown
 
 __all__ = [
     "Delivery",

@@ -12,10 +12,10 @@ from typing import Any
 from collector.config import Settings
 from collector.digest.build import build_digest, scope_from_settings
 from collector.digest.deliver import Delivery, check_delivery_config, deliver
-from collector.digest.render import write_digest
+from collector.digest.render import write_files
 from storage import Store
 
-__all__ = ["DigestRun", "run_digest"]
+__all__ = ["DigestRun", "run_digest", "write_digest"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,14 @@ def run_digest(settings: Settings, store: Store, *, week: str | None = None,
     now = now or datetime.now(UTC)
     scope = scope_from_settings(settings, week, now)
     digest = build_digest(store, scope, now)
-    paths = write_digest(digest, out_dir or settings.resolve(settings.digest.out_dir))
+    paths = write_files(digest, out_dir or settings.resolve(settings.digest.out_dir))
     results = deliver(settings, store, digest, paths, now, os.environ if env is None else env) \
         if send else []
     return DigestRun(digest, paths, results)
+
+
+def write_digest(settings: Settings, store: Store, week: str | None = None) -> Path:
+    """The daemon's weekly job: write and deliver the digest of ``week`` (None: the last complete
+    ISO week in ``[windows].timezone``); return the path of ``digest-<week>.json``. A failed
+    delivery is logged and recorded (reported in the next digest), not raised."""
+    return run_digest(settings, store, week=week).paths["json"]

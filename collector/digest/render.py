@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 import orjson
 
-__all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_digest"]
+__all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
 
 _CHART_WIDTH = 760
 _LABEL_W = 90
@@ -134,7 +134,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_digest(digest: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_files(digest: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Render and write the three files (each replaced atomically); return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = digest_paths(out_dir, digest["week"])

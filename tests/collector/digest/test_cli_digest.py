@@ -70,3 +70,25 @@ def test_delivery_failure_exits_1_but_writes_the_files(tmp_path: Path, capsys: p
     assert len(list(out.glob("digest-2026-W40.*"))) == 3
     assert "delivery slack: failed: environment variable $EC_TEST_UNSET_WEBHOOK is not set" in \
         capsys.readouterr().err
+
+
+def test_daemon_entry_point_writes_and_returns_the_json_path(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`collector.digest.write_digest(settings, store, week)` (the daemon's weekly job) writes the
+    files to out_dir and returns the JSON path; a failed delivery is recorded, not raised."""
+    from collector.config import load_settings
+    from collector.digest import write_digest
+    from storage import Store
+
+    monkeypatch.delenv("EC_TEST_UNSET_WEBHOOK", raising=False)
+    settings = load_settings(_config(tmp_path, 'slack_webhook_env = "EC_TEST_UNSET_WEBHOOK"'))
+    store = Store.open(settings.storage_url)
+    try:
+        path = write_digest(settings, store, "2026-W40")
+        with store.engine.connect() as conn:
+            logged = conn.exec_driver_sql("SELECT week, channel, status FROM digest_deliveries").all()
+    finally:
+        store.close()
+    assert path == tmp_path / "digests" / "digest-2026-W40.json"
+    assert orjson.loads(path.read_bytes())["week"] == "2026-W40"
+    assert [tuple(r) for r in logged] == [("2026-W40", "slack", "failed")]

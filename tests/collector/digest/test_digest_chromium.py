@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from collector.digest.render import write_digest
+from collector.digest.render import write_files
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
@@ -39,7 +39,7 @@ def _console(stderr: str) -> list[str]:
 def test_chromium_renders_the_digest_without_console_errors(digest: dict[str, Any], tmp_path: Path) -> None:
     """Chromium renders the HTML digest with no console messages (no blocked requests, no errors),
     its DOM shows the coverage figure, and the screenshot is saved as an artifact."""
-    paths = write_digest(digest, tmp_path / "out")
+    paths = write_files(digest, tmp_path / "out")
     shot = tmp_path / "digest-2026-W48.png"
     result = _chromium(paths["html"], tmp_path / "profile-shot", f"--screenshot={shot}",
                        "--window-size=1200,2000")

@@ -27,7 +27,7 @@ from digest_seed import NOW, seeded_scope
 from collector.config import load_settings
 from collector.digest import build_digest, check_delivery_config, deliver
 from collector.digest.deliver import slack_payload
-from collector.digest.render import write_digest
+from collector.digest.render import write_files
 from collector.errors import ConfigError
 from collector.windows import parse_window
 from storage import Store
@@ -145,7 +145,7 @@ def _settings(tmp_path: Path, **digest: Any) -> Any:
 
 
 def _written(digest: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
-    return write_digest(digest, tmp_path / "digests")
+    return write_files(digest, tmp_path / "digests")
 
 
 def test_slack_receives_the_summary(digest: dict[str, Any], seeded_store: Store, tmp_path: Path,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from collector.digest import render_html, render_markdown
-from collector.digest.render import write_digest
+from collector.digest.render import write_files
 
 
 class _Tables(HTMLParser):
@@ -132,9 +132,9 @@ def test_hostile_source_values_are_escaped(digest: dict[str, Any]) -> None:
     assert row[2] == "<script>alert(1)</script>\\|x" and len(row) == 9
 
 
-def test_write_digest_writes_three_files(digest: dict[str, Any], tmp_path: Path) -> None:
+def test_write_files_writes_three_files(digest: dict[str, Any], tmp_path: Path) -> None:
     """The JSON file round-trips to the digest; the .md and .html sit beside it, named for the week."""
-    paths = write_digest(digest, tmp_path / "out")
+    paths = write_files(digest, tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == [
         "digest-2026-W48.html", "digest-2026-W48.json", "digest-2026-W48.md"]
     assert orjson.loads(paths["json"].read_bytes()) == digest
