@@ -21,7 +21,7 @@ DEMO_ENV: Mapping[str, str] = {
     "JIRA_EMAIL": "collector@example.com",
     "JIRA_API_TOKEN": "sandbox-jira-token",
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented dummy secret
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 BUCKET = "org-trail"
@@ -64,13 +64,13 @@ class SandboxWorld:
 
     def start_all(self) -> WorldEndpoints:
         """Start and seed every server; the caller must call ``stop_all``."""
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, only when used
+        from moto.server import ThreadedMotoServer
 
-        from sandbox.aws_backup import FakeBackup, demo_jobs  # noqa: PLC0415
-        from sandbox.github import FakeGithub, seed_org  # noqa: PLC0415
-        from sandbox.jira import FakeJira  # noqa: PLC0415
-        from sandbox.okta import FakeOkta  # noqa: PLC0415
-        from sandbox.okta_data import seed_org as seed_okta  # noqa: PLC0415
+        from sandbox.aws_backup import FakeBackup, demo_jobs
+        from sandbox.github import FakeGithub, seed_org
+        from sandbox.jira import FakeJira
+        from sandbox.okta import FakeOkta
+        from sandbox.okta_data import seed_org as seed_okta
 
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
@@ -99,7 +99,7 @@ class SandboxWorld:
             server = self.servers.pop()
             try:
                 server.stop()
-            except Exception:  # noqa: BLE001, S110 - stopping is best effort, never masks the result
+            except Exception:  # noqa: S110 - stopping is best effort, never masks the result
                 pass
 
     def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
@@ -111,7 +111,7 @@ class SandboxWorld:
         return jobs
 
     def _seed_aws(self, url: str) -> dict[str, Any]:
-        import boto3  # noqa: PLC0415
+        import boto3
 
         session = boto3.Session(aws_access_key_id=DEMO_ENV["AWS_ACCESS_KEY_ID"],
                                 aws_secret_access_key=DEMO_ENV["AWS_SECRET_ACCESS_KEY"],
@@ -142,14 +142,15 @@ class SandboxWorld:
                 records.append(console_login(at, f"ct-{n:06d}", user=rng.choice(users), mfa=mfa))
             if rng.random() < 0.3:
                 n += 1
-                records.append(event("AssumeRole", when + timedelta(minutes=7), source="sts.amazonaws.com",
-                                     event_id=f"ct-{n:06d}", params={"roleArn": f"arn:aws:iam::{ACCOUNT}:role/deploy",
-                                                                     "roleSessionName": "deploy"}))
+                role = {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/deploy", "roleSessionName": "deploy"}
+                records.append(event("AssumeRole", when + timedelta(minutes=7),
+                                     source="sts.amazonaws.com", event_id=f"ct-{n:06d}", params=role))
             if rng.random() < 0.1:
                 n += 1
-                records.append(event("AttachUserPolicy", when + timedelta(minutes=9), source="iam.amazonaws.com",
-                                     event_id=f"ct-{n:06d}", params={"userName": rng.choice(users),
-                                                                     "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}))
+                grant = {"userName": rng.choice(users),
+                         "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+                records.append(event("AttachUserPolicy", when + timedelta(minutes=9),
+                                     source="iam.amazonaws.com", event_id=f"ct-{n:06d}", params=grant))
             delivered = when + timedelta(hours=5, minutes=10)
             if delivered < self.now:
                 s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, delivered, unique=f"u{n:06d}"),
@@ -159,7 +160,9 @@ class SandboxWorld:
 
 
 @contextmanager
-def running_world(now: datetime | None = None, seed: int = 7) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
+def running_world(
+    now: datetime | None = None, seed: int = 7
+) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
     """A started, seeded world for the block, with the demo's credentials in the environment."""
     now = now or datetime.now(UTC)
     world = SandboxWorld(now=now, start=demo_start(now), seed=seed)
