@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Iterator, Mapping
@@ -97,10 +98,8 @@ class SandboxWorld:
         """Stop every server this world started (safe to call twice)."""
         while self.servers:
             server = self.servers.pop()
-            try:
+            with contextlib.suppress(Exception):  # best effort: never masks the result
                 server.stop()
-            except Exception:  # noqa: S110 - stopping is best effort, never masks the result
-                pass
 
     def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
         jobs: list[Any] = []
