@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "evidence_collector.connectors"
 
 BUILTIN: dict[str, str] = {
     "synthetic": "connectors.synthetic:SyntheticConnector",
+    "okta": "connectors.okta:OktaConnector",
 }
 
 
