@@ -29,7 +29,7 @@ def anchor() -> datetime:
 
 @pytest.fixture(scope="session")
 def org(anchor: datetime) -> OktaOrg:
-    """The seeded org, shared: the fake copies what it serves, so tests never change it."""
+    """The seeded org, shared by every test: tests add events to a fake, never to this org."""
     return seed_org(seed=7, now=anchor, days=60)
 
 
