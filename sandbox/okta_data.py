@@ -200,7 +200,8 @@ def seed_org(seed: int = 7, now: datetime | None = None, days: int = 60,
     admin: dict[str, Any] | None = None
     for n in range(users):
         first, last = _FIRST[n % len(_FIRST)], _LAST[n % len(_LAST)]
-        login = f"{first}.{last}".lower() + "@example.com"
+        suffix = str(n // len(_FIRST)) if n >= len(_FIRST) else ""  # logins stay unique past 26
+        login = f"{first}.{last}{suffix}".lower() + "@example.com"
         status = "DEPROVISIONED" if login == _DEPROVISIONED else _OTHER_STATUSES.get(login, "ACTIVE")
         created = start - timedelta(days=rng.randint(30, 400))
         last_login = now - timedelta(hours=rng.randint(1, 300)) if status == "ACTIVE" else None
