@@ -15,6 +15,8 @@ ENTRY_POINT_GROUP = "evidence_collector.connectors"
 
 BUILTIN: dict[str, str] = {
     "synthetic": "connectors.synthetic:SyntheticConnector",
+    "github": "connectors.github:GithubConnector",
+    "jira": "connectors.jira:JiraConnector",
     "okta": "connectors.okta:OktaConnector",
 }
 
