@@ -1,6 +1,6 @@
 """Okta against the fake: requests per 1,000 evidence records and records/s, per stream.
 
-Run: .venv/bin/python bench/okta.py [--days N] [--users N] [--page-size N]
+Run: .venv/bin/python bench/saas_okta.py [--days N] [--users N] [--page-size N]
 The baseline, measured in the same run, is the synthetic connector through the same
 pipeline and store (no HTTP), so the figures show what the Okta path adds.
 """
