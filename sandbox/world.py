@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 from collections.abc import Iterator, Mapping
@@ -73,6 +74,7 @@ class SandboxWorld:
         from sandbox.okta import FakeOkta
         from sandbox.okta_data import seed_org as seed_okta
 
+        logging.getLogger("werkzeug").disabled = True  # moto's server logs every request
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self.servers.append(moto)
