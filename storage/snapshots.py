@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, func, insert, select
@@ -10,7 +11,7 @@ from storage.models import Evidence, Snapshot
 from storage.store import Store
 
 __all__ = ["SnapshotContents", "SnapshotRow", "earliest_observed", "insert_snapshot",
-           "snapshot_contents", "snapshot_rows"]
+           "snapshot_contents", "snapshot_rows", "stream_window"]
 
 _meta = MetaData()
 contents_table = Table(
@@ -45,7 +46,7 @@ class SnapshotRow:
 class SnapshotContents:
     """What a snapshot sealed: record ids (32 bytes each, in file order), key and token."""
 
-    record_ids: bytes
+    record_ids: bytes | bytearray
     public_key: str
     timestamp_token: bytes | None
 
@@ -77,6 +78,19 @@ def insert_snapshot(store: Store, row: SnapshotRow, contents: SnapshotContents) 
             window_id=row.window_id, seq=row.seq, record_ids=contents.record_ids,
             public_key=contents.public_key, timestamp_token=contents.timestamp_token,
         ))
+
+
+def stream_window(store: Store, start: str, end: str, batch: int = 20000
+                  ) -> Iterator[tuple[str, str, str, str]]:
+    """(id, body, collected_at, run_id) with ``start <= observed_at < end`` in (observed_at, id)
+    order, from one query in one read transaction, streamed ``batch`` rows at a time."""
+    query = (select(Evidence.id, Evidence.body, Evidence.collected_at, Evidence.run_id)
+             .where(Evidence.observed_at >= start, Evidence.observed_at < end)
+             .order_by(Evidence.observed_at, Evidence.id))
+    with store.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+        for row in result:
+            yield row[0], row[1], row[2], row[3]
 
 
 def earliest_observed(store: Store) -> str | None:

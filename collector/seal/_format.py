@@ -6,9 +6,7 @@ RFC 8785 bytes for the record profile), so that verification stays light.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -85,10 +83,17 @@ def _reject_constant(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_int=_checked_int,
+                            parse_constant=_reject_constant)
+
+
+decode_text = _DECODER.decode
+"""``loads`` for text already decoded."""
+
+
 def loads(data: bytes | str) -> Any:
     """Parse JSON strictly inside the record profile: floats, huge integers and NaN are errors."""
-    return json.loads(data, parse_float=_reject_float, parse_int=_checked_int,
-                      parse_constant=_reject_constant)
+    return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
 
 
 stdlib_canonical = _stdlib_canonical()
@@ -115,29 +120,46 @@ def control_file(control: str) -> str:
     return f"controls/{control}.csv"
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 class CsvLine:
-    """Formats one population row (RFC 4180, CRLF) the same way for sealing and verifying."""
+    """Formats one population row (RFC 4180, CRLF) the same way for sealing and verifying.
 
-    def __init__(self) -> None:
-        self._buf = io.StringIO()
-        self._writer = csv.writer(self._buf, lineterminator="\r\n")
+    The same bytes as ``csv.writer(lineterminator="\\r\\n")`` with minimal quoting (a test holds
+    this), several times faster.
+    """
 
-    def __call__(self, fields: Sequence[str | None]) -> bytes:
+    def __call__(self, fields: Sequence[Any]) -> bytes:
         """The encoded line for ``fields`` (None becomes an empty cell)."""
-        buf = self._buf
-        buf.seek(0)
-        buf.truncate()
-        self._writer.writerow(["" if f is None else f for f in fields])
-        return buf.getvalue().encode("utf-8")
+        return (",".join([_cell(f) for f in fields]) + "\r\n").encode("utf-8")
 
     def header(self) -> bytes:
         """The header line of every population file."""
         return self(CSV_HEADER)
 
+    def row(self, rid: Any, observed: Any, stream: Any, source_key: Any, actor: Any, status: Any,
+            reason: Any, url: Any) -> bytes:
+        """The population row of one record (the hot path: one join when nothing needs quoting)."""
+        text = ",".join([
+            "" if rid is None else f"{rid}", "" if observed is None else f"{observed}",
+            "" if stream is None else f"{stream}", "" if source_key is None else f"{source_key}",
+            "" if actor is None else f"{actor}", "" if status is None else f"{status}",
+            "" if reason is None else f"{reason}", "" if url is None else f"{url}"])
+        if text.count(",") == 7 and '"' not in text and "\n" not in text and "\r" not in text:
+            return (text + "\r\n").encode("utf-8")
+        return self((rid, observed, stream, source_key, actor, status, reason, url))
+
     def record(self, obj: dict[str, Any]) -> bytes:
         """The population row of a full record object."""
-        return self((obj["id"], obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
-                     obj["status"], obj["exception_reason"], obj["source_url"]))
+        return self.row(obj["id"], obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
+                        obj["status"], obj["exception_reason"], obj["source_url"])
 
 
 def sums_text(hashes: dict[str, str]) -> bytes:

@@ -42,6 +42,7 @@ from storage.snapshots import (
     insert_snapshot,
     snapshot_contents,
     snapshot_rows,
+    stream_window,
 )
 
 __all__ = ["SealError", "SealOptions", "Sealed", "Sealer", "Timestamper", "snapshot_name"]
@@ -113,7 +114,7 @@ def _link(row: SnapshotRow | None) -> dict[str, Any] | None:
             "signature": row.signature}
 
 
-def _only(rows: Iterable[tuple[str, str, str, str]], blob: bytes, what: str
+def _only(rows: Iterable[tuple[str, str, str, str]], blob: bytes | bytearray, what: str
           ) -> Iterator[tuple[str, str, str, str]]:
     """The rows whose ids ``blob`` lists, in order; SealError if a listed id is not found."""
     pos = 0
@@ -125,7 +126,7 @@ def _only(rows: Iterable[tuple[str, str, str, str]], blob: bytes, what: str
         raise SealError(f"{what}: record {blob[pos:pos + _ID_BYTES].hex()} is no longer in the store")
 
 
-def _without(rows: Iterable[tuple[str, str, str, str]], blobs: list[bytes], what: str
+def _without(rows: Iterable[tuple[str, str, str, str]], blobs: list[bytes | bytearray], what: str
              ) -> Iterator[tuple[str, str, str, str]]:
     """The rows no blob lists (each blob is a subsequence of the rows, in the same order)."""
     pos = [0] * len(blobs)
@@ -216,12 +217,12 @@ class Sealer:
 
     # -- building -------------------------------------------------------------------------
 
-    def _records(self, window: Window, start: str, end: str, seq: int, blobs: list[bytes]
+    def _records(self, window: Window, start: str, end: str, seq: int, blobs: list[bytes | bytearray]
                  ) -> Iterator[tuple[str, str, str, str]]:
-        rows = self.store.iter_records(start, end, batch=20000)
+        rows = stream_window(self.store, start, end)
         return _without(rows, blobs, f"{window.id}") if seq else rows
 
-    def _seal_new(self, window: Window, seq: int, blobs: list[bytes]) -> Sealed | None:
+    def _seal_new(self, window: Window, seq: int, blobs: list[bytes | bytearray]) -> Sealed | None:
         o = self.options
         chain = snapshot_rows(self.store)
         last = chain[-1] if chain else None
@@ -268,7 +269,7 @@ class Sealer:
             _write_snapshot(part, recs, sums, signature, token, sealed_at)
             try:
                 insert_snapshot(self.store, row,
-                                SnapshotContents(bytes(recs.ids), pub.decode(), token))
+                                SnapshotContents(recs.ids, pub.decode(), token))
             except Exception as exc:
                 raise SealError(f"{name}: cannot store the snapshot row (was it sealed by another "
                                 f"process at the same time?): {str(exc).splitlines()[0]}") from exc
@@ -286,7 +287,7 @@ class Sealer:
         o.out_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
-            rows = _only(self.store.iter_records(row.window_start, row.window_end, batch=20000),
+            rows = _only(stream_window(self.store, row.window_start, row.window_end),
                          contents.record_ids, what)
             recs = _write_records(tmp, rows, tuple(stored["controls"]))
             if recs.root != row.merkle_root or recs.count != row.record_count:
@@ -311,6 +312,7 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
     """Write records.jsonl and the population files; return counts, root, ids and hashes."""
     (tmp / "controls").mkdir()
     csv_line = fmt.CsvLine()
+    csv_row = csv_line.row
     header = csv_line.header()
     pops: dict[str, _Population] = {}
 
@@ -325,6 +327,7 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
     for control in always:
         population(control)
     tree = MerkleTree()
+    add_leaf = tree.add_hash
     ids = bytearray()
     digest = hashlib.sha256()
     loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
@@ -333,20 +336,18 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
             exc_path.open("wb") as exc_out:
         for rid, body, collected_at, run_id in rows:
-            raw = body.encode() if isinstance(body, str) else bytes(body)
-            if sha256(raw).hexdigest() != rid:
-                raise SealError(f"record {rid} in the store does not hash to its id")
-            obj = loads(raw)
+            obj = loads(body)
             obj["id"] = rid
             obj["collected_at"] = collected_at
             obj["run_id"] = run_id
             line = dumps(obj, option=sort)
-            tree.add(line)
+            add_leaf(sha256(b"\x00" + line).digest())
             line += b"\n"
             out.write(line)
             digest.update(line)
             ids += bytes.fromhex(rid)
-            row_csv = csv_line.record(obj)
+            row_csv = csv_row(rid, obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
+                              obj["status"], obj["exception_reason"], obj["source_url"])
             exception = obj["status"] == "exception"
             for control in obj["controls"]:
                 pop = pops.get(control) or population(control)

@@ -254,61 +254,64 @@ def _manifest(snap: _Snapshot, data: bytes, signer: str) -> dict[str, Any]:
     return m
 
 
+def _where(number: int, rid: Any) -> str:
+    shown = f" (record {rid})" if isinstance(rid, str) and _HEX64.fullmatch(rid) else ""
+    return f"{fmt.FILE_RECORDS} line {number}{shown}"
+
+
 def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict[str, str]:
     """Check every record line; return the SHA-256 of each regenerated population file."""
     fail = snap.fail
     start, end = m["window"]["start"], m["window"]["end"]
-    loads, canonical, sha256 = fmt.loads, fmt.canonical, hashlib.sha256
+    decode, canonical, sha256 = fmt.decode_text, fmt.canonical, hashlib.sha256
     ts_ok = fmt.TS_PATTERN.fullmatch
     tree = MerkleTree()
+    add_leaf = tree.add_hash
     digest = sha256()
+    update = digest.update
     csv_line = fmt.CsvLine()
+    csv_row = csv_line.row
     header = csv_line.header()
-    populations: dict[str, Any] = {}
-    prev: tuple[str, str] | None = None
+    populations: dict[str, list[Any]] = {}
+    prev: tuple[str, str] = ("", "")
     number = 0
     with snap.open(fmt.FILE_RECORDS) as stream:
         for number, line in enumerate(stream, 1):
-            digest.update(line)
-            where = f"{fmt.FILE_RECORDS} line {number}"
-            if not line.endswith(b"\n"):
-                fail(where, "does not end with a newline")
+            update(line)
             body = line[:-1]
             try:
-                obj = loads(body)
-                if type(obj) is not dict:
-                    raise ValueError("not a JSON object")
-                same = canonical(obj) == body
+                obj = decode(body.decode("utf-8"))
+                same = type(obj) is dict and canonical(obj) == body and line[-1:] == b"\n"
             except Exception as exc:
-                fail(where, f"is not a record in the JSON record profile: {exc}")
-            rid = obj.get("id")
-            if isinstance(rid, str) and _HEX64.fullmatch(rid):
-                where = f"{where} (record {rid})"
-            if not same:
-                fail(where, "is not in canonical (RFC 8785) form")
+                fail(f"{fmt.FILE_RECORDS} line {number}", f"is not a record in the JSON record "
+                                                          f"profile: {exc}")
             try:
-                del obj["id"], obj["collected_at"], obj["run_id"]
-                fields = (rid, obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
-                          obj["status"], obj["exception_reason"], obj["source_url"])
+                rid = obj.pop("id")
+                del obj["collected_at"], obj["run_id"]
+                observed = obj["observed_at"]
                 controls = obj["controls"]
-            except KeyError as exc:
-                fail(where, f"lacks the field {exc}")
+                row = csv_row(rid, observed, obj["stream"], obj["source_key"], obj["actor"],
+                              obj["status"], obj["exception_reason"], obj["source_url"])
+            except (KeyError, AttributeError, TypeError) as exc:
+                fail(f"{fmt.FILE_RECORDS} line {number}", f"is not a record (no field {exc})")
+            if not same:
+                fail(_where(number, rid), "is not in canonical (RFC 8785) form, one line")
             if sha256(canonical(obj)).hexdigest() != rid:
-                fail(where, "id is not the SHA-256 of the record without id, collected_at, run_id")
-            observed = fields[1]
+                fail(_where(number, rid),
+                     "id is not the SHA-256 of the record without id, collected_at, run_id")
             if type(observed) is not str or not ts_ok(observed):
-                fail(where, "observed_at is not an RFC 3339 UTC timestamp")
+                fail(_where(number, rid), "observed_at is not an RFC 3339 UTC timestamp")
             if not start <= observed < end:
-                fail(where, f"observed_at {observed} is outside window {m['window']['id']}")
+                fail(_where(number, rid), f"observed_at {observed} is outside window "
+                                          f"{m['window']['id']}")
             key = (observed, rid)
-            if prev is not None and key <= prev:
-                fail(where, "repeats the previous record" if key == prev
+            if key <= prev:
+                fail(_where(number, rid), "repeats the previous record" if key == prev
                      else "is out of (observed_at, id) order")
             prev = key
-            tree.add(body)
+            add_leaf(sha256(b"\x00" + body).digest())
             if type(controls) is not list:
-                fail(where, "controls is not a list")
-            row = csv_line(fields)
+                fail(_where(number, rid), "controls is not a list")
             for control in controls:
                 pop = populations.get(control)
                 if pop is None:

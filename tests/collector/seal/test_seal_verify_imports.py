@@ -112,3 +112,20 @@ def test_verifier_parser_refuses_values_outside_the_profile() -> None:
     for text in (b'{"a":1.5}', b'{"a":NaN}', b'{"a":9007199254740993}', b'{"a":1e3}'):
         with pytest.raises(ValueError):
             fmt.loads(text)
+
+
+_cells = st.none() | st.text(alphabet=st.sampled_from('ab,"\r\n x\u00e9'), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_cells, min_size=8, max_size=8))
+def test_population_rows_equal_the_csv_module(fields: list[str | None]) -> None:
+    """Population rows are byte-for-byte what `csv.writer` writes, fast path or not."""
+    import csv
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(["" if f is None else f for f in fields])
+    expected = buf.getvalue().encode()
+    line = fmt.CsvLine()
+    assert line(fields) == expected
+    assert line.row(*fields) == expected
