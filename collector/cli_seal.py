@@ -96,26 +96,15 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 def cmd_seal(args: argparse.Namespace) -> int:
     """`collector seal`: seal the window (earlier unsealed ones first) or amend it."""
     from collector.cli_collect import open_store, settings_from
-    from collector.errors import ConfigError, InputError
-    from collector.seal.keys import KeyFileError, load_sealing_key
-    from collector.seal.snapshot import Sealer, SealOptions
-    from collector.seal.tsa import http_timestamper
+    from collector.errors import InputError
+    from collector.seal.snapshot import sealer_from_settings
 
     settings = settings_from(args)
     if args.amend and not args.window:
         raise InputError("--amend needs --window ID: the sealed window to amend")
-    try:
-        key = load_sealing_key(settings.resolve(settings.signing.key_file))
-    except KeyFileError as exc:
-        raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
-    out = Path(args.out) if args.out else settings.resolve("data/snapshots")
-    options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
-                          out_dir=out, grace=settings.windows.seal_grace,
-                          in_scope=tuple(settings.in_scope))
-    stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     store = open_store(settings)
     try:
-        sealer = Sealer(store, options, key, timestamper=stamper)
+        sealer = sealer_from_settings(settings, store, Path(args.out) if args.out else None)
         if args.amend:
             amended = sealer.amend(args.window)
             if amended is None:

@@ -45,7 +45,8 @@ from storage.snapshots import (
     stream_window,
 )
 
-__all__ = ["SealError", "SealOptions", "Sealed", "Sealer", "Timestamper", "snapshot_name"]
+__all__ = ["SealError", "SealOptions", "Sealed", "Sealer", "Timestamper", "sealer_from_settings",
+           "snapshot_name"]
 
 Timestamper = Callable[[bytes], bytes]
 """Given the signature bytes, returns an RFC 3161 TimeStampResp (DER)."""
@@ -435,3 +436,25 @@ def _write_snapshot(path: Path, recs: _Records, sums: bytes, signature: bytes,
     mtime = int(parse_ts(sealed_at).timestamp())
     with path.open("wb", buffering=1 << 20) as out:
         write_tar(out, [(name, members[name]) for name in sorted(members)], mtime)
+
+
+def sealer_from_settings(settings: Any, store: Store, out_dir: Path | None = None) -> Sealer:
+    """A sealer configured by ``[windows]``, ``[signing]`` and ``[controls].in_scope``.
+
+    For the daemon and ``collector demo``: ``sealer_from_settings(settings, store).seal()``
+    seals every ended window whose grace has passed. Raises ``ConfigError`` naming
+    ``signing.key_file`` when the key cannot be loaded.
+    """
+    from collector.errors import ConfigError
+    from collector.seal.keys import KeyFileError, load_sealing_key
+    from collector.seal.tsa import http_timestamper
+
+    try:
+        key = load_sealing_key(settings.resolve(settings.signing.key_file))
+    except KeyFileError as exc:
+        raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
+    options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
+                          out_dir=out_dir or settings.resolve("data/snapshots"),
+                          grace=settings.windows.seal_grace, in_scope=tuple(settings.in_scope))
+    stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
+    return Sealer(store, options, key, timestamper=stamper)
