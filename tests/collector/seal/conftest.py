@@ -20,11 +20,3 @@ def env(tmp_path: Path) -> Iterator[Env]:
     yield Env(store, key, tmp_path / "snapshots", Clock())
     store.close()
 
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    """CLI tests configure structlog onto pytest's captured stderr; undo it for later tests."""
-    yield
-    import structlog
-
-    structlog.reset_defaults()
