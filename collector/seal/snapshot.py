@@ -1,7 +1,7 @@
 """Sealing windows into deterministic, signed, chained snapshots read from the store.
 
-Which records a snapshot holds is decided once, when it is first sealed, and stored: the
-``snapshot_contents`` row lists the sealed record ids (32 bytes each, in file order). Re-sealing
+Which records a snapshot holds is decided once, when it is first sealed, and stored:
+``snapshot_record_ids`` lists the sealed record ids (32 bytes each, in file order). Re-sealing
 streams the window from the store again and keeps exactly the listed records (a merge walk:
 both are in ``(observed_at, id)`` order), reusing the stored ``sealed_at``, manifest, signature
 and timestamp token, so the tar comes out byte-identical; records stored later for that window
@@ -41,6 +41,7 @@ from storage.snapshots import (
     earliest_observed,
     insert_snapshot,
     snapshot_contents,
+    snapshot_ids,
     snapshot_rows,
     stream_window,
 )
@@ -99,7 +100,7 @@ class _Population:
 class _Records:
     count: int
     root: str
-    ids: bytearray
+    ids: Path
     controls: dict[str, ControlStats]
     hashes: dict[str, str]
     files: dict[str, Path]
@@ -208,7 +209,8 @@ class Sealer:
         earlier = [r for r in snapshot_rows(self.store) if r.window_id == window.id]
         if not earlier:
             raise InputError(f"window {window.id} is not sealed yet: seal it before amending it")
-        blobs = [snapshot_contents(self.store, r.window_id, r.seq).record_ids for r in earlier]
+        blobs: list[bytes | bytearray] = [snapshot_ids(self.store, r.window_id, r.seq)
+                                          for r in earlier]
         return self._seal_new(window, max(r.seq for r in earlier) + 1, blobs)
 
     def reproduce(self, window_id: str) -> list[Sealed]:
@@ -269,8 +271,7 @@ class Sealer:
             part = tmp / "snapshot.tar"
             _write_snapshot(part, recs, sums, signature, token, sealed_at)
             try:
-                insert_snapshot(self.store, row,
-                                SnapshotContents(recs.ids, pub.decode(), token))
+                insert_snapshot(self.store, row, SnapshotContents(pub.decode(), token), recs.ids)
             except Exception as exc:
                 raise SealError(f"{name}: cannot store the snapshot row (was it sealed by another "
                                 f"process at the same time?): {str(exc).splitlines()[0]}") from exc
@@ -289,7 +290,7 @@ class Sealer:
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
             rows = _only(stream_window(self.store, row.window_start, row.window_end),
-                         contents.record_ids, what)
+                         snapshot_ids(self.store, row.window_id, row.seq), what)
             recs = _write_records(tmp, rows, tuple(stored["controls"]))
             if recs.root != row.merkle_root or recs.count != row.record_count:
                 raise SealError(f"{what}: the store no longer gives the sealed Merkle root")
@@ -329,13 +330,13 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
         population(control)
     tree = MerkleTree()
     add_leaf = tree.add_hash
-    ids = bytearray()
+    ids_path = tmp / "record-ids.bin"
     digest = hashlib.sha256()
     loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
     sha256 = hashlib.sha256
     exc_path = tmp / "exceptions.jsonl"
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
-            exc_path.open("wb") as exc_out:
+            exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
         for rid, body, collected_at, run_id in rows:
             obj = loads(body)
             obj["id"] = rid
@@ -346,7 +347,7 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
             line += b"\n"
             out.write(line)
             digest.update(line)
-            ids += bytes.fromhex(rid)
+            ids.write(bytes.fromhex(rid))
             row_csv = csv_row(rid, obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
                               obj["status"], obj["exception_reason"], obj["source_url"])
             exception = obj["status"] == "exception"
@@ -369,7 +370,7 @@ def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
         name = fmt.control_file(control)
         hashes[name] = pop.digest.hexdigest()
         files[name] = tmp / name
-    return _Records(tree.size, tree.root_hex(), ids, {c: p.stats for c, p in pops.items()},
+    return _Records(tree.size, tree.root_hex(), ids_path, {c: p.stats for c, p in pops.items()},
                     hashes, files, exc_path)
 
 
