@@ -152,3 +152,15 @@ def test_reseal_on_each_backend_is_identical(tmp_path: Path, store_url: str) -> 
         assert hashlib.sha256(io.BytesIO(first).getvalue()).hexdigest()
     finally:
         store.close()
+
+
+def test_snapshot_tables_are_append_only(env: Env) -> None:
+    """The store refuses UPDATE and DELETE on snapshots, their contents and their record ids."""
+    import sqlalchemy as sa
+
+    add(env.store, [record("2026-10-04T00:00:00")])
+    env.sealer().seal("2026-10")
+    for statement in ("UPDATE snapshots SET record_count = 0", "DELETE FROM snapshot_contents",
+                      "UPDATE snapshot_record_ids SET ids = x'00'", "DELETE FROM snapshot_record_ids"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), env.store.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
