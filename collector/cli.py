@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "collector.cli_collect",
     "collector.cli_demo",
     "collector.cli_digest",
+    "collector.cli_seal",
 )
 
 
