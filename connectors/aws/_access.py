@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import random
 import re
 import threading
 from collections.abc import Iterator
@@ -30,6 +32,28 @@ _TRANSIENT = frozenset({
     "RequestTimeoutException", "PriorRequestNotComplete",
 })
 _ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+_MAX_ATTEMPTS = 10
+
+
+def _retry_truncated(attempts: int = 1, response: Any = None, operation: Any = None,
+                     max_attempts: int = _MAX_ATTEMPTS, **_: Any) -> float | None:
+    """A ``needs-retry`` handler: retry an answer whose body is shorter than its Content-Length.
+
+    botocore reads with Content-Length enforcement off, and its JSON parser turns a body cut
+    short into an empty result, so the items in it would be silently missing; ask for the
+    answer again (with back-off), and fail the call once the attempts are spent.
+    """
+    if response is None or getattr(operation, "has_streaming_output", True):
+        return None
+    http = response[0]
+    declared = str(http.headers.get("content-length", ""))
+    received = len(http.content or b"")
+    if not declared.isdigit() or received >= int(declared):
+        return None
+    if attempts >= max_attempts:
+        raise botocore.exceptions.IncompleteReadError(actual_bytes=received, expected_bytes=int(declared))
+    delay: float = min(4.0, 0.25 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+    return delay
 
 
 def error_code(exc: BaseException) -> str:
@@ -95,7 +119,7 @@ class AwsAccess:
         self._sessions: dict[tuple[str, str], boto3.Session] = {}
         self._clients: dict[tuple[str, str, str, str], Any] = {}
         self.botocore_config = botocore.config.Config(
-            retries={"mode": "adaptive", "max_attempts": 10},
+            retries={"mode": "adaptive", "max_attempts": _MAX_ATTEMPTS},
             connect_timeout=10,
             read_timeout=60,
             max_pool_connections=max(10, config.cloudtrail_workers * 2),
@@ -156,6 +180,8 @@ class AwsAccess:
             service, region_name=region, endpoint_url=self.config.endpoint(service),
             config=self.botocore_config,
         )
+        attempts = int((client.meta.config.retries or {}).get("total_max_attempts", _MAX_ATTEMPTS))
+        client.meta.events.register("needs-retry", functools.partial(_retry_truncated, max_attempts=attempts))
         with self._lock:
             return self._clients.setdefault(key, client)
 
