@@ -42,7 +42,7 @@ def open_store(settings: Any) -> Any:
 
     try:
         return Store.open(settings.storage_url)
-    except StorageError as exc:
+    except (StorageError, OSError) as exc:  # OSError: the database's folder cannot be made
         raise ConfigError(str(settings.path), "storage.url", str(exc).splitlines()[0]) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
@@ -56,6 +58,26 @@ def _retry_truncated(attempts: int = 1, response: Any = None, operation: Any = N
     return delay
 
 
+def _reject_unreadable_json(response_dict: Any = None, operation_model: Any = None, **_: Any) -> None:
+    """A ``before-parse`` handler: botocore's JSON parser reads a 2xx body that is not JSON as an
+    empty result (every item silently missing); refuse it, so the call fails and names itself."""
+    if response_dict is None or operation_model is None or operation_model.has_streaming_output:
+        return
+    service = operation_model.service_model
+    protocol = getattr(service, "resolved_protocol", None) or service.protocol
+    body = response_dict.get("body") or b""
+    if protocol not in ("json", "rest-json") or response_dict.get("status_code", 200) >= 300 or not body:
+        return
+    declared = str(response_dict.get("headers", {}).get("content-length", ""))
+    if declared.isdigit() and len(body) < int(declared):
+        return  # cut short: the needs-retry handler asks again
+    try:
+        json.loads(body)
+    except ValueError:
+        raise botocore.parsers.ResponseParserError(
+            f"the answer is not JSON ({len(body)} bytes)") from None
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a ClientError, or "" for anything else."""
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -82,6 +104,8 @@ def as_connector_error(exc: Exception, what: str) -> ConnectorError:
         return RetriableError(f"aws: {type(exc).__name__} on {what}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return FatalError(f"aws: {type(exc).__name__} on {what}: {exc}")
+    if isinstance(exc, botocore.parsers.ResponseParserError | ValueError):
+        return FatalError(f"aws: unreadable answer to {what}: {str(exc)[:200]}")
     raise exc
 
 
@@ -182,6 +206,7 @@ class AwsAccess:
         )
         attempts = int((client.meta.config.retries or {}).get("total_max_attempts", _MAX_ATTEMPTS))
         client.meta.events.register("needs-retry", functools.partial(_retry_truncated, max_attempts=attempts))
+        client.meta.events.register("before-parse", _reject_unreadable_json)
         with self._lock:
             return self._clients.setdefault(key, client)
 

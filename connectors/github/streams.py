@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from github.GithubException import GithubException
+from github.GithubException import BadAttributeException, GithubException
 
 from connectors.github.config import GithubConfig
 from connectors.sdk.base import Stream, StreamOutput
@@ -42,6 +42,11 @@ def approvers(author: str | None, reviews: list[dict[str, Any]]) -> list[str]:
         if login and state in _DECISIVE:
             latest[login] = state
     return sorted(login for login, state in latest.items() if state == "APPROVED" and login != author)
+
+
+def _unreadable(exc: BadAttributeException) -> str:
+    """A field PyGithub could not convert, for an item failure (the value, cut short)."""
+    return f"github: unreadable pull request field value {str(exc.actual_value)[:80]!r}"
 
 
 def _raw(obj: Any) -> bytes:
@@ -90,15 +95,20 @@ class PullRequests(_GithubStream):
             merged: list[PullRequest] = []
             listing = repo.get_pulls(state="closed", sort="updated", direction="desc")
             for pull in client.each(listing, f"GET /repos/{full}/pulls"):
-                if pull.updated_at is None:
+                try:
+                    updated_at, merged_at = pull.updated_at, pull.merged_at
+                except BadAttributeException as exc:
+                    yield ItemFailure(f"{full}#{pull.number}", _unreadable(exc))
                     continue
-                updated = github_ts(pull.updated_at)
+                if updated_at is None:
+                    continue
+                updated = github_ts(updated_at)
                 if updated >= limit:
                     continue
                 if updated <= (since or "") or (since is None and updated < floor):
                     break
                 newest = max(newest or updated, updated)
-                if pull.merged_at is not None:
+                if merged_at is not None:
                     merged.append(pull)
             for pull in reversed(merged):
                 yield self._item(repo, pull)
@@ -114,7 +124,10 @@ class PullRequests(_GithubStream):
         reviews = list(client.each(pull.get_reviews(), f"GET /repos/{full}/pulls/{{n}}/reviews"))
         raw = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
         obj = {**raw, "repo": full, "default_branch": repo.default_branch}
-        merged_at = pull.merged_at or listed.merged_at
+        try:
+            merged_at = pull.merged_at or listed.merged_at
+        except BadAttributeException as exc:
+            return ItemFailure(f"{full}#{number}", _unreadable(exc))
         if merged_at is None:  # listed as merged: a detail without the time is a broken item
             return ItemFailure(f"{full}#{number}", "github: the pull request has no merged_at")
         return SourceItem(f"{full}#{number}", merged_at.astimezone(UTC), _raw(raw), obj)
