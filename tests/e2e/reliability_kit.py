@@ -45,6 +45,11 @@ def small_world(days: int = 21, seed: int = 7,
                 env: Mapping[str, str] | None = None) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
     """``sandbox.world.running_world`` over the last ``days`` days only (a third of the demo's
     volume, so a collection takes seconds), with ``env`` (default: the demo's credentials) set."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    # moto keeps its state per process: a world started earlier in this process (the demo's,
+    # another module's) would collide with this one's seeding.
+    moto_api_backend.reset()
     now = datetime.now(UTC)
     world = SandboxWorld(now=now, start=now - timedelta(days=days), seed=seed)
     env = dict(DEMO_ENV) if env is None else dict(env)
@@ -54,6 +59,7 @@ def small_world(days: int = 21, seed: int = 7,
         yield world, world.start_all()
     finally:
         world.stop_all()
+        moto_api_backend.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
