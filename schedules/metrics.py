@@ -30,7 +30,7 @@ class Metrics:
 
     def __init__(self) -> None:
         # `*_created` series double the exposition and no dashboard here reads them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         Info("collector_build", "The collector's version.", registry=r).info(
