@@ -62,8 +62,8 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     scheduler = BackgroundScheduler(
         timezone=settings.zone,
         executors={"default": ThreadPoolExecutor(max_workers=len(planned) + 2)},
-        job_defaults={"coalesce": True, "max_instances": 1},
     )
+    once = {"coalesce": True, "max_instances": 1}  # a late job runs once, never beside itself
     for stream in planned:
         interval = settings.connectors[stream.connector].interval
         seconds = max(1.0, interval.total_seconds())
@@ -71,16 +71,16 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
             collect_stream, IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
                                             timezone=settings.zone),
             args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
-            next_run_time=now, misfire_grace_time=max(1, int(seconds)),
+            next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
         )
     scheduler.add_job(
         seal_windows, IntervalTrigger(seconds=SEAL_EVERY.total_seconds(), timezone=settings.zone),
         args=(ctx,), id="seal", name="seal ended windows", next_run_time=now,
-        misfire_grace_time=int(SEAL_EVERY.total_seconds()),
+        misfire_grace_time=int(SEAL_EVERY.total_seconds()), **once,
     )
     scheduler.add_job(
         write_weekly_digest, _digest_trigger(settings), args=(ctx,), id="digest",
-        name="weekly digest", misfire_grace_time=6 * 3600,
+        name="weekly digest", misfire_grace_time=6 * 3600, **once,
     )
     return scheduler
 

@@ -41,13 +41,17 @@ class DaemonProcess:
 
     def __init__(self, config: Path, *, args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
                  argv: list[str] | None = None, cwd: Path | None = None,
-                 wrap: list[str] | None = None) -> None:
+                 wrap: list[str] | None = None, port_file: bool = True,
+                 log_level: str | None = None) -> None:
         self.dir = config.parent
         self.port_file = self.dir / f"port-{time.monotonic_ns()}"
         self.stdout_path = self.dir / f"stdout-{time.monotonic_ns()}.log"
         self.stderr_path = self.dir / f"stderr-{time.monotonic_ns()}.log"
-        command = argv or [sys.executable, "-m", "collector.cli", "--config", str(config), "run"]
-        command = [*(wrap or []), *command, *args, "--port-file", str(self.port_file)]
+        level = ["--log-level", log_level] if log_level else []
+        command = argv or [sys.executable, "-m", "collector.cli", "--config", str(config), *level, "run"]
+        command = [*(wrap or []), *command, *args]
+        if port_file:
+            command += ["--port-file", str(self.port_file)]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(command, stdout=out, stderr=err, env=full_env,
@@ -59,11 +63,23 @@ class DaemonProcess:
         while time.monotonic() < deadline:
             if self.port_file.exists() and self.port_file.read_text().strip():
                 return int(self.port_file.read_text())
+            for event in self._events_so_far():
+                if event.get("event") == "listening":
+                    return int(event["port"])
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited with {self.proc.returncode}: {self.stderr()}")
             time.sleep(0.05)
         self.kill()
         raise AssertionError("daemon did not start listening")
+
+    def _events_so_far(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.stdout_path.read_text().splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # a line still being written
+        return found
 
     def get(self, path: str) -> tuple[int, bytes]:
         """(status, body) of GET ``path`` on the daemon's listener."""

@@ -92,7 +92,7 @@ def test_sigterm_mid_collection_exits_0_and_a_restart_catches_up_without_duplica
     """SIGTERM during a slow run exits 0 within 10 s keeping committed batches; a restart stores exactly the rest."""
     url = (f"sqlite:///{tmp_path / 'evidence.db'}" if backend == "sqlite"
            else str(request.getfixturevalue("postgres_url")))
-    count = 1500
+    count = 800
     config = write_config(tmp_path, url, synthetic={"count": count, "delay_ms": 10,
                                                     "streams": ["events"]})
     daemon = DaemonProcess(config)
@@ -181,3 +181,20 @@ def test_a_missing_secret_stops_the_daemon_before_it_starts(tmp_path: Path) -> N
         "environment variable $EC_TEST_UNSET_TOKEN is not set"
     ]
     assert proc.stdout == ""
+
+
+def test_the_daemon_seals_an_ended_window_at_start(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    """With the seal feature installed, the at-start sealing job seals the ended windows holding evidence."""
+    pytest.importorskip("collector.seal", reason="the seal feature is built on another branch")
+    config = write_config(tmp_path, synthetic={"count": 50, "streams": ["events"]},
+                          extra=f'\n[signing]\nkey_file = "{tmp_path / "seal-ed25519.pem"}"\n')
+    subprocess.run([sys.executable, "-m", "collector.cli", "--config", str(config), "keys", "init"],
+                   capture_output=True, timeout=60, check=False)
+    daemon = DaemonProcess(config)
+    daemons.append(daemon)
+    # Synthetic events start 2026-01-01; monthly windows up to last month have ended.
+    daemon.wait_until("a window sealed", lambda: daemon.has_event("window_sealed"))
+    assert daemon.has_event("window_sealed", window="2026-01") or daemon.metric(
+        "collector_windows_sealed_total") >= 1
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0

@@ -1,0 +1,221 @@
+"""Job functions in-process: the seal/digest seam, stream health bookkeeping, HTTP metrics, layering."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _daemon import REPO, write_config
+from structlog.testing import capture_logs
+
+import schedules.jobs as jobs
+from collector.config import load_settings
+from collector.pipeline import RunResult
+from connectors.sdk.base import HttpOptions
+from connectors.sdk.http import HttpClient
+from sandbox._http import FakeServer, Response, Status
+from schedules.daemon import build_scheduler, jitter_for
+from schedules.health import HealthState
+from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
+from schedules.metrics import Metrics
+from storage import Store
+
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[JobContext]:
+    """A job context over a fresh SQLite store with the synthetic connector enabled."""
+    settings = load_settings(write_config(tmp_path, synthetic={"count": 30}))
+    store = Store.open(settings.storage_url)
+    streams = ["synthetic.events", "synthetic.users"]
+    yield JobContext(settings, store, Metrics(), HealthState(2, streams), threading.Event(),
+                     lambda: NOW)
+    store.close()
+
+
+@pytest.fixture
+def feature_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on sys.path for stand-ins of features built elsewhere (seal, digest)."""
+    root = tmp_path / "features"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    for name in [m for m in sys.modules if m.startswith("ec_feature_")]:
+        del sys.modules[name]
+
+
+def test_a_missing_feature_is_logged_once_and_the_job_does_nothing(ctx: JobContext,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the seal module the hourly job logs feature_unavailable once, raises nothing, seals nothing."""
+    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_absent", "seal_due_windows"))
+    with capture_logs() as logs:
+        seal_windows(ctx)
+        seal_windows(ctx)
+    assert [e["event"] for e in logs] == ["feature_unavailable"]
+    assert logs[0]["feature"] == "ec_feature_absent.seal_due_windows"
+    assert ctx.metrics.sealed._value.get() == 0
+    assert ctx.active() == []
+
+
+def test_a_broken_feature_is_a_job_failure_not_silence(ctx: JobContext, feature_modules: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feature module that fails to import its own dependency is reported as a failed job, with the name."""
+    (feature_modules / "ec_feature_broken.py").write_text("import ec_no_such_dependency\n")
+    monkeypatch.setattr(jobs, "DIGEST_FEATURE", ("ec_feature_broken", "write_digest"))
+    with capture_logs() as logs:
+        write_weekly_digest(ctx)
+    [failed] = [e for e in logs if e["event"] == "job_failed"]
+    assert failed["job"] == "digest" and "ec_no_such_dependency" in failed["error"]
+    assert ctx.metrics.job_errors.labels(job="digest")._value.get() == 1
+
+
+def test_sealed_windows_are_logged_and_counted(ctx: JobContext, feature_modules: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seal job passes (settings, store, now) and logs and counts every window the feature sealed."""
+    (feature_modules / "ec_feature_seal.py").write_text(
+        "CALLS = []\n"
+        "def seal_due_windows(settings, store, now):\n"
+        "    CALLS.append((settings.path, store.dialect, now))\n"
+        "    return ['2026-09', '2026-10']\n"
+    )
+    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_seal", "seal_due_windows"))
+    with capture_logs() as logs:
+        seal_windows(ctx)
+    assert [e["window"] for e in logs if e["event"] == "window_sealed"] == ["2026-09", "2026-10"]
+    assert ctx.metrics.sealed._value.get() == 2
+    assert sys.modules["ec_feature_seal"].CALLS == [(ctx.settings.path, "sqlite", NOW)]
+
+
+def test_a_failing_seal_is_logged_and_counted_and_never_raises(ctx: JobContext, feature_modules: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception inside sealing becomes a job_failed event and a job error count; the daemon goes on."""
+    (feature_modules / "ec_feature_badseal.py").write_text(
+        "def seal_due_windows(settings, store, now):\n    raise RuntimeError('disk full')\n"
+    )
+    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_badseal", "seal_due_windows"))
+    with capture_logs() as logs:
+        seal_windows(ctx)
+    [failed] = [e for e in logs if e["event"] == "job_failed"]
+    assert failed["error_class"] == "RuntimeError" and "trace" in failed
+    assert ctx.metrics.job_errors.labels(job="seal")._value.get() == 1
+
+
+def test_digest_job_calls_write_digest_for_the_default_week(ctx: JobContext, feature_modules: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weekly job calls write_digest(settings, store, None) and logs the path it wrote."""
+    (feature_modules / "ec_feature_digest.py").write_text(
+        "from pathlib import Path\n"
+        "def write_digest(settings, store, week=None):\n"
+        "    assert week is None\n"
+        "    return Path('/tmp/digest-2026-W47.json')\n"
+    )
+    monkeypatch.setattr(jobs, "DIGEST_FEATURE", ("ec_feature_digest", "write_digest"))
+    with capture_logs() as logs:
+        write_weekly_digest(ctx)
+    assert [e["path"] for e in logs if e["event"] == "digest_written"] == ["/tmp/digest-2026-W47.json"]
+    assert ctx.metrics.digests._value.get() == 1
+
+
+def test_jobs_start_nothing_once_stop_is_set(ctx: JobContext) -> None:
+    """After the stop signal a scheduled job that still fires returns without collecting."""
+    ctx.stop.set()
+    collect_stream(ctx, "synthetic.events")
+    assert ctx.store.count_records() == 0
+
+
+def test_collect_job_records_health_and_metrics(ctx: JobContext) -> None:
+    """One stream job stores its records, feeds the per-kind counters and marks the stream healthy."""
+    collect_stream(ctx, "synthetic.events")
+    assert ctx.store.count_records() == 30
+    healthy, doc = ctx.health.report(NOW)
+    assert healthy is False  # the scheduler is not running in this test
+    assert doc["streams"]["synthetic.events"]["last_status"] == "ok"
+    counter = ctx.metrics.records.labels(stream="synthetic.events", kind="access_log")
+    assert counter._value.get() == 30
+
+
+def _result(status: str, error_class: str | None = None) -> Any:
+    return RunResult(stream="s.x", run_id="r", status=status, error_class=error_class,
+                     ended_at=NOW)
+
+
+def test_failure_streaks_count_failed_runs_only() -> None:
+    """Failed runs extend the streak past the limit; ok or partial ends it; a shutdown-cut run changes nothing."""
+    health = HealthState(2, ["s.x"])
+    health.scheduler_running = lambda: True
+    for _ in range(3):
+        health.record(_result("failed", "RetriableError"))
+    assert health.record(_result("partial", "Shutdown")) == 3
+    healthy, doc = health.report(NOW)
+    assert not healthy and doc["reasons"][0].startswith("s.x failed 3 times in a row (limit 2)")
+    assert health.record(_result("partial", "ItemFailures")) == 0
+    assert health.report(NOW)[0] is True
+    health.record(_result("failed", "AuthError"))
+    health.record(_result("failed", "AuthError"))
+    assert health.report(NOW)[0] is True  # two in a row is within a limit of two
+
+
+def test_http_requests_and_retries_are_counted_per_connector() -> None:
+    """Every HttpClient in the process feeds the daemon's request and retry counters once attached."""
+    metrics = Metrics()
+    metrics.attach()
+    fake = FakeServer()
+    fake.route("GET", r"^/ping$", lambda r: Response(body={"ok": True}))
+    try:
+        with fake:
+            fake.faults.push(Status(503), times=2)
+            client = HttpClient("okta", fake.url, options=HttpOptions(backoff=0.001, max_backoff=0.01))
+            try:
+                client.get_json("/ping")
+            finally:
+                client.close()
+    finally:
+        metrics.detach()
+    text = metrics.exposition().decode()
+    assert 'collector_http_requests_total{connector="okta"} 3.0' in text
+    assert 'collector_http_retries_total{connector="okta"} 2.0' in text
+
+
+def test_the_schedule_is_built_from_the_config(ctx: JobContext) -> None:
+    """One job per stream at its interval, sealing now and hourly, the digest at [digest].schedule."""
+    from collector.collect import plan_streams
+
+    scheduler = build_scheduler(ctx, plan_streams(ctx.settings), NOW)
+    jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs_by_id) == {"collect:synthetic.events", "collect:synthetic.users", "seal", "digest"}
+    events = jobs_by_id["collect:synthetic.events"]
+    assert events.trigger.interval.total_seconds() == 1
+    assert events.coalesce and events.max_instances == 1 and events.misfire_grace_time == 1
+    assert jobs_by_id["seal"].trigger.interval.total_seconds() == 3600
+    assert str(jobs_by_id["digest"].trigger) == "cron[day_of_week='mon', hour='7', minute='0']"
+    first = jobs_by_id["digest"].trigger.get_next_fire_time(None, NOW)
+    assert first == datetime(2026, 11, 30, 7, 0, tzinfo=ctx.settings.zone)
+    assert jitter_for(ctx.settings.connectors["synthetic"].interval) is None
+    from datetime import timedelta
+    assert jitter_for(timedelta(minutes=15)) == 90 and jitter_for(timedelta(days=1)) == 300
+
+
+def _imports(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_schedules_depends_on_collector_only_and_nothing_depends_on_schedules() -> None:
+    """`schedules` imports only `collector` of the project; no other package imports `schedules`."""
+    project = {"collector", "connectors", "schedules", "storage", "sandbox"}
+    assert _imports("schedules") & project == {"collector", "schedules"}
+    for package in project - {"schedules"}:
+        assert "schedules" not in _imports(package), package
