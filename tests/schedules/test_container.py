@@ -50,18 +50,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _unprivileged() -> list[str]:
-    """``runuser -u nobody --`` when root and the interpreter is reachable by nobody, else nothing.
+NOBODY = 65534
 
-    A venv built on an interpreter under /root (pyenv) cannot be executed by another user; CI's
-    Debian python3 can, so there the command runs unprivileged as in the image.
+
+def _unprivileged() -> int | None:
+    """The uid to run as: nobody when we are root and nobody can run this interpreter, else None.
+
+    The image runs as uid 10001; here nobody stands in. A venv built on an interpreter under
+    /root (pyenv) cannot be executed by another user, and then the command runs as we are.
     """
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        return []
-    wrap = ["runuser", "-u", "nobody", "--"]
-    probe = subprocess.run([*wrap, sys.executable, "-c", "import collector"], capture_output=True,
-                           timeout=60)
-    return wrap if probe.returncode == 0 else []
+    if os.geteuid() != 0:
+        return None
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import collector"], capture_output=True,
+                               timeout=60, user=NOBODY, group=NOBODY, extra_groups=[])
+    except PermissionError:
+        return None
+    return NOBODY if probe.returncode == 0 else None
 
 
 @pytest.fixture
@@ -111,8 +116,8 @@ def test_the_image_command_runs_unprivileged_and_its_healthcheck_passes(data_dir
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     argv = [*json.loads(_one("ENTRYPOINT")), *json.loads(_one("CMD"))]
     argv[0] = shutil.which(argv[0], path=env["PATH"]) or argv[0]
-    wrap = _unprivileged()
-    daemon = DaemonProcess(data_dir / "config.toml", argv=argv, env=env, cwd=data_dir, wrap=wrap,
+    user = _unprivileged()
+    daemon = DaemonProcess(data_dir / "config.toml", argv=argv, env=env, cwd=data_dir, user=user,
                            port_file=False)
     try:
         daemon.wait_until("a first collection", lambda: daemon.metric(
@@ -126,6 +131,6 @@ def test_the_image_command_runs_unprivileged_and_its_healthcheck_passes(data_dir
     finally:
         daemon.kill()
     assert (data_dir / "evidence.db").exists()
-    if wrap:
-        assert (data_dir / "evidence.db").stat().st_uid == 65534  # written by the unprivileged user
+    if user is not None:
+        assert (data_dir / "evidence.db").stat().st_uid == NOBODY  # written by the unprivileged user
     assert all(e["event"] for e in daemon.events())
