@@ -93,7 +93,8 @@ def collect(
     check_secrets(settings, names, env)
     pipeline = Pipeline(
         store, Filing(Catalog.builtin(), settings.filing),
-        batch_size=settings.storage.batch_size, on_batch=on_batch, stop=stop,
+        batch_size=settings.storage.batch_size,
+        flush_seconds=settings.storage.flush_seconds, on_batch=on_batch, stop=stop,
     )
     opened = {name: open_connector(settings, name, env) for name in names}
     results: list[RunResult] = []

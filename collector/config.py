@@ -40,7 +40,8 @@ class StorageSettings:
     """Where evidence is stored."""
 
     url: str = "sqlite:///data/evidence.db"
-    batch_size: int = 1000
+    batch_size: int = 5000
+    flush_seconds: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +258,8 @@ def load_settings(path: Path) -> Settings:
     storage = parse_section(StorageSettings, doc.get("storage", {}), file, "storage")
     if storage.batch_size < 1:
         raise ConfigError(file, "storage.batch_size", "must be at least 1")
+    if storage.flush_seconds < 1:
+        raise ConfigError(file, "storage.flush_seconds", "must be at least 1")
     if not storage.url.startswith(("sqlite://", "postgresql")):
         raise ConfigError(file, "storage.url", "expected a sqlite:/// or postgresql+psycopg:// URL")
     windows = parse_section(WindowSettings, doc.get("windows", {}), file, "windows")

@@ -11,10 +11,26 @@ import structlog
 __all__ = ["configure_logging"]
 
 
+class _CurrentStream:
+    """Writes to whatever sys.stderr/sys.stdout is at call time (test capture swaps them)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self.name).write(text))
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(sys, self.name).isatty())
+
+
 def configure_logging(level: str = "warning", stream: TextIO | None = None,
                       force_json: bool = False) -> None:
     """Route structlog (and stdlib logging) to ``stream`` at ``level``."""
-    out = stream or sys.stderr
+    out: TextIO | _CurrentStream = stream or _CurrentStream("stderr")
     numeric = getattr(logging, level.upper(), logging.INFO)
     renderer: structlog.typing.Processor
     if out.isatty() and not force_json:
@@ -30,7 +46,7 @@ def configure_logging(level: str = "warning", stream: TextIO | None = None,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, force=True,

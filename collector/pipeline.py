@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import traceback
 import uuid
 from collections import Counter
@@ -17,9 +20,9 @@ import structlog
 from collector.canonical import sha256_hex
 from collector.catalog import Filing
 from collector.errors import RecordError
-from collector.records import build_record, format_ts
+from collector.records import format_ts, record_body
 from connectors.sdk.base import ConnectorConfig, Stream
-from connectors.sdk.errors import AuthError, ConnectorError
+from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
 from storage import CursorConflict, EvidenceRow, FilingRow, Store
 
@@ -89,7 +92,8 @@ class Pipeline:
         store: Store,
         filing: Filing,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
+        flush_seconds: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_batch: Callable[[BatchReport], None] | None = None,
         stop: Event | None = None,
@@ -97,6 +101,7 @@ class Pipeline:
         self.store = store
         self.filing = filing
         self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
         self.clock = clock
         self.on_batch = on_batch
         self.stop = stop or Event()
@@ -118,7 +123,9 @@ class Pipeline:
         self.store.start_run(run_id, stream.id, started_text, committed)
         bound.info("run_started", cursor=committed)
         state = _RunState(committed)
+        writer = _Writer(self, stream.id, result, committed)
         batch = _Batch()
+        flush_at = time.monotonic() + self.flush_seconds
         try:
             for output in stream.fetch(cursor):
                 if isinstance(output, SourceItem):
@@ -128,27 +135,26 @@ class Pipeline:
                 elif isinstance(output, ItemFailure):
                     state.fail(output.key, output.error, output.error_class, result)
                     bound.warning("item_failed", key=output.key, error_class=output.error_class)
-                if batch.items >= self.batch_size:
-                    self._commit(stream.id, batch, state, result)
+                if batch.items >= self.batch_size or (
+                    batch.items and time.monotonic() >= flush_at
+                ):
+                    writer.submit(batch, state.pending, result.items, result.failures)
                     batch = _Batch()
+                    flush_at = time.monotonic() + self.flush_seconds
                 if self.stop.is_set():
                     result.status = "partial"
                     result.error_class = "Shutdown"
                     result.error = "collection stopped by shutdown; the next run resumes"
                     break
         except CursorConflict:
-            result.status, result.error_class = "failed", "CursorConflict"
-            result.error = "another collection of this stream ran at the same time"
             batch = _Batch()
-        except AuthError as exc:
-            self._failed(result, exc)
         except ConnectorError as exc:
             self._failed(result, exc)
         except Exception as exc:
             self._failed(result, exc)
             bound.error("connector_bug", error_class=type(exc).__name__,
                         trace=traceback.format_exc(limit=8))
-        self._finish(stream.id, batch, state, result)
+        self._finish(writer, batch, state, result)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
@@ -168,75 +174,125 @@ class Pipeline:
         result.items += 1
         try:
             evidence = stream.normalise(item)
-            if evidence.kind not in stream.kinds:
-                raise RecordError(f"kind {evidence.kind!r} is not declared by {stream.id}")
-            controls = self.filing.controls(stream.id, evidence.kind)
-            record = build_record(
-                stream=stream.id, source_key=item.key, kind=evidence.kind,
-                observed_at=item.observed_at, collected_at=self.clock(), actor=evidence.actor,
-                source_url=evidence.source_url, raw_sha256=sha256_hex(item.raw),
-                data=evidence.data, exception_reason=evidence.exception, controls=controls,
-                run_id=run_id,
+            kind = evidence.kind
+            if kind not in stream.kinds:
+                raise RecordError(f"kind {kind!r} is not declared by {stream.id}")
+            controls = self.filing.controls(stream.id, kind)
+            observed = format_ts(item.observed_at)
+            body = record_body(
+                stream=stream.id, source_key=item.key, kind=kind, observed_at=observed,
+                actor=evidence.actor, source_url=evidence.source_url,
+                raw_sha256=sha256_hex(item.raw), data=evidence.data,
+                exception_reason=evidence.exception, controls=controls,
             )
-        except Exception as exc:
+        except Exception as exc:  # one bad item is reported, not fatal
             state.fail(item.key, str(exc)[:500], type(exc).__name__, result)
             return
+        record_id = sha256_hex(body)
+        status = "exception" if evidence.exception else "ok"
         batch.records.append((
-            record.id, record.stream, record.source_key, record.kind, record.observed_at,
-            record.collected_at, record.status, record.actor, run_id, record.body.decode(),
+            record_id, stream.id, item.key, kind, observed, format_ts(self.clock()), status,
+            evidence.actor, run_id, body.decode(),
         ))
         for criterion in controls:
-            batch.filings.append(
-                (criterion, record.observed_at, record.id, record.stream, record.status)
-            )
-            if record.status == "exception":
+            batch.filings.append((criterion, observed, record_id, stream.id, status))
+            if status == "exception":
                 batch.exceptions[criterion] += 1
-        batch.kinds[record.kind] += 1
+        batch.kinds[kind] += 1
         batch.items += 1
         if item.cursor is not KEEP:
             state.offer(item.cursor)
 
-    def _commit(self, stream_id: str, batch: _Batch, state: _RunState, result: RunResult,
-                final: dict[str, Any] | None = None) -> None:
+    def commit(self, stream_id: str, batch: _Batch, expected: str | None, cursor: str | None,
+               result: RunResult, counts: dict[str, Any]) -> None:
+        """Store a batch, move the cursor from ``expected`` and update the run row: one transaction."""
         with self.store.engine.begin() as conn:
             new = self.store.insert_records(conn, batch.records, batch.filings)
-            if state.pending is not None and state.pending != state.committed:
+            if cursor is not None and cursor != expected:
                 self.store.advance_cursor(
-                    conn, stream_id, state.committed, state.pending, format_ts(self.clock()),
-                    result.run_id,
+                    conn, stream_id, expected, cursor, format_ts(self.clock()), result.run_id
                 )
-            result.records_new += new
-            values: dict[str, Any] = {
-                "items": result.items, "records_new": result.records_new,
-                "failures": result.failures, "cursor_after": state.pending or state.committed,
-            }
-            if final:
-                values.update(final)
-            self.store.update_run(conn, result.run_id, **values)
-        state.committed = state.pending or state.committed
+            counts["records_new"] = result.records_new + new
+            counts["cursor_after"] = cursor
+            self.store.update_run(conn, result.run_id, **counts)
+        result.records_new += new
         if self.on_batch is not None and batch.records:
             self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
                                       batch.exceptions))
 
-    def _finish(self, stream_id: str, batch: _Batch, state: _RunState, result: RunResult) -> None:
+    def _finish(self, writer: _Writer, batch: _Batch, state: _RunState, result: RunResult) -> None:
+        conflict = writer.close()
+        if conflict is not None and result.status != "failed":
+            self._failed(result, conflict)
         if result.status == "running":
             result.status = "partial" if result.failures else "ok"
             if result.failures and result.error is None:
                 result.error_class = "ItemFailures"
                 result.error = "; ".join(state.reported)
         result.ended_at = self.clock()
+        counts: dict[str, Any] = {"items": result.items, "failures": result.failures}
         final = {
             "status": result.status, "ended_at": format_ts(result.ended_at),
             "error_class": result.error_class, "error": result.error,
         }
         try:
-            self._commit(stream_id, batch, state, result, final)
+            if conflict is not None:
+                raise CursorConflict(result.stream)
+            self.commit(result.stream, batch, writer.committed, state.pending, result,
+                        {**counts, **final})
         except CursorConflict:
             result.status, result.error_class = "failed", "CursorConflict"
             result.error = "another collection of this stream ran at the same time"
             final.update(status="failed", error_class=result.error_class, error=result.error)
             with self.store.engine.begin() as conn:
-                self.store.update_run(conn, result.run_id, **final)
+                self.store.update_run(conn, result.run_id, **counts, **final)
+        except Exception as exc:  # the store itself failed: report, never crash the daemon
+            self._failed(result, exc)
+            log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
+
+
+class _Writer:
+    """Commits batches in order on a background thread, so hashing overlaps with inserts.
+
+    The queue holds one batch: at most three batches exist at once (being built, queued,
+    being written). A failed commit stops the writer; the run sees it at the next hand-over.
+    """
+
+    def __init__(self, pipeline: Pipeline, stream_id: str, result: RunResult,
+                 committed: str | None) -> None:
+        self.pipeline = pipeline
+        self.stream_id = stream_id
+        self.result = result
+        self.committed = committed
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[tuple[_Batch, str | None, dict[str, Any]] | None] = queue.Queue(1)
+        self._thread = threading.Thread(target=self._loop, name=f"writer-{stream_id}", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: _Batch, cursor: str | None, items: int, failures: int) -> None:
+        """Queue a batch with the cursor it brings; raise a previous commit's failure."""
+        if self.error is not None:
+            raise CursorConflict(self.stream_id) if isinstance(self.error, CursorConflict) \
+                else self.error
+        self._queue.put((batch, cursor, {"items": items, "failures": failures}))
+
+    def _loop(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self.error is None:
+                batch, cursor, counts = job
+                try:
+                    self.pipeline.commit(self.stream_id, batch, self.committed, cursor,
+                                         self.result, counts)
+                    if cursor is not None:
+                        self.committed = cursor
+                except BaseException as exc:
+                    self.error = exc
+
+    def close(self) -> BaseException | None:
+        """Wait for every queued batch to commit; return the failure that stopped the writer."""
+        self._queue.put(None)
+        self._thread.join()
+        return self.error
 
 
 class _RunState:

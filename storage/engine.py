@@ -34,6 +34,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: random-id B-tree inserts
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoint the WAL every ~40 MB instead of 4 MB: far fewer fsyncs on bulk ingest.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 

@@ -35,7 +35,6 @@ class Evidence(Base):
     __table_args__ = (
         Index("ix_evidence_observed", "observed_at", "id"),
         Index("ix_evidence_stream_key", "stream", "source_key"),
-        Index("ix_evidence_collected", "collected_at"),
     )
 
 

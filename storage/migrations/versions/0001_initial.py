@@ -32,7 +32,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_evidence_observed", "evidence", ["observed_at", "id"])
     op.create_index("ix_evidence_stream_key", "evidence", ["stream", "source_key"])
-    op.create_index("ix_evidence_collected", "evidence", ["collected_at"])
     op.create_table(
         "filings",
         sa.Column("criterion", sa.String(16), primary_key=True),

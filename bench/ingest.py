@@ -1,0 +1,128 @@
+"""Ingest benchmark: N synthetic records through the pipeline into SQLite, against the floor.
+
+The floor is the unavoidable work for the same records with no pipeline: build the same body,
+canonicalise, hash, and bulk-insert evidence + filings with raw sqlite3. Each phase runs in its
+own subprocess so peak RSS is per phase. Usage: python bench/ingest.py [--records N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+
+def _pipeline(n: int, folder: Path) -> float:
+    from collector.catalog import Catalog, Filing
+    from collector.logs import configure_logging
+    from collector.pipeline import Pipeline
+    from connectors.synthetic import SyntheticConfig, SyntheticConnector
+    from storage import Store
+
+    configure_logging("error")
+    store = Store.open(f"sqlite:///{folder / 'pipeline.db'}")
+    connector = SyntheticConnector(SyntheticConfig(count=n, start="2020-01-01T00:00:00Z", step_seconds=1))
+    pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=5000)
+    started = time.perf_counter()
+    result = pipeline.run(connector.stream("events"), connector.config)
+    elapsed = time.perf_counter() - started
+    assert result.status == "ok" and result.records_new == n, result
+    store.close()
+    return elapsed
+
+
+def _floor(n: int, folder: Path) -> float:
+    from storage import Store
+
+    Store.open(f"sqlite:///{folder / 'floor.db'}").close()  # same schema, same triggers
+    conn = sqlite3.connect(folder / "floor.db")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    collected = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    started = time.perf_counter()
+    records: list[tuple[object, ...]] = []
+    filings: list[tuple[object, ...]] = []
+    for seq in range(n):
+        observed = (base + timedelta(seconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        raw = orjson.dumps({"uuid": f"evt-{seq:09d}", "seq": seq})
+        body = orjson.dumps({
+            "stream": "synthetic.events", "source_key": f"evt-{seq:09d}", "kind": "access_log",
+            "observed_at": observed, "actor": f"user{seq % 20}@example.com",
+            "source_url": f"https://synthetic.invalid/events/evt-{seq:09d}",
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "data": {"event": "user.session.start", "outcome": "SUCCESS", "mfa_used": True,
+                     "source_ip": "10.0.0.1"},
+            "status": "ok", "exception_reason": None, "controls": ["CC6.1", "CC7.2"],
+        }, option=orjson.OPT_SORT_KEYS)
+        rid = hashlib.sha256(body).hexdigest()
+        records.append((rid, "synthetic.events", f"evt-{seq:09d}", "access_log", observed, collected,
+                        "ok", f"user{seq % 20}@example.com", "run", body.decode()))
+        filings.append(("CC6.1", observed, rid, "synthetic.events", "ok"))
+        filings.append(("CC7.2", observed, rid, "synthetic.events", "ok"))
+        if len(records) == 5000:
+            with conn:
+                conn.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", records)
+                conn.executemany("INSERT OR IGNORE INTO filings VALUES (?,?,?,?,?)", filings)
+            records, filings = [], []
+    with conn:
+        conn.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", records)
+        conn.executemany("INSERT OR IGNORE INTO filings VALUES (?,?,?,?,?)", filings)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def _child(phase: str, n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="ec-bench-") as tmp:
+        elapsed = (_pipeline if phase == "pipeline" else _floor)(n, Path(tmp))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"phase": phase, "n": n, "seconds": elapsed, "rss_mb": rss_mb}))
+
+
+def _run(phase: str, n: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", phase, "--records", str(n)],
+                         check=True, capture_output=True, text=True).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=("pipeline", "floor"))
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.records)
+        return
+    n = args.records
+    pipe = [_run("pipeline", n) for _ in range(args.repeat)]
+    floor = [_run("floor", n) for _ in range(args.repeat)]
+    small = _run("pipeline", max(1, n // 10))
+    p_med = statistics.median(r["seconds"] for r in pipe)
+    f_med = statistics.median(r["seconds"] for r in floor)
+    p_rss = max(r["rss_mb"] for r in pipe)
+    print(f"records:              {n:,} (median of {args.repeat} runs each, SQLite WAL)")
+    print(f"pipeline end to end:  {n / p_med:,.0f} records/s  ({p_med:.2f} s)")
+    print(f"floor (hash+insert):  {n / f_med:,.0f} records/s  ({f_med:.2f} s)")
+    print(f"pipeline / floor:     {f_med / p_med:.2f}")
+    print(f"peak RSS pipeline:    {p_rss:.0f} MB at {n:,};  {small['rss_mb']:.0f} MB at {small['n']:,}"
+          f"  (ratio {p_rss / small['rss_mb']:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Configuration: a matrix of bad configs each gives exit 2 and one line naming the file and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.cli import main
+from collector.config import load_settings
+from collector.errors import ConfigError
+
+GOOD = """
+[storage]
+url = "sqlite:///data/evidence.db"
+[windows]
+period = "month"
+timezone = "Europe/Berlin"
+seal_grace = "1d"
+[digest]
+schedule = "mon 07:00"
+[connectors.synthetic]
+count = 10
+interval = "15m"
+"""
+
+# (name, config text, text that must appear in the one-line error)
+BAD = [
+    ("toml syntax", "[storage\nurl = 1", "invalid TOML"),
+    ("unknown section", "[storag]\nurl = 'x'", "storag: unknown section"),
+    ("unknown key", "[storage]\nulr = 'sqlite:///x.db'", "storage.ulr: unknown key"),
+    ("wrong type string", "[storage]\nurl = 5", "storage.url: expected a string, got integer 5"),
+    ("number as duration", "[connectors.synthetic]\ninterval = 15", "connectors.synthetic.interval: expected a duration string"),
+    ("bad duration", "[windows]\nseal_grace = 'one day'", 'windows.seal_grace: expected a duration like'),
+    ("bad period", "[windows]\nperiod = 'fortnight'", "windows.period"),
+    ("bad timezone", "[windows]\ntimezone = 'Mars/Olympus'", "windows.timezone: unknown time zone"),
+    ("bad schedule", "[digest]\nschedule = 'monday morning'", "digest.schedule"),
+    ("bad listen", "[daemon]\nlisten = 'localhost'", "daemon.listen"),
+    ("unknown connector", "[connectors.salesforce]\norg = 'x'", "connectors.salesforce: unknown connector"),
+    ("unknown stream", "[connectors.synthetic]\nstreams = ['logs']", "connectors.synthetic.streams[0]: unknown stream"),
+    ("stream not string", "[connectors.synthetic]\nstreams = [1]", "connectors.synthetic.streams[0]: expected a string"),
+    ("bool as string", "[connectors.synthetic]\nenabled = 'yes'", "connectors.synthetic.enabled: expected true or false"),
+    ("int as string", "[connectors.synthetic]\ncount = '10'", "connectors.synthetic.count: expected an integer"),
+    ("filing unknown criterion", "[filing]\n'synthetic.events' = ['CC99.1']", 'unknown criterion "CC99.1"'),
+    ("filing unknown stream", "[filing]\n'okta.nothing' = ['CC6.1']", 'unknown stream "okta.nothing"'),
+    ("in_scope unknown", "[controls]\nin_scope = ['XX1']", "controls.in_scope"),
+    ("section not table", "storage = 'sqlite:///x'", "storage: expected a table"),
+    ("bad storage url", "[storage]\nurl = 'mysql://x'", "storage.url"),
+    ("batch size", "[storage]\nbatch_size = 0", "storage.batch_size"),
+    ("not utf-8", b"\xff\xfe[storage]", "not UTF-8"),
+]
+
+
+def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "collector.cli", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_one_clear_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  name: str, text: str | bytes, expected: str) -> None:
+    """Each malformed config exits 2 with one stderr line naming the file and the key, no traceback."""
+    config = tmp_path / "config.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    code = main(["--config", str(config), "collect"])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert str(config) in lines[0] and expected in lines[0], lines[0]
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "data").exists()  # nothing was opened, nothing was contacted
+
+
+def test_bad_config_through_the_console_script(tmp_path: Path) -> None:
+    """The installed command behaves the same in a fresh process: exit 2, one line, no traceback."""
+    config = tmp_path / "config.toml"
+    config.write_text("[connectors.synthetic]\ninterval = 15\n")
+    result = _run(config, "collect")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "connectors.synthetic.interval" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A config path that does not exist exits 2 naming the path."""
+    result = _run(tmp_path / "nope.toml", "streams")
+    assert result.returncode == 2
+    assert "nope.toml: cannot read file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_secret_env_var_is_exit_2_before_contact(tmp_path: Path) -> None:
+    """A connector whose *_env key names an unset variable fails before any source is contacted."""
+    from dataclasses import dataclass
+
+    from collector.collect import check_secrets
+    from connectors.sdk.base import ConnectorConfig, secret_field
+
+    @dataclass(frozen=True, kw_only=True)
+    class WithToken(ConnectorConfig):
+        token_env: str = secret_field("EC_TEST_TOKEN")
+
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    settings = load_settings(config)
+    settings = type(settings)(path=settings.path, connectors={"x": WithToken()})
+    with pytest.raises(ConfigError, match=r"connectors\.x\.token_env: environment variable \$EC_TEST_TOKEN is not set"):
+        check_secrets(settings, ["x"], env={})
+    check_secrets(settings, ["x"], env={"EC_TEST_TOKEN": "t"})
+
+
+def test_good_config_loads_typed_values_and_resolves_paths(tmp_path: Path) -> None:
+    """Durations become timedeltas, zones validate, and relative paths resolve against the config's folder."""
+    config = tmp_path / "config.toml"
+    config.write_text(GOOD)
+    settings = load_settings(config)
+    assert settings.connectors["synthetic"].interval == timedelta(minutes=15)
+    assert settings.windows.seal_grace == timedelta(days=1)
+    assert settings.storage_url == f"sqlite:///{tmp_path / 'data' / 'evidence.db'}"
+    assert settings.digest.out_dir == "data/digests"
+
+
+def test_empty_config_uses_defaults(tmp_path: Path) -> None:
+    """Every key but a connector's identity has a default; an empty file is a valid config."""
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    settings = load_settings(config)
+    assert settings.windows.period == "month" and settings.daemon.listen == "127.0.0.1:9108"
+    assert settings.connectors == {}
+
+
+def test_config_example_is_valid() -> None:
+    """The shipped config.example.toml loads (its connectors need secrets only at collection)."""
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config.example.toml")
+    assert settings.windows.seal_grace == timedelta(days=1)
