@@ -134,3 +134,15 @@ def test_the_image_command_runs_unprivileged_and_its_healthcheck_passes(data_dir
     if user is not None:
         assert (data_dir / "evidence.db").stat().st_uid == NOBODY  # written by the unprivileged user
     assert all(e["event"] for e in daemon.events())
+
+
+def test_the_compose_config_loads_and_matches_the_image() -> None:
+    """deploy/config.toml is a valid config with no secret in it, mounted where the image looks for it."""
+    from collector.config import load_settings
+
+    settings = load_settings(REPO / "deploy" / "config.toml")
+    assert settings.storage.url.startswith("postgresql+psycopg://collector@")  # no password in the URL
+    assert settings.daemon.listen == "0.0.0.0:9108"
+    compose = (REPO / "compose.yaml").read_text()
+    assert f"./deploy/config.toml:{_env()['COLLECTOR_CONFIG']}:ro" in compose
+    assert "env_file: .env" in compose

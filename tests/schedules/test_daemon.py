@@ -148,6 +148,21 @@ def test_second_signal_exits_at_once_and_leaves_the_store_consistent(
     assert len(_event_ids(f"sqlite:///{tmp_path / 'evidence.db'}")) == 100
 
 
+
+def test_a_source_stuck_past_the_grace_period_is_abandoned_and_the_daemon_still_exits_0(
+        tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    """A run that cannot reach its next item within the grace period is abandoned: exit 0 within 10 s, store intact."""
+    config = write_config(tmp_path, synthetic={"count": 10, "delay_ms": 30000, "streams": ["events"]})
+    daemon = DaemonProcess(config)
+    daemons.append(daemon)
+    daemon.wait_until("the stuck run started", lambda: daemon.has_event("run_started", stream=EVENTS))
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0
+    assert daemon.has_event("shutdown_forced", running=[EVENTS])
+    with sqlite3.connect(tmp_path / "evidence.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM evidence").fetchone() == (0,)
+
 def test_health_turns_503_after_more_than_n_failures_in_a_row(
         tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     """A stream that fails more than max_consecutive_failures times in a row makes /healthz 503 with the reason."""
