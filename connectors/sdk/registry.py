@@ -15,6 +15,9 @@ ENTRY_POINT_GROUP = "evidence_collector.connectors"
 
 BUILTIN: dict[str, str] = {
     "synthetic": "connectors.synthetic:SyntheticConnector",
+    "aws": "connectors.aws:AwsConnector",
+    "github": "connectors.github:GithubConnector",
+    "jira": "connectors.jira:JiraConnector",
 }
 
 

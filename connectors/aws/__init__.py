@@ -1,0 +1,6 @@
+"""AWS: CloudTrail access logs, IAM credential report (MFA), AWS Backup jobs, RDS backups."""
+
+from connectors.aws.config import AwsConfig
+from connectors.aws.connector import AwsConnector
+
+__all__ = ["AwsConfig", "AwsConnector"]

@@ -1,0 +1,176 @@
+"""Sessions and clients: the standard boto3 chain, STS roles per account, adaptive retries, typed errors."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from connectors.aws.config import AwsConfig
+from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
+
+__all__ = ["AwsAccess", "Target", "as_connector_error", "error_code"]
+
+_DENIED = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
+    "AuthorizationError", "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
+    "ExpiredTokenException", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AllAccessDisabled",
+    "AccessDeniedFault", "AuthFailure", "OptInRequired",
+})
+_TRANSIENT = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "SlowDown", "ServiceUnavailable", "ServiceUnavailableException",
+    "InternalError", "InternalFailure", "InternalServerError", "RequestTimeout",
+    "RequestTimeoutException", "PriorRequestNotComplete",
+})
+_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError, or "" for anything else."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def as_connector_error(exc: Exception, what: str) -> ConnectorError:
+    """Map a boto3/botocore exception to the SDK's typed errors; ``what`` names the call and place."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _DENIED or status in (401, 403):
+            return AuthError("aws", f"{code or status} on {what}")
+        if code in _TRANSIENT or status == 429 or status >= 500:
+            return RetriableError(f"aws: {code or status} on {what} (retries exhausted)")
+        message = exc.response.get("Error", {}).get("Message", "")
+        return FatalError(f"aws: {code or status} on {what}: {message}")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return AuthError("aws", f"no usable credentials in the standard boto3 chain ({what})")
+    if isinstance(exc, botocore.exceptions.HTTPClientError | botocore.exceptions.EndpointConnectionError):
+        return RetriableError(f"aws: {type(exc).__name__} on {what}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return FatalError(f"aws: {type(exc).__name__} on {what}: {exc}")
+    raise exc
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One account to read: the collector's own credentials, or a member role assumed through STS."""
+
+    role_arn: str | None
+
+    @property
+    def account(self) -> str:
+        """The account ID from the role ARN, or "default" for the collector's own credentials."""
+        if self.role_arn is None:
+            return "default"
+        match = _ACCOUNT.match(self.role_arn)
+        return match.group(1) if match else self.role_arn
+
+    def part(self, region: str | None = None) -> str:
+        """The key a failed part of a run is reported under, e.g. ``aws:111122223333:eu-west-1``."""
+        return f"aws:{self.account}" + (f":{region}" if region else "")
+
+
+class AwsAccess:
+    """Opens sessions and clients on demand; nothing is built at import time or in the constructor.
+
+    ``session`` replaces the standard-chain session (tests pass a moto-backed one). Clients
+    are cached per (account, role session, service, region), so a test can fetch the very
+    client a stream will use and attach a ``botocore.stub.Stubber`` to it.
+    """
+
+    def __init__(self, config: AwsConfig, session: boto3.Session | None = None) -> None:
+        self.config = config
+        self._session = session
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, str], boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str, str], Any] = {}
+        self.botocore_config = botocore.config.Config(
+            retries={"mode": "adaptive", "max_attempts": 10},
+            connect_timeout=10,
+            read_timeout=60,
+            max_pool_connections=max(10, config.cloudtrail_workers * 2),
+            user_agent_extra="evidence-collector",
+        )
+
+    @property
+    def base_session(self) -> boto3.Session:
+        """The collector's own session from the standard credential chain."""
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.Session()
+            return self._session
+
+    def targets(self) -> list[Target]:
+        """The accounts to read: one per ``assume_role_arns`` entry, else the collector's own."""
+        if self.config.assume_role_arns:
+            return [Target(arn) for arn in self.config.assume_role_arns]
+        return [Target(None)]
+
+    def session(self, target: Target, stream: str) -> boto3.Session:
+        """The session for ``target``; a role is assumed once per stream, session name
+        ``evidence-collector-<stream>`` so CloudTrail in the member account names the reader."""
+        if target.role_arn is None:
+            return self.base_session
+        key = (target.role_arn, stream)
+        with self._lock:
+            cached = self._sessions.get(key)
+        if cached is not None:
+            return cached
+        sts = self.client(Target(None), "sts", self.config.regions[0], stream)
+        try:
+            answer = sts.assume_role(
+                RoleArn=target.role_arn,
+                RoleSessionName=f"evidence-collector-{stream}"[:64].replace("_", "-"),
+            )
+        except Exception as exc:
+            raise as_connector_error(exc, f"sts:AssumeRole {target.role_arn}") from exc
+        creds = answer["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        with self._lock:
+            self._sessions[key] = session
+        return session
+
+    def client(self, target: Target, service: str, region: str, stream: str = "") -> Any:
+        """A cached client for ``service`` in ``region`` as ``target`` (assuming its role if needed)."""
+        key = (target.account, stream if target.role_arn else "", service, region)
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is not None:
+            return cached
+        session = self.session(target, stream)
+        client = session.client(
+            service, region_name=region, endpoint_url=self.config.endpoint(service),
+            config=self.botocore_config,
+        )
+        with self._lock:
+            return self._clients.setdefault(key, client)
+
+    def parts(self, regional: bool = True) -> Iterator[tuple[Target, str]]:
+        """Every (account, region) a stream reads; global services read the first region only."""
+        regions = self.config.regions if regional else self.config.regions[:1]
+        for target in self.targets():
+            for region in regions:
+                yield target, region
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+            self._sessions.clear()
+        for client in clients:
+            client.close()

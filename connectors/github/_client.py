@@ -1,0 +1,156 @@
+"""PyGithub wired for collection: a tuned GithubRetry, typed errors, per-request transport retries."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import github
+import requests
+from github.GithubException import (
+    BadCredentialsException,
+    GithubException,
+    RateLimitExceededException,
+)
+from github.GithubObject import GithubObject
+from github.PaginatedList import PaginatedList
+
+from connectors.sdk.base import HttpOptions
+from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
+
+__all__ = ["GithubClient", "build_retry", "translate"]
+
+T = TypeVar("T")
+G = TypeVar("G", bound=GithubObject)
+
+NAME = "github"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+# urllib3 retries connection failures, 5xx, 429 and rate-limit 403s inside one request. A
+# body cut short after the headers arrived surfaces later, from requests, as one of these:
+# the request is sent again here, so it is still one request's retry, never a stream's.
+_TRANSPORT = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def build_retry(options: HttpOptions) -> github.GithubRetry:
+    """GithubRetry with the SDK's policy: ≥5 retries, exponential back-off with jitter, Retry-After
+    honoured (capped by ``max_backoff``), secondary-limit 403s retried, 401 never retried."""
+    return github.GithubRetry(
+        total=max(5, options.max_attempts - 1),
+        backoff_factor=options.backoff,
+        backoff_max=options.max_backoff,
+        backoff_jitter=options.backoff / 2,
+        retry_after_max=int(options.max_backoff),
+        status_forcelist=list(RETRY_STATUSES),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        secondary_rate_wait=min(60.0, options.max_backoff),
+        max_rate_limit_wait=options.max_backoff,
+    )
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])[:200]
+    return ""
+
+
+def translate(exc: Exception, what: str, env_var: str) -> ConnectorError:
+    """The SDK error for a PyGithub or requests failure of request ``what``."""
+    if isinstance(exc, BadCredentialsException):
+        return AuthError(NAME, f"HTTP 401 Bad credentials on {what}", env_var)
+    if isinstance(exc, RateLimitExceededException):
+        return RetriableError(f"{NAME}: rate limit exceeded on {what}; the next run retries")
+    if isinstance(exc, GithubException):
+        status, message = exc.status, _message(exc)
+        detail = f"HTTP {status} on {what}" + (f": {message}" if message else "")
+        if status in (401, 403):
+            return AuthError(NAME, detail, env_var)
+        if status in RETRY_STATUSES:
+            return RetriableError(f"{NAME}: {detail} after retries")
+        return FatalError(f"{NAME}: {detail}")
+    if isinstance(exc, requests.exceptions.RequestException):
+        return RetriableError(f"{NAME}: {type(exc).__name__} on {what} after retries")
+    return FatalError(f"{NAME}: {type(exc).__name__} on {what}: {exc}")
+
+
+class GithubClient:
+    """One PyGithub client; every call goes through ``call`` or ``each`` so errors come out typed."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        env_var: str,
+        *,
+        options: HttpOptions,
+        per_page: int = 100,
+        spacing: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.env_var = env_var
+        self.options = options
+        self._sleep = sleep
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self.api = github.Github(
+            auth=github.Auth.Token(token),
+            base_url=base_url.rstrip("/"),
+            timeout=max(1, round(options.timeout)),
+            per_page=per_page,
+            retry=build_retry(options),
+            seconds_between_requests=spacing or None,
+            seconds_between_writes=spacing or None,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.api.close()
+
+    def _backoff(self, attempt: int) -> None:
+        ceiling = min(self.options.max_backoff, self.options.backoff * (2 ** (attempt - 1)))
+        self._sleep(self._rng.uniform(ceiling / 2, ceiling))
+
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Run one PyGithub request; resend it when its body was cut short; raise SDK errors."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except _TRANSPORT as exc:
+                if attempt >= self.options.max_attempts:
+                    raise translate(exc, what, self.env_var) from exc
+                self._backoff(attempt)
+            except (GithubException, requests.exceptions.RequestException) as exc:
+                raise translate(exc, what, self.env_var) from exc
+
+    def each(self, pages: PaginatedList[G], what: str) -> Iterator[G]:
+        """Iterate a paginated list, resending a page whose body was cut short; raise SDK errors.
+
+        PaginatedList keeps the elements it already has and its next-page URL when a fetch
+        fails, so iterating it again resumes at the failed page.
+        """
+        done = 0
+        attempt = 0
+        while True:
+            try:
+                for index, element in enumerate(pages):
+                    if index < done:
+                        continue
+                    done += 1
+                    attempt = 0
+                    yield element
+                return
+            except _TRANSPORT as exc:
+                attempt += 1
+                if attempt >= self.options.max_attempts:
+                    raise translate(exc, what, self.env_var) from exc
+                self._backoff(attempt)
+            except (GithubException, requests.exceptions.RequestException) as exc:
+                raise translate(exc, what, self.env_var) from exc

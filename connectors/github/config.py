@@ -1,0 +1,40 @@
+"""The ``[connectors.github]`` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from connectors.sdk.base import ConnectorConfig, required_field, secret_field
+
+__all__ = ["GithubConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GithubConfig(ConnectorConfig):
+    """``[connectors.github]``: the org, the token's variable, and the API (GHES: ``…/api/v3``)."""
+
+    org: str = required_field()
+    token_env: str = secret_field("GITHUB_TOKEN")
+    base_url: str = "https://api.github.com"
+    repos: tuple[str, ...] = ()
+    per_page: int = 100
+    request_spacing_ms: int = 250
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Values that cannot work, as (key, problem); checked when the config is loaded."""
+        found: list[tuple[str, str]] = []
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            found.append(("base_url", f'expected an http(s) URL, got "{self.base_url}"'))
+        if not self.org.strip() or "/" in self.org:
+            found.append(("org", f'expected an organisation login, got "{self.org}"'))
+        if not 1 <= self.per_page <= 100:
+            found.append(("per_page", f"must be between 1 and 100, not {self.per_page}"))
+        if self.request_spacing_ms < 0:
+            found.append(("request_spacing_ms", "must not be negative"))
+        for index, repo in enumerate(self.repos):
+            owner, _, name = repo.rpartition("/")
+            if not name or (owner and owner != self.org):
+                found.append((f"repos[{index}]", f'expected "<repo>" or "{self.org}/<repo>", got "{repo}"'))
+        return found

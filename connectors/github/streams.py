@@ -1,0 +1,262 @@
+"""GitHub streams: merged pull requests (events), default-branch protection and org 2FA (state)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+from github.GithubException import GithubException
+
+from connectors.github.config import GithubConfig
+from connectors.sdk.base import Stream, StreamOutput
+from connectors.sdk.errors import AuthError, FatalError
+from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+
+if TYPE_CHECKING:
+    from github.GithubObject import GithubObject
+    from github.PullRequest import PullRequest
+    from github.Repository import Repository
+
+    from connectors.github.connector import GithubConnector
+
+__all__ = ["BranchProtection", "OrgSettings", "PullRequests", "approvers", "github_ts", "received"]
+
+UNREVIEWED = "merged to the default branch without an APPROVED review by someone other than the author"
+# A COMMENTED review leaves an earlier approval standing on GitHub; PENDING is not submitted.
+_DECISIVE = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
+
+
+def github_ts(when: datetime) -> str:
+    """GitHub's second-resolution UTC form, which sorts as text: ``2026-11-28T07:16:25Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def approvers(author: str | None, reviews: list[dict[str, Any]]) -> list[str]:
+    """Reviewers other than ``author`` whose latest decisive review (in submission order) is APPROVED."""
+    latest: dict[str, str] = {}
+    for review in reviews:
+        login = (review.get("user") or {}).get("login")
+        state = review.get("state")
+        if login and state in _DECISIVE:
+            latest[login] = state
+    return sorted(login for login, state in latest.items() if state == "APPROVED" and login != author)
+
+
+def _raw(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def received(obj: GithubObject) -> dict[str, Any]:
+    """The JSON object PyGithub parsed for ``obj``, as the server sent it.
+
+    PyGithub's public ``raw_data`` first completes a partial object with one more request;
+    the attributes a listing returned are what the evidence is about, so read them as sent.
+    """
+    data = obj._rawData  # the payload as received; raw_data would refetch it
+    return dict(data)
+
+
+class _GithubStream(Stream[GithubConfig]):
+    @property
+    def gh(self) -> GithubConnector:
+        return cast("GithubConnector", self.connector)
+
+
+class PullRequests(_GithubStream):
+    """Merged pull requests of each repository with their reviews; cursor = {repo: updated_at}.
+
+    Per repository the closed pulls are listed by ``updated`` descending and read back only to
+    the repository's cursor, so a run with nothing new costs one list request per repository.
+    What was read is yielded oldest first and the repository's cursor moves after its last item.
+    """
+
+    name = "pull_requests"
+    kinds = frozenset({"code_change"})
+    mode = "events"
+
+    def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
+        state: dict[str, str] = dict(cursor.value or {})
+        # A pull updated in the run's own second may still change within it: leave it to the
+        # next run, so that stopping at ``updated_at <= cursor`` never skips a later update.
+        limit = github_ts(cursor.ceiling)
+        floor = github_ts(cursor.floor)
+        client = self.gh.client
+        for repo in self.gh.repositories():
+            full = repo.full_name
+            since = state.get(full)
+            newest = since
+            merged: list[PullRequest] = []
+            listing = repo.get_pulls(state="closed", sort="updated", direction="desc")
+            for pull in client.each(listing, f"GET /repos/{full}/pulls"):
+                if pull.updated_at is None:
+                    continue
+                updated = github_ts(pull.updated_at)
+                if updated >= limit:
+                    continue
+                if updated <= (since or "") or (since is None and updated < floor):
+                    break
+                newest = max(newest or updated, updated)
+                if pull.merged_at is not None:
+                    merged.append(pull)
+            for pull in reversed(merged):
+                yield self._item(repo, pull)
+            if newest is not None and newest != since:
+                state[full] = newest
+                yield Checkpoint(dict(state))
+
+    def _item(self, repo: Repository, listed: PullRequest) -> SourceItem | ItemFailure:
+        client = self.gh.client
+        full = repo.full_name
+        number = listed.number
+        pull = client.call(lambda: repo.get_pull(number), f"GET /repos/{full}/pulls/{{n}}")
+        reviews = list(client.each(pull.get_reviews(), f"GET /repos/{full}/pulls/{{n}}/reviews"))
+        raw = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
+        obj = {**raw, "repo": full, "default_branch": repo.default_branch}
+        merged_at = pull.merged_at or listed.merged_at
+        if merged_at is None:  # listed as merged: a detail without the time is a broken item
+            return ItemFailure(f"{full}#{number}", "github: the pull request has no merged_at")
+        return SourceItem(f"{full}#{number}", merged_at.astimezone(UTC), _raw(raw), obj)
+
+    def normalise(self, item: SourceItem) -> Evidence:
+        obj: dict[str, Any] = item.obj
+        pull: dict[str, Any] = obj["pull"]
+        author = (pull.get("user") or {}).get("login")
+        merged_by = (pull.get("merged_by") or {}).get("login")
+        base = pull["base"]["ref"]
+        approved = approvers(author, obj["reviews"])
+        to_default = base == obj["default_branch"]
+        return Evidence(
+            kind="code_change",
+            actor=merged_by or author,
+            source_url=pull.get("html_url"),
+            data={
+                "repo": obj["repo"],
+                "number": pull["number"],
+                "title": pull.get("title"),
+                "author": author,
+                "merged_by": merged_by,
+                "merged_at": pull.get("merged_at"),
+                "base": base,
+                "default_branch": obj["default_branch"],
+                "head_sha": (pull.get("head") or {}).get("sha"),
+                "reviews": [
+                    {"user": (r.get("user") or {}).get("login"), "state": r.get("state"),
+                     "submitted_at": r.get("submitted_at")}
+                    for r in obj["reviews"]
+                ],
+                "approvers": approved,
+            },
+            exception=UNREVIEWED if to_default and not approved else None,
+        )
+
+
+class BranchProtection(_GithubStream):
+    """Each repository's default-branch protection, read at the run's start."""
+
+    name = "branch_protection"
+    kinds = frozenset({"config_state"})
+    mode = "state"
+
+    def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
+        client = self.gh.client
+        for repo in self.gh.repositories():
+            full, branch_name = repo.full_name, repo.default_branch
+            where = f"GET /repos/{full}/branches/{{branch}}"
+            branch = client.call(lambda repo=repo, b=branch_name: repo.get_branch(b), where)  # type: ignore[misc]
+            protection: dict[str, Any] | None
+            try:
+                protection = client.call(lambda branch=branch: received(branch.get_protection()),  # type: ignore[misc]
+                                         f"{where}/protection")
+            except FatalError as exc:
+                cause = exc.__cause__
+                if isinstance(exc, AuthError) or not (
+                    isinstance(cause, GithubException) and cause.status == 404
+                    and "not protected" in str((cause.data or {}).get("message", "")).lower()
+                ):
+                    raise
+                protection = None
+            state = {"repo": full, "branch": branch_name, "html_url": repo.html_url,
+                     "protection": protection}
+            yield SourceItem(f"{full}@{branch_name}", cursor.ceiling, _raw(state), state)
+
+    def normalise(self, item: SourceItem) -> Evidence:
+        state: dict[str, Any] = item.obj
+        rule: dict[str, Any] | None = state["protection"]
+        reviews = (rule or {}).get("required_pull_request_reviews")
+        approvals = reviews.get("required_approving_review_count", 0) if reviews else 0
+
+        def enabled(key: str) -> bool | None:
+            value = (rule or {}).get(key)
+            return bool(value.get("enabled")) if isinstance(value, dict) else None
+
+        checks = ((rule or {}).get("required_status_checks") or {}).get("contexts") or []
+        exception = None
+        if rule is None:
+            exception = "default branch is not protected"
+        elif not approvals:
+            exception = "default branch protection requires no approving review"
+        return Evidence(
+            kind="config_state",
+            actor=None,
+            source_url=f"{state['html_url']}/settings/branches",
+            data={
+                "repo": state["repo"],
+                "branch": state["branch"],
+                "protected": rule is not None,
+                "required_approving_review_count": approvals,
+                "dismiss_stale_reviews": bool(reviews and reviews.get("dismiss_stale_reviews")),
+                "require_code_owner_reviews": bool(reviews and reviews.get("require_code_owner_reviews")),
+                "enforce_admins": enabled("enforce_admins"),
+                "required_status_checks": sorted(str(c) for c in checks),
+                "allow_force_pushes": enabled("allow_force_pushes"),
+                "allow_deletions": enabled("allow_deletions"),
+            },
+            exception=exception,
+        )
+
+
+class OrgSettings(_GithubStream):
+    """The org's 2FA requirement (one record) and each member with 2FA disabled (one each)."""
+
+    name = "org_settings"
+    kinds = frozenset({"mfa_status"})
+    mode = "state"
+
+    def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
+        client = self.gh.client
+        org = self.gh.organization()
+        raw = received(org)
+        setting = {"org": org.login, "html_url": org.html_url,
+                   "two_factor_requirement_enabled": raw.get("two_factor_requirement_enabled")}
+        yield SourceItem(org.login, cursor.ceiling, _raw(raw), {"type": "org", **setting})
+        members = org.get_members(filter_="2fa_disabled")
+        try:
+            for member in client.each(members, f"GET /orgs/{org.login}/members?filter=2fa_disabled"):
+                user = {"type": "member", "org": org.login, "login": member.login,
+                        "html_url": member.html_url}
+                yield SourceItem(f"{org.login}/{member.login}", cursor.ceiling, _raw(received(member)), user)
+        except FatalError as exc:
+            # Only org owners may filter members by 2FA: keep the org record, mark the run partial.
+            yield ItemFailure(f"{org.login}/members", str(exc), type(exc).__name__)
+
+    def normalise(self, item: SourceItem) -> Evidence:
+        obj: dict[str, Any] = item.obj
+        if obj["type"] == "org":
+            required = obj["two_factor_requirement_enabled"]
+            exception = None
+            if required is None:
+                exception = "the token cannot read the org's 2FA requirement (it needs an org owner)"
+            elif not required:
+                exception = "organization does not require two-factor authentication"
+            return Evidence(
+                kind="mfa_status", actor=None, source_url=obj["html_url"],
+                data={"org": obj["org"], "two_factor_requirement_enabled": required},
+                exception=exception,
+            )
+        return Evidence(
+            kind="mfa_status", actor=obj["login"], source_url=obj["html_url"],
+            data={"org": obj["org"], "login": obj["login"], "two_factor_enabled": False},
+            exception="member has two-factor authentication disabled",
+        )

@@ -1,0 +1,41 @@
+"""The ``[connectors.jira]`` section."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from connectors.sdk.base import ConnectorConfig, required_field
+
+__all__ = ["JiraConfig"]
+
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JiraConfig(ConnectorConfig):
+    """A Jira Cloud site, the API user's credentials (named env vars) and what to collect."""
+
+    url: str = required_field()
+    email_env: str = required_field(metadata={"env": True})
+    token_env: str = required_field(metadata={"env": True})
+    change_jql: str = required_field()
+    incident_jql: str = "project = INC"
+    approval_status: str = "Approved"
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, problem) for values that cannot work; the config loader reports the first."""
+        found: list[tuple[str, str]] = []
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            found.append(("url", f'expected a site URL like "https://acme.atlassian.net", got "{self.url}"'))
+        for key in ("change_jql", "incident_jql"):
+            jql = getattr(self, key)
+            if not jql.strip():
+                found.append((key, "must not be empty"))
+            elif _ORDER_BY.search(jql):
+                found.append((key, "must not contain ORDER BY (the connector orders by updated)"))
+        if not self.approval_status.strip():
+            found.append(("approval_status", "must name the workflow status that means approved"))
+        return found

@@ -1,0 +1,524 @@
+"""A fake GitHub REST API (the endpoints PyGithub calls for PRs, branch protection and org 2FA)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from random import Random
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sandbox._http import FakeServer, Request, Response, Status
+
+__all__ = [
+    "DOCS_URL",
+    "FakeGithub",
+    "GithubOrg",
+    "GithubPull",
+    "GithubRepo",
+    "GithubReview",
+    "KnownExceptions",
+    "Protection",
+    "SeededOrg",
+    "internal_error",
+    "secondary_rate_limit",
+    "seed_org",
+    "too_many_requests",
+]
+
+DOCS_URL = "https://docs.github.com/rest"
+WEB_URL = "https://github.example"
+"""Where ``html_url`` links point: stable across fake instances, so records do not depend on the port."""
+
+RATE_LIMIT = 5000
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def _ts(when: datetime) -> str:
+    """GitHub's timestamp form: second resolution, UTC, ``Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class GithubReview:
+    """One pull request review; ``submitted_at`` is None for a PENDING review."""
+
+    id: int
+    user: str
+    state: str
+    submitted_at: datetime | None
+
+
+@dataclass
+class GithubPull:
+    """One pull request; ``merged_at`` None and ``closed_at`` set means closed without merging."""
+
+    number: int
+    title: str
+    author: str
+    base: str
+    head_sha: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    merged_at: datetime | None = None
+    merged_by: str | None = None
+    reviews: list[GithubReview] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """``open`` or ``closed``."""
+        return "open" if self.closed_at is None else "closed"
+
+
+@dataclass
+class Protection:
+    """A branch's protection settings (the subset the collector reads)."""
+
+    required_approvals: int | None = 1
+    dismiss_stale_reviews: bool = True
+    require_code_owner_reviews: bool = False
+    enforce_admins: bool = True
+    status_checks: tuple[str, ...] = ("ci",)
+    allow_force_pushes: bool = False
+    allow_deletions: bool = False
+
+
+@dataclass
+class GithubRepo:
+    """A repository with its pulls and the protection of each protected branch."""
+
+    id: int
+    name: str
+    default_branch: str = "main"
+    private: bool = True
+    archived: bool = False
+    pulls: list[GithubPull] = field(default_factory=list)
+    protection: dict[str, Protection] = field(default_factory=dict)
+
+
+@dataclass
+class GithubOrg:
+    """An organisation: its 2FA requirement, members (login -> 2FA enabled) and repositories."""
+
+    login: str
+    two_factor_requirement_enabled: bool | None = True
+    members: dict[str, bool] = field(default_factory=dict)
+    repos: dict[str, GithubRepo] = field(default_factory=dict)
+
+    def add_pull(
+        self,
+        repo: str,
+        *,
+        author: str,
+        merged_at: datetime | None,
+        reviews: Iterable[tuple[str, str]] = (),
+        base: str | None = None,
+        merged_by: str | None = None,
+        updated_at: datetime | None = None,
+        title: str | None = None,
+    ) -> GithubPull:
+        """Append a closed pull request (merged when ``merged_at`` is set) with reviews
+        ``(login, state)`` submitted an hour apart before the merge; returns it."""
+        target = self.repos[repo]
+        reviews = list(reviews)
+        number = max((p.number for p in target.pulls), default=0) + 1
+        closed = merged_at or updated_at or datetime.now(UTC)
+        created = closed - timedelta(hours=len(reviews) + 2)
+        submitted = [
+            GithubReview(number * 100 + i, login, state, created + timedelta(hours=i + 1))
+            for i, (login, state) in enumerate(reviews)
+        ]
+        pull = GithubPull(
+            number=number,
+            title=title or f"Change {number} to {repo}",
+            author=author,
+            base=base or target.default_branch,
+            head_sha=f"{number:040x}",
+            created_at=created,
+            updated_at=updated_at or closed,
+            closed_at=closed,
+            merged_at=merged_at,
+            merged_by=(merged_by or author) if merged_at else None,
+            reviews=submitted,
+        )
+        target.pulls.append(pull)
+        return pull
+
+
+@dataclass(frozen=True)
+class KnownExceptions:
+    """The seeded data set's deliberate control failures, by source key."""
+
+    pr_unreviewed: str
+    pr_self_approved: str
+    pr_approval_withdrawn: str
+    unprotected_branch: str
+    zero_approvals_branch: str
+    member_2fa_disabled: str
+    org: str
+
+
+@dataclass(frozen=True)
+class SeededOrg:
+    """A generated organisation and the exceptions it contains."""
+
+    org: GithubOrg
+    known: KnownExceptions
+
+
+def seed_org(
+    seed: int = 7,
+    now: datetime | None = None,
+    *,
+    login: str = "acme",
+    days: int = 60,
+    every_hours: int = 40,
+) -> SeededOrg:
+    """An org with four repositories and ``days`` of pull requests before ``now``, the same for
+    the same arguments, with the failures named in ``known``; everything else passes."""
+    now = (now or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
+    rng = Random(seed)  # noqa: S311 - a reproducible data set, not security
+    people = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    org = GithubOrg(login, two_factor_requirement_enabled=False,
+                    members={p: True for p in people} | {"mallory": False})
+    layout = [("api", Protection()), ("infra", Protection(required_approvals=2)),
+              ("web", Protection(required_approvals=0)), ("docs", None)]
+    for index, (name, protection) in enumerate(layout):
+        repo = GithubRepo(id=1000 + index, name=name)
+        if protection is not None:
+            repo.protection["main"] = protection
+        org.repos[name] = repo
+    start = now - timedelta(days=days)
+    for name in org.repos:
+        when = start + timedelta(minutes=rng.randrange(60 * every_hours))
+        while when < now - timedelta(hours=2):
+            author = rng.choice(people)
+            reviewer = rng.choice([p for p in people if p != author])
+            roll = rng.random()
+            if roll < 0.08:  # closed without merging
+                org.add_pull(name, author=author, merged_at=None, updated_at=when,
+                             reviews=[(reviewer, "CHANGES_REQUESTED")])
+            elif roll < 0.12:  # merged to a release branch without review: not the default branch
+                org.add_pull(name, author=author, merged_at=when, base="release")
+            else:
+                reviews = [(reviewer, "APPROVED")]
+                if rng.random() < 0.3:
+                    reviews.insert(0, (reviewer, "COMMENTED"))
+                merger = rng.choice([author, reviewer])
+                pull = org.add_pull(name, author=author, merged_at=when, reviews=reviews,
+                                    merged_by=merger)
+                if rng.random() < 0.2:  # a comment after the merge moves updated_at on
+                    pull.updated_at = when + timedelta(minutes=rng.randrange(1, 600))
+            when += timedelta(minutes=rng.randrange(60, 60 * every_hours))
+    api = org.repos["api"]
+    middle = now - timedelta(days=days // 2)
+    unreviewed = org.add_pull("api", author="dave", merged_at=middle, merged_by="dave",
+                              title="Hotfix without review")
+    self_approved = org.add_pull("api", author="erin", merged_at=middle + timedelta(hours=3),
+                                 reviews=[("erin", "APPROVED")], title="Self-approved change")
+    withdrawn = org.add_pull("api", author="frank", merged_at=middle + timedelta(hours=6),
+                             reviews=[("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")],
+                             title="Merged after approval was withdrawn")
+    # A repository with open work too: open pulls are never evidence of a merge.
+    open_pull = org.add_pull("api", author="bob", merged_at=None, updated_at=now - timedelta(hours=1),
+                             title="Work in progress")
+    open_pull.closed_at = None
+    api.pulls.sort(key=lambda p: p.number)
+    known = KnownExceptions(
+        pr_unreviewed=f"{login}/api#{unreviewed.number}",
+        pr_self_approved=f"{login}/api#{self_approved.number}",
+        pr_approval_withdrawn=f"{login}/api#{withdrawn.number}",
+        unprotected_branch=f"{login}/docs@main",
+        zero_approvals_branch=f"{login}/web@main",
+        member_2fa_disabled=f"{login}/mallory",
+        org=login,
+    )
+    return SeededOrg(org, known)
+
+
+def _rate_headers(used: int, reset: int) -> list[tuple[str, str]]:
+    return [
+        ("X-RateLimit-Limit", str(RATE_LIMIT)),
+        ("X-RateLimit-Remaining", str(max(0, RATE_LIMIT - used))),
+        ("X-RateLimit-Reset", str(reset)),
+        ("X-RateLimit-Used", str(used)),
+        ("X-RateLimit-Resource", "core"),
+    ]
+
+
+def _fault_headers(retry_after: int | None) -> list[tuple[str, str]]:
+    reset = int(datetime.now(UTC).timestamp()) + 3600
+    headers = _rate_headers(1, reset)
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
+    return headers
+
+
+def secondary_rate_limit(retry_after: int | None = 1) -> Status:
+    """GitHub's secondary (abuse) rate limit: 403 with a message and, usually, Retry-After."""
+    return Status(403, _fault_headers(retry_after),
+                  {"message": SECONDARY_MESSAGE, "documentation_url": f"{DOCS_URL}#secondary-rate-limits"})
+
+
+def too_many_requests(retry_after: int = 1) -> Status:
+    """A 429 with Retry-After and the rate-limit headers."""
+    return Status(429, _fault_headers(retry_after),
+                  {"message": "API rate limit exceeded", "documentation_url": DOCS_URL})
+
+
+def internal_error(code: int = 500) -> Status:
+    """A 5xx as GitHub sends it."""
+    return Status(code, _fault_headers(None), {"message": "Server Error"})
+
+
+class FakeGithub(FakeServer):
+    """GitHub's REST API for one org, over loopback; ``org`` may be changed between requests
+    (hold ``lock``); every answer carries the X-RateLimit headers."""
+
+    def __init__(self, org: GithubOrg, token: str = "ghp_fake_token") -> None:  # noqa: S107
+        super().__init__()
+        self.org = org
+        self.token = token
+        self.lock = threading.RLock()
+        self._used = 0
+        self._reset = int(datetime.now(UTC).timestamp()) + 3600
+        o = r"(?P<owner>[^/]+)"
+        r = r"(?P<repo>[^/]+)"
+        routes: list[tuple[str, Callable[[Request], Response]]] = [
+            (rf"^/orgs/{o}$", self._org),
+            (rf"^/orgs/{o}/repos$", self._org_repos),
+            (rf"^/orgs/{o}/members$", self._members),
+            (rf"^/repos/{o}/{r}$", self._repo),
+            (rf"^/repos/{o}/{r}/pulls$", self._pulls),
+            (rf"^/repos/{o}/{r}/pulls/(?P<number>\d+)$", self._pull),
+            (rf"^/repos/{o}/{r}/pulls/(?P<number>\d+)/reviews$", self._reviews),
+            (rf"^/repos/{o}/{r}/branches/(?P<branch>[^/]+)$", self._branch),
+            (rf"^/repos/{o}/{r}/branches/(?P<branch>[^/]+)/protection$", self._protection),
+        ]
+        for pattern, handler in routes:
+            self.route("GET", pattern, self._guarded(handler))
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _headers(self) -> list[tuple[str, str]]:
+        with self.lock:
+            self._used += 1
+            return _rate_headers(self._used, self._reset)
+
+    def _answer(self, status: int, body: object, extra: Iterable[tuple[str, str]] = ()) -> Response:
+        return Response(status, body, [*self._headers(), *extra])
+
+    def _guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def guarded(request: Request) -> Response:
+            auth = request.headers.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() not in ("token", "bearer") or token != self.token:
+                return self._answer(401, {"message": "Bad credentials", "documentation_url": DOCS_URL})
+            with self.lock:
+                return handler(request)
+        return guarded
+
+    def not_found(self, request: Request) -> Response:
+        """GitHub's 404 body."""
+        return self._answer(404, {"message": "Not Found", "documentation_url": DOCS_URL})
+
+    def _missing(self) -> Response:
+        return self._answer(404, {"message": "Not Found", "documentation_url": DOCS_URL})
+
+    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        """One page of ``items`` per ``page``/``per_page``, with GitHub's Link header."""
+        try:
+            per_page = min(100, max(1, int(request.arg("per_page", "30") or "30")))
+            page = max(1, int(request.arg("page", "1") or "1"))
+        except ValueError:
+            return self._answer(422, {"message": "Validation Failed", "documentation_url": DOCS_URL})
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+
+        def link(number: int) -> str:
+            query = {k: v[0] for k, v in request.query.items() if k != "page"}
+            query["per_page"] = str(per_page)
+            query["page"] = str(number)
+            return f"{request.base_url}{request.path}?{urlencode(query)}"
+
+        rels: list[str] = []
+        if page < last:
+            rels += [f'<{link(page + 1)}>; rel="next"', f'<{link(last)}>; rel="last"']
+        if page > 1:
+            rels += [f'<{link(1)}>; rel="first"', f'<{link(page - 1)}>; rel="prev"']
+        return self._answer(200, chunk, [("Link", ", ".join(rels))] if rels else [])
+
+    def _find_repo(self, request: Request) -> GithubRepo | None:
+        if request.params["owner"] != self.org.login:
+            return None
+        return self.org.repos.get(request.params["repo"])
+
+    def _find_pull(self, request: Request) -> tuple[GithubRepo, GithubPull] | None:
+        repo = self._find_repo(request)
+        if repo is None:
+            return None
+        number = int(request.params["number"])
+        for pull in repo.pulls:
+            if pull.number == number:
+                return repo, pull
+        return None
+
+    # -- JSON shapes -------------------------------------------------------------------
+
+    def _user(self, base: str, login: str) -> dict[str, Any]:
+        return {"login": login, "id": sum(map(ord, login)), "type": "User",
+                "url": f"{base}/users/{login}", "html_url": f"{WEB_URL}/{login}"}
+
+    def _org_json(self, base: str) -> dict[str, Any]:
+        login = self.org.login
+        return {"login": login, "id": 4242, "url": f"{base}/orgs/{login}",
+                "repos_url": f"{base}/orgs/{login}/repos", "html_url": f"{WEB_URL}/{login}",
+                "type": "Organization",
+                "two_factor_requirement_enabled": self.org.two_factor_requirement_enabled}
+
+    def _repo_json(self, base: str, repo: GithubRepo) -> dict[str, Any]:
+        full = f"{self.org.login}/{repo.name}"
+        return {"id": repo.id, "name": repo.name, "full_name": full, "private": repo.private,
+                "archived": repo.archived, "default_branch": repo.default_branch,
+                "owner": {"login": self.org.login, "id": 4242, "type": "Organization",
+                          "url": f"{base}/orgs/{self.org.login}"},
+                "url": f"{base}/repos/{full}", "html_url": f"{WEB_URL}/{full}",
+                "pulls_url": f"{base}/repos/{full}/pulls{{/number}}"}
+
+    def _pull_json(self, base: str, repo: GithubRepo, pull: GithubPull, *, detail: bool) -> dict[str, Any]:
+        full = f"{self.org.login}/{repo.name}"
+        body: dict[str, Any] = {
+            "url": f"{base}/repos/{full}/pulls/{pull.number}", "id": repo.id * 100000 + pull.number,
+            "number": pull.number, "state": pull.state, "title": pull.title,
+            "user": self._user(base, pull.author),
+            "created_at": _ts(pull.created_at), "updated_at": _ts(pull.updated_at),
+            "closed_at": _ts(pull.closed_at) if pull.closed_at else None,
+            "merged_at": _ts(pull.merged_at) if pull.merged_at else None,
+            "merge_commit_sha": f"{pull.number:040x}"[::-1] if pull.merged_at else None,
+            "html_url": f"{WEB_URL}/{full}/pull/{pull.number}",
+            "base": {"label": f"{self.org.login}:{pull.base}", "ref": pull.base, "sha": "b" * 40},
+            "head": {"label": f"{pull.author}:topic-{pull.number}", "ref": f"topic-{pull.number}",
+                     "sha": pull.head_sha},
+        }
+        if detail:  # the list endpoint leaves these out, as GitHub's does
+            body["merged"] = pull.merged_at is not None
+            body["merged_by"] = self._user(base, pull.merged_by) if pull.merged_by else None
+            body["comments"] = 0
+            body["review_comments"] = 0
+        return body
+
+    # -- routes ------------------------------------------------------------------------
+
+    def _org(self, request: Request) -> Response:
+        if request.params["owner"] != self.org.login:
+            return self._missing()
+        return self._answer(200, self._org_json(request.base_url))
+
+    def _org_repos(self, request: Request) -> Response:
+        if request.params["owner"] != self.org.login:
+            return self._missing()
+        repos = sorted(self.org.repos.values(), key=lambda r: r.id)
+        return self._page(request, [self._repo_json(request.base_url, r) for r in repos])
+
+    def _members(self, request: Request) -> Response:
+        if request.params["owner"] != self.org.login:
+            return self._missing()
+        wanted = request.arg("filter", "all")
+        if wanted not in ("all", "2fa_disabled"):
+            return self._answer(422, {"message": "Validation Failed", "documentation_url": DOCS_URL})
+        logins = sorted(login for login, has_2fa in self.org.members.items()
+                        if wanted == "all" or not has_2fa)
+        return self._page(request, [self._user(request.base_url, login) for login in logins])
+
+    def _repo(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        if repo is None:
+            return self._missing()
+        return self._answer(200, self._repo_json(request.base_url, repo))
+
+    def _pulls(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        if repo is None:
+            return self._missing()
+        state = request.arg("state", "open")
+        sort = request.arg("sort", "created")
+        direction = request.arg("direction", "desc" if sort == "updated" else "asc")
+        base = request.arg("base")
+        if state not in ("open", "closed", "all") or sort not in ("created", "updated") or \
+                direction not in ("asc", "desc"):
+            return self._answer(422, {"message": "Validation Failed", "documentation_url": DOCS_URL})
+        pulls = [p for p in repo.pulls
+                 if state in ("all", p.state) and (base is None or p.base == base)]
+        def key(p: GithubPull) -> tuple[datetime, int]:
+            return (p.updated_at if sort == "updated" else p.created_at, p.number)
+
+        pulls.sort(key=key, reverse=direction == "desc")
+        return self._page(request, [self._pull_json(request.base_url, repo, p, detail=False) for p in pulls])
+
+    def _pull(self, request: Request) -> Response:
+        found = self._find_pull(request)
+        if found is None:
+            return self._missing()
+        return self._answer(200, self._pull_json(request.base_url, *found, detail=True))
+
+    def _reviews(self, request: Request) -> Response:
+        found = self._find_pull(request)
+        if found is None:
+            return self._missing()
+        repo, pull = found
+        full = f"{self.org.login}/{repo.name}"
+        reviews = [
+            {"id": r.id, "user": self._user(request.base_url, r.user), "state": r.state,
+             "body": "", "commit_id": pull.head_sha,
+             "submitted_at": _ts(r.submitted_at) if r.submitted_at else None,
+             "html_url": f"{WEB_URL}/{full}/pull/{pull.number}#pullrequestreview-{r.id}",
+             "pull_request_url": f"{request.base_url}/repos/{full}/pulls/{pull.number}"}
+            for r in sorted(pull.reviews, key=lambda r: r.id)
+        ]
+        return self._page(request, reviews)
+
+    def _branch(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        branch = request.params["branch"]
+        if repo is None or branch not in {repo.default_branch, *repo.protection}:
+            return self._answer(404, {"message": "Branch not found", "documentation_url": DOCS_URL})
+        full = f"{self.org.login}/{repo.name}"
+        url = f"{request.base_url}/repos/{full}/branches/{quote(branch, safe='')}"
+        return self._answer(200, {
+            "name": branch,
+            "commit": {"sha": "c" * 40, "url": f"{request.base_url}/repos/{full}/commits/{'c' * 40}"},
+            "protected": branch in repo.protection, "protection_url": f"{url}/protection",
+            "_links": {"self": url, "html": f"{WEB_URL}/{full}/tree/{branch}"},
+        })
+
+    def _protection(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        if repo is None:
+            return self._missing()
+        branch = request.params["branch"]
+        rule = repo.protection.get(branch)
+        if rule is None:
+            return self._answer(404, {"message": "Branch not protected", "documentation_url": DOCS_URL})
+        url = f"{request.base_url}{request.path}"
+        body: dict[str, Any] = {
+            "url": url,
+            "required_status_checks": {"url": f"{url}/required_status_checks", "strict": True,
+                                       "contexts": list(rule.status_checks)},
+            "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": rule.enforce_admins},
+            "allow_force_pushes": {"enabled": rule.allow_force_pushes},
+            "allow_deletions": {"enabled": rule.allow_deletions},
+            "required_linear_history": {"enabled": False},
+        }
+        if rule.required_approvals is not None:
+            body["required_pull_request_reviews"] = {
+                "url": f"{url}/required_pull_request_reviews",
+                "dismiss_stale_reviews": rule.dismiss_stale_reviews,
+                "require_code_owner_reviews": rule.require_code_owner_reviews,
+                "required_approving_review_count": rule.required_approvals,
+            }
+        return self._answer(200, body)
