@@ -14,6 +14,7 @@ import botocore.exceptions
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.sdk.http import emit
 
 __all__ = ["AwsAccess", "Target", "as_connector_error", "error_code"]
 
@@ -156,6 +157,8 @@ class AwsAccess:
             service, region_name=region, endpoint_url=self.config.endpoint(service),
             config=self.botocore_config,
         )
+        client.meta.events.register("request-created", _count_attempt,
+                                    unique_id="evidence-collector-http-metrics")
         with self._lock:
             return self._clients.setdefault(key, client)
 
@@ -174,3 +177,12 @@ class AwsAccess:
             self._sessions.clear()
         for client in clients:
             client.close()
+
+
+def _count_attempt(request: Any = None, **_: Any) -> None:
+    """Feed the process-wide HTTP counters: botocore creates a request per attempt, and
+    numbers the attempts in its retry context."""
+    emit("request", "aws")
+    retries = (getattr(request, "context", None) or {}).get("retries") or {}
+    if int(retries.get("attempt", 1)) > 1:
+        emit("retry", "aws")

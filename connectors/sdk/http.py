@@ -18,6 +18,7 @@ __all__ = [
     "RETRY_STATUSES",
     "HttpClient",
     "add_listener",
+    "emit",
     "parse_link_header",
     "remove_listener",
     "retry_wait",
@@ -45,6 +46,13 @@ def remove_listener(listener: Listener) -> None:
     """Stop hearing events; a listener never added is ignored."""
     if listener in _LISTENERS:
         _LISTENERS.remove(listener)
+
+
+def emit(event: str, connector: str) -> None:
+    """Tell process-wide listeners about a "request" (each attempt) or a "retry"; for connectors
+    whose vendor SDK sends requests itself (boto3, PyGithub, jira)."""
+    for listener in tuple(_LISTENERS):
+        listener(event, connector)
 
 
 def parse_link_header(values: list[str]) -> dict[str, str]:
@@ -147,8 +155,7 @@ class HttpClient:
     def _emit(self, event: str) -> None:
         if self._listener is not None:
             self._listener(event, self.connector)
-        for listener in tuple(_LISTENERS):
-            listener(event, self.connector)
+        emit(event, self.connector)
 
     def _describe(self, method: str, url: str) -> str:
         # The path only: query strings may carry tokens or personal data.
