@@ -27,9 +27,11 @@ from schedules.metrics import Metrics
 
 __all__ = [
     "DIGEST_FEATURE",
+    "SEALER_FEATURE",
     "SEAL_FEATURE",
     "JobContext",
     "collect_stream",
+    "find_feature",
     "seal_windows",
     "write_weekly_digest",
 ]
@@ -40,6 +42,11 @@ SEAL_FEATURE = ("collector.seal", "seal_due_windows")
 """``seal_due_windows(settings, store, now) -> list[str]``: seal every window that ended more
 than ``[windows].seal_grace`` before ``now`` and is not sealed yet, oldest first; return the
 IDs sealed (empty when none was due)."""
+
+SEALER_FEATURE = ("collector.seal.snapshot", "sealer_from_settings")
+"""Used when ``seal_due_windows`` is absent: ``sealer_from_settings(settings, store)`` returns a
+sealer whose ``seal()`` seals every ended window past its grace, oldest first, and returns
+snapshots with ``window_id`` and ``reproduced``."""
 
 DIGEST_FEATURE = ("collector.digest", "write_digest")
 """``write_digest(settings, store, week=None) -> Path``: write (and deliver, where configured)
@@ -81,22 +88,46 @@ class JobContext:
 
     def feature(self, module: str, function: str) -> Callable[..., Any] | None:
         """``module.function`` if this build has it; otherwise log ``feature_unavailable`` once."""
-        try:
-            found = getattr(importlib.import_module(module), function, None)
-        except ModuleNotFoundError as exc:
-            # Only the feature's own absence is expected; a missing dependency inside it is a bug.
-            if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
-                raise
-            found = None
-        if callable(found):
-            return found  # type: ignore[no-any-return]
+        found = find_feature(module, function)
+        if found is None:
+            self.unavailable(module, function)
+        return found
+
+    def unavailable(self, module: str, function: str) -> None:
+        """Log ``feature_unavailable`` the first time a job finds ``module`` missing."""
         with self._lock:
             first = module not in self._missing
             self._missing.add(module)
         if first:
             log.warning("feature_unavailable", feature=f"{module}.{function}",
                         note="this build lacks it; the job does nothing until it is installed")
+
+
+def find_feature(module: str, function: str) -> Callable[..., Any] | None:
+    """``module.function``, or None when the module (or the function) is not in this build."""
+    try:
+        found = getattr(importlib.import_module(module), function, None)
+    except ModuleNotFoundError as exc:
+        # Only the feature's own absence is expected; a missing dependency inside it is a bug.
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
         return None
+    return found if callable(found) else None
+
+
+def _seal_with(make_sealer: Callable[..., Any]) -> Callable[..., list[str]]:
+    """``seal_due_windows`` built on ``sealer_from_settings(settings, store).seal()``.
+
+    ``seal()`` rewrites the due window's snapshot when it is already sealed (byte-identical);
+    the hourly job skips that, and reports only windows sealed anew.
+    """
+    def seal_due_windows(settings: Settings, store: Any, now: datetime) -> list[str]:
+        sealer = make_sealer(settings, store)
+        sealer.clock = lambda: now
+        if sealer.due_window().id in {row.window_id for row in store.snapshots()}:
+            return []
+        return [done.window_id for done in sealer.seal() if not done.reproduced]
+    return seal_due_windows
 
 
 def _failed(ctx: JobContext, job: str, exc: BaseException, **bind: Any) -> None:
@@ -132,8 +163,11 @@ def seal_windows(ctx: JobContext) -> None:
         return
     with ctx.running("seal"):
         try:
-            seal = ctx.feature(*SEAL_FEATURE)
+            seal = find_feature(*SEAL_FEATURE)
+            if seal is None and (make := find_feature(*SEALER_FEATURE)) is not None:
+                seal = _seal_with(make)
             if seal is None:
+                ctx.unavailable(*SEAL_FEATURE)
                 return
             sealed = list(seal(ctx.settings, ctx.store, ctx.clock()))
         except Exception as exc:
