@@ -56,7 +56,10 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     """A fresh scheduler: one job per stream, hourly sealing, the weekly digest; nothing persisted.
 
     The cursors in the store are the state, so every stream runs at start and a restart after
-    downtime collects everything since its cursor.
+    downtime collects everything since its cursor. Sealing starts paused when streams are
+    planned: ``ctx.on_first_round`` starts it once every stream's first run has finished, so a
+    window is never sealed while the catch-up after downtime (or the first backfill) is still
+    bringing its evidence in.
     """
     settings = ctx.settings
     scheduler = BackgroundScheduler(
@@ -73,9 +76,10 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
             args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
             next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
         )
+    ctx.first_round = {stream.id for stream in planned}
     scheduler.add_job(
         seal_windows, IntervalTrigger(seconds=SEAL_EVERY.total_seconds(), timezone=settings.zone),
-        args=(ctx,), id="seal", name="seal ended windows", next_run_time=now,
+        args=(ctx,), id="seal", name="seal ended windows", next_run_time=None if planned else now,
         misfire_grace_time=int(SEAL_EVERY.total_seconds()), **once,
     )
     scheduler.add_job(
@@ -140,6 +144,7 @@ class Daemon:
         ctx = JobContext(settings, store, metrics, health, stop, self.clock)
         scheduler = build_scheduler(ctx, planned, self.clock())
         health.scheduler_running = lambda: scheduler.state == STATE_RUNNING
+        ctx.on_first_round = lambda: scheduler.modify_job("seal", next_run_time=self.clock())
         metrics.attach()
         server.start()
         scheduler.start()

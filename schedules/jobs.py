@@ -67,6 +67,25 @@ class JobContext:
     _running: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _missing: set[str] = field(default_factory=set)
+    first_round: set[str] = field(default_factory=set)
+    """Streams whose first run since start has not finished; sealing waits for them."""
+    on_first_round: Callable[[], None] | None = None
+    """Called once when the last of ``first_round`` finishes (the daemon starts sealing then)."""
+
+    def first_run_done(self, stream: str) -> None:
+        """``stream`` finished its first run since start (in any status)."""
+        with self._lock:
+            if stream not in self.first_round:
+                return
+            self.first_round.discard(stream)
+            complete = not self.first_round
+        if complete:
+            log.info("first_round_complete")
+            if self.on_first_round is not None and not self.stop.is_set():
+                try:
+                    self.on_first_round()
+                except Exception as exc:  # the scheduler stopping under us: nothing to start
+                    log.warning("first_round_hook_failed", error_class=type(exc).__name__)
 
     @contextmanager
     def running(self, name: str) -> Iterator[None]:
@@ -152,9 +171,10 @@ def collect_stream(ctx: JobContext, stream_id: str) -> None:
             in_row = ctx.health.record_crash(stream_id, f"{type(exc).__name__}: {exc}")
             ctx.metrics.failures_in_row.labels(stream=stream_id).set(in_row)
             _failed(ctx, "collect", exc, stream=stream_id)
-            return
-        for result in results:
-            ctx.metrics.on_run(result, ctx.health.record(result))
+        else:
+            for result in results:
+                ctx.metrics.on_run(result, ctx.health.record(result))
+    ctx.first_run_done(stream_id)
 
 
 def seal_windows(ctx: JobContext) -> None:

@@ -151,6 +151,18 @@ def test_collect_job_records_health_and_metrics(ctx: JobContext) -> None:
     assert counter._value.get() == 30
 
 
+def test_sealing_starts_when_every_stream_has_run_once(ctx: JobContext) -> None:
+    """The first-round hook fires once, after the last stream's first run, whatever its status."""
+    fired: list[int] = []
+    ctx.first_round = {"synthetic.events", "synthetic.users"}
+    ctx.on_first_round = lambda: fired.append(1)
+    collect_stream(ctx, "synthetic.events")
+    assert fired == []
+    collect_stream(ctx, "synthetic.users")
+    collect_stream(ctx, "synthetic.users")
+    assert fired == [1]
+
+
 def _result(status: str, error_class: str | None = None) -> Any:
     return RunResult(stream="s.x", run_id="r", status=status, error_class=error_class,
                      ended_at=NOW)
@@ -204,6 +216,8 @@ def test_the_schedule_is_built_from_the_config(ctx: JobContext) -> None:
     assert events.trigger.interval.total_seconds() == 1
     assert events.coalesce and events.max_instances == 1 and events.misfire_grace_time == 1
     assert jobs_by_id["seal"].trigger.interval.total_seconds() == 3600
+    assert jobs_by_id["seal"].next_run_time is None  # paused until every stream ran once
+    assert ctx.first_round == {"synthetic.events", "synthetic.users"}
     assert str(jobs_by_id["digest"].trigger) == "cron[day_of_week='mon', hour='7', minute='0']"
     first = jobs_by_id["digest"].trigger.get_next_fire_time(None, NOW)
     assert first == datetime(2026, 11, 30, 7, 0, tzinfo=ctx.settings.zone)
