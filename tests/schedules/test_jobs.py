@@ -65,6 +65,7 @@ def test_a_missing_feature_is_logged_once_and_the_job_does_nothing(ctx: JobConte
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the seal module the hourly job logs feature_unavailable once, raises nothing, seals nothing."""
     monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_absent", "seal_due_windows"))
+    monkeypatch.setattr(jobs, "SEALER_FEATURE", ("ec_feature_absent.snapshot", "sealer_from_settings"))
     with capture_logs() as logs:
         seal_windows(ctx)
         seal_windows(ctx)
