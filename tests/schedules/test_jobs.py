@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import structlog
 from _daemon import write_config
 from structlog.testing import capture_logs
@@ -18,9 +19,6 @@ from structlog.testing import capture_logs
 import schedules.jobs as jobs
 from collector.config import load_settings
 from collector.pipeline import RunResult
-from connectors.sdk.base import HttpOptions
-from connectors.sdk.http import HttpClient
-from sandbox._http import FakeServer, Response, Status
 from schedules.daemon import build_scheduler, jitter_for
 from schedules.health import HealthState
 from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
@@ -104,6 +102,49 @@ def test_sealed_windows_are_logged_and_counted(ctx: JobContext, feature_modules:
     assert sys.modules["ec_feature_seal"].CALLS == [(ctx.settings.path, "sqlite", NOW)]
 
 
+_SEALER = """
+from types import SimpleNamespace as NS
+SEALED = {}
+class Sealer:
+    def __init__(self, store):
+        self.store = store
+        self.clock = None
+        self.calls = 0
+    def due_window(self):
+        return NS(id="2026-10")
+    def seal(self):
+        SEALED["clock"] = self.clock()
+        return [NS(window_id="2026-09", reproduced=False), NS(window_id="2026-10", reproduced=False),
+                NS(window_id="2026-10", reproduced=True)]
+def sealer_from_settings(settings, store):
+    return Sealer(store)
+"""
+
+
+def test_the_sealer_fallback_reports_new_snapshots_and_skips_a_sealed_due_window(
+        ctx: JobContext, feature_modules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without seal_due_windows the job drives sealer.seal() at the job's clock, reports only new snapshots,
+    and does not call it at all once the due window is sealed."""
+    (feature_modules / "ec_feature_sealer.py").write_text(_SEALER)
+    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_absent", "seal_due_windows"))
+    monkeypatch.setattr(jobs, "SEALER_FEATURE", ("ec_feature_sealer", "sealer_from_settings"))
+    with capture_logs() as logs:
+        seal_windows(ctx)
+    assert [e["window"] for e in logs if e["event"] == "window_sealed"] == ["2026-09", "2026-10"]
+    assert sys.modules["ec_feature_sealer"].SEALED["clock"] == NOW
+    with ctx.store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO snapshots (window_id, seq, file_name, window_start, window_end, sealed_at, "
+            "record_count, merkle_root, sums_sha256, signature, key_spki_sha256, manifest) VALUES "
+            "('2026-10', 0, '2026-10.tar', '2026-10-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z', "
+            "'2026-11-02T00:00:00.000000Z', 0, 'r', 's', 'g', 'k', '{}')"))
+    sys.modules["ec_feature_sealer"].SEALED.clear()
+    with capture_logs() as logs:
+        seal_windows(ctx)
+    assert not [e for e in logs if e["event"] == "window_sealed"]
+    assert sys.modules["ec_feature_sealer"].SEALED == {}
+
+
 def test_a_failing_seal_is_logged_and_counted_and_never_raises(ctx: JobContext, feature_modules: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception inside sealing becomes a job_failed event and a job error count; the daemon goes on."""
@@ -183,27 +224,6 @@ def test_failure_streaks_count_failed_runs_only() -> None:
     health.record(_result("failed", "AuthError"))
     health.record(_result("failed", "AuthError"))
     assert health.report(NOW)[0] is True  # two in a row is within a limit of two
-
-
-def test_http_requests_and_retries_are_counted_per_connector() -> None:
-    """Every HttpClient in the process feeds the daemon's request and retry counters once attached."""
-    metrics = Metrics()
-    metrics.attach()
-    fake = FakeServer()
-    fake.route("GET", r"^/ping$", lambda r: Response(body={"ok": True}))
-    try:
-        with fake:
-            fake.faults.push(Status(503), times=2)
-            client = HttpClient("okta", fake.url, options=HttpOptions(backoff=0.001, max_backoff=0.01))
-            try:
-                client.get_json("/ping")
-            finally:
-                client.close()
-    finally:
-        metrics.detach()
-    text = metrics.exposition().decode()
-    assert 'collector_http_requests_total{connector="okta"} 3.0' in text
-    assert 'collector_http_retries_total{connector="okta"} 2.0' in text
 
 
 def test_the_schedule_is_built_from_the_config(ctx: JobContext) -> None:
