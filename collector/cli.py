@@ -17,6 +17,8 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES = (
     "collector.cli_collect",
     "schedules.cli_run",
+    "collector.cli_demo",
+    "collector.cli_digest",
 )
 
 

@@ -73,6 +73,7 @@ class DigestSettings:
     smtp_user: str = ""
     smtp_password_env: str = ""
     smtp_starttls: bool = True
+    smtp_ca_file: str = ""
     mail_from: str = ""
     mail_to: tuple[str, ...] = ()
 

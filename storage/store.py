@@ -197,6 +197,13 @@ class Store:
         with self.engine.connect() as conn:
             return {c: int(n) for c, n in conn.execute(query)}
 
+    def exception_counts(self) -> dict[str, int]:
+        """Exception records per criterion."""
+        query = (select(Filing.criterion, func.count()).where(Filing.status == "exception")
+                 .group_by(Filing.criterion))
+        with self.engine.connect() as conn:
+            return {c: int(n) for c, n in conn.execute(query)}
+
     def count_records(self) -> int:
         """Every stored record."""
         with self.engine.connect() as conn:

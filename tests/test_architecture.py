@@ -16,6 +16,8 @@ ALLOWED = {
     "storage": {"storage"},
     "sandbox": {"sandbox"},
 }
+# `collector demo` is the one product command that runs the sandbox: it alone may import it.
+EXTRA = {"collector/demo.py": {"sandbox"}}
 
 
 def _project_imports(path: Path) -> set[str]:
@@ -34,7 +36,8 @@ def test_imports_point_one_way(package: str) -> None:
     """No module imports a project package its layer may not depend on."""
     violations = []
     for path in sorted((ROOT / package).rglob("*.py")):
-        bad = _project_imports(path) - ALLOWED[package]
+        relative = str(path.relative_to(ROOT))
+        bad = _project_imports(path) - ALLOWED[package] - EXTRA.get(relative, set())
         if bad:
             violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not violations, "\n".join(violations)

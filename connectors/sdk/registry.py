@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "aws": "connectors.aws:AwsConnector",
     "github": "connectors.github:GithubConnector",
     "jira": "connectors.jira:JiraConnector",
+    "okta": "connectors.okta:OktaConnector",
 }
 
 

@@ -1,0 +1,242 @@
+"""Computes the weekly digest (the DESIGN "Weekly digest" JSON contract) from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from collector.catalog import Catalog
+from collector.config import Settings
+from collector.digest.scope import StreamPlan, enabled_streams, in_scope_criteria
+from collector.durations import format_duration
+from collector.records import format_ts, parse_ts
+from collector.windows import Window, parse_window, window_containing, windows_between
+from storage import Store
+from storage.digest_queries import (
+    ExceptionRow,
+    criterion_day_counts,
+    criterion_range_counts,
+    delivery_failures,
+    exception_records,
+    last_evidence,
+    stream_record_counts,
+    stream_runs,
+)
+
+__all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "scope_from_settings"]
+
+DELIVERY_LOOKBACK = timedelta(days=35)
+"""How far back failed deliveries of earlier digests are reported."""
+
+_RANK = {"no_evidence": 0, "exceptions": 1, "covered": 2}
+_GroupKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class DigestScope:
+    """Everything a digest needs besides the store: the week, windows, scope and streams."""
+
+    week: Window
+    period: str
+    in_scope: tuple[str, ...]
+    streams: tuple[StreamPlan, ...]
+    catalog: Catalog
+
+    @property
+    def zone(self) -> str:
+        """The time zone the week is reckoned in."""
+        return self.week.zone
+
+
+def default_week(zone: str, now: datetime) -> Window:
+    """The last complete ISO week in ``zone`` before ``now``."""
+    return window_containing(now, "week", zone).previous()
+
+
+def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) -> DigestScope:
+    """The digest scope for ``week_id`` (or the last complete week) under ``settings``."""
+    zone = settings.windows.timezone
+    week = parse_window(week_id, zone) if week_id else default_week(zone, now)
+    if week.period != "week":
+        from collector.errors import InputError
+
+        raise InputError(f"--week {week_id}: expected an ISO week like 2026-W48")
+    catalog = Catalog.builtin()
+    streams = enabled_streams(settings)
+    return DigestScope(week, settings.windows.period, in_scope_criteria(settings, streams, catalog),
+                       tuple(streams), catalog)
+
+
+def _day_bounds(week: Window) -> tuple[list[str], list[str]]:
+    """The 8 local-midnight edges of the week's days (as stored timestamps) and the 7 day labels."""
+    tz = ZoneInfo(week.zone)
+    first = week.start.astimezone(tz).date()
+    days = [first + timedelta(days=i) for i in range(8)]
+    edges = [format_ts(datetime.combine(d, time(), tz).astimezone(UTC)) for d in days]
+    return edges, [d.isoformat() for d in days[:7]]
+
+
+def _coverage(in_scope: Sequence[str], counts: dict[str, int]) -> dict[str, Any]:
+    covered = sum(1 for c in in_scope if counts.get(c, 0) > 0)
+    ratio = round(covered / len(in_scope), 3) if in_scope else 0.0
+    return {"in_scope": len(in_scope), "covered": covered, "ratio": ratio}
+
+
+def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[_GroupKey, dict[str, Any]]:
+    """Group exception records by (stream, source_key, reason); rows come in (observed_at, id)
+    order, so the last one seen is the latest and names the group's record."""
+    order = {c: i for i, c in enumerate(scope.catalog.criteria)}
+    in_scope = set(scope.in_scope)
+    groups: dict[_GroupKey, dict[str, Any]] = {}
+    for row in rows:
+        body = orjson.loads(row.body)
+        reason = body.get("exception_reason") or "exception"
+        controls = sorted(body.get("controls", []), key=lambda c: order.get(c, len(order)))
+        key = (row.stream, row.source_key, reason)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0}
+        primary = next((c for c in controls if c in in_scope), controls[0] if controls else "")
+        group.update(
+            record_id=row.record_id, control=primary, controls=controls, stream=row.stream,
+            source_key=row.source_key, reason=reason, actor=row.actor,
+            source_url=body.get("source_url"), last_seen=row.observed_at,
+        )
+        group["occurrences"] += 1
+    return groups
+
+
+def _exception_lines(groups: dict[_GroupKey, dict[str, Any]], scope: DigestScope) -> list[dict[str, Any]]:
+    order = {c: i for i, c in enumerate(scope.catalog.criteria)}
+    fields = ("record_id", "control", "stream", "source_key", "reason", "first_seen", "last_seen",
+              "occurrences", "actor", "source_url", "controls")
+    lines = [{f: g[f] for f in fields} for g in groups.values()]
+    lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["source_key"],
+                              e["reason"]))
+    return lines
+
+
+def _stream_entry(plan: StreamPlan, runs: Any, records_week: int, now: datetime) -> dict[str, Any]:
+    """A stream's status: ``failing`` when its latest finished run failed (or was partial for a
+    reason other than shutdown); else ``stale`` without a successful run within 2 x interval;
+    else ``ok``."""
+    error = None
+    if runs.latest_error is not None:
+        error = f"{runs.latest_error_class}: {runs.latest_error}" if runs.latest_error_class \
+            else runs.latest_error
+    failing = runs.latest_status == "failed" or (
+        runs.latest_status == "partial" and runs.latest_error_class != "Shutdown"
+    )
+    if failing:
+        status = "failing"
+    elif runs.last_success_at is None or parse_ts(runs.last_success_at) < now - 2 * plan.interval:
+        status = "stale"
+        if error is None:
+            error = ("never collected successfully" if runs.last_success_at is None
+                     else f"no successful run within {format_duration(2 * plan.interval)}")
+    else:
+        status, error = "ok", None
+    return {
+        "id": plan.id, "status": status, "last_success_at": runs.last_success_at,
+        "records_week": records_week, "error": error,
+        "interval": format_duration(plan.interval),
+        "last_run_at": runs.latest_started_at, "last_run_status": runs.latest_status,
+    }
+
+
+def _changes(scope: DigestScope, coverage: dict[str, Any], week_counts: dict[str, int],
+             prev_counts: dict[str, int], groups: dict[_GroupKey, dict[str, Any]],
+             prev_groups: dict[_GroupKey, dict[str, Any]]) -> dict[str, Any]:
+    previous = _coverage(scope.in_scope, prev_counts)
+    short = ("record_id", "control", "stream", "source_key", "reason", "last_seen")
+    return {
+        "previous_week": scope.week.previous().id,
+        "coverage": {
+            "previous": previous,
+            "covered_delta": coverage["covered"] - previous["covered"],
+            "ratio_delta": round(coverage["ratio"] - previous["ratio"], 3),
+        },
+        "newly_covered": [c for c in scope.in_scope
+                          if week_counts.get(c, 0) > 0 and prev_counts.get(c, 0) == 0],
+        "newly_uncovered": [c for c in scope.in_scope
+                            if week_counts.get(c, 0) == 0 and prev_counts.get(c, 0) > 0],
+        "new_exceptions": [{f: groups[k][f] for f in short}
+                           for k in sorted(groups.keys() - prev_groups.keys())],
+        "resolved_exceptions": [{f: prev_groups[k][f] for f in short}
+                                for k in sorted(prev_groups.keys() - groups.keys())],
+        "continuing_exceptions": len(groups.keys() & prev_groups.keys()),
+    }
+
+
+def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, Any]:
+    """The digest for ``scope.week`` as a JSON-ready dict; ``now`` is when it is generated."""
+    week, prev = scope.week, scope.week.previous()
+    windows = list(windows_between(week.start, week.end - timedelta(microseconds=1),
+                                   scope.period, scope.zone))
+    edges, days = _day_bounds(week)
+    start, end = format_ts(week.start), format_ts(week.end)
+    window_start = format_ts(windows[0].start)
+    every = list(scope.catalog.criteria)
+    with store.engine.connect() as conn:
+        by_day: dict[str, list[int]] = {}
+        exceptions_week: dict[str, int] = {}
+        for cell in criterion_day_counts(conn, every, edges):
+            by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.records
+            exceptions_week[cell.criterion] = exceptions_week.get(cell.criterion, 0) + cell.exceptions
+        week_counts = {c: sum(v) for c, v in by_day.items()}
+        # Window to date = before the week (from the first window's start) + the week itself.
+        window_counts = criterion_range_counts(conn, every, window_start, start)
+        for c, n in week_counts.items():
+            window_counts[c] = window_counts.get(c, 0) + n
+        prev_counts = criterion_range_counts(conn, every, format_ts(prev.start), format_ts(prev.end))
+        groups = _group_exceptions(exception_records(conn, every, start, end), scope)
+        prev_groups = _group_exceptions(
+            exception_records(conn, every, format_ts(prev.start), format_ts(prev.end)), scope
+        )
+        in_scope = set(scope.in_scope)
+        listed = [c for c in every if c in in_scope or week_counts.get(c) or window_counts.get(c)]
+        latest = last_evidence(conn, listed, end)
+        runs = stream_runs(conn, [s.id for s in scope.streams])
+        per_stream = stream_record_counts(conn, [s.id for s in scope.streams], start, end)
+        failures = delivery_failures(conn, week.id, format_ts(now - DELIVERY_LOOKBACK))
+
+    coverage = _coverage(scope.in_scope, week_counts)
+    lines = _exception_lines(groups, scope)
+    controls: list[dict[str, Any]] = []
+    for c in listed:
+        n = week_counts.get(c, 0)
+        x = exceptions_week.get(c, 0)
+        controls.append({
+            "id": c, "records_week": n, "records_window": window_counts.get(c, 0),
+            "exceptions_week": x, "last_evidence_at": latest.get(c),
+            "status": "no_evidence" if n == 0 else "exceptions" if x else "covered",
+            "title": scope.catalog.criteria[c].title, "in_scope": c in in_scope,
+            "exception_lines": sum(1 for e in lines if c in e["controls"]),
+            "records_by_day": by_day.get(c, [0] * 7),
+        })
+    order = {c: i for i, c in enumerate(every)}
+    controls.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))
+    return {
+        "week": week.id,
+        "windows": [w.id for w in windows],
+        "generated_at": format_ts(now),
+        "coverage": coverage,
+        "controls": controls,
+        "exceptions": lines,
+        "streams": [_stream_entry(p, runs[p.id], per_stream.get(p.id, 0), now) for p in scope.streams],
+        "timezone": scope.zone,
+        "week_start": start,
+        "week_end": end,
+        "window_to_date": {"start": window_start, "end": end},
+        "days": days,
+        "changes": _changes(scope, coverage, week_counts, prev_counts, groups, prev_groups),
+        "delivery_failures": [
+            {"week": f.week, "channel": f.channel, "attempted_at": f.attempted_at, "error": f.error}
+            for f in failures
+        ],
+    }

@@ -1,0 +1,144 @@
+"""Renders a digest dict to Markdown and self-contained HTML (Jinja2), and writes the three files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import orjson
+
+__all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
+
+_CHART_WIDTH = 760
+_LABEL_W = 90
+_VALUE_W = 110
+_ROW_H = 40
+_HEAD_H = 28
+_GAP = 6
+
+
+@cache
+def _env(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("collector", "templates"),
+        # Markdown is not HTML: escaping it would corrupt the text; the HTML env escapes everything.
+        autoescape=autoescape,  # noqa: S701
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = lambda n: f"{int(n):,}"
+    env.filters["pct"] = lambda r: f"{float(r) * 100:.1f}%"
+    env.filters["signed"] = lambda n: f"{n:+d}" if isinstance(n, int) else f"{n * 100:+.1f} pp"
+    env.filters["short"] = lambda rid: str(rid)[:12]
+    env.filters["ts"] = lambda t: "never" if not t else f"{t[:10]} {t[11:16]} UTC"
+    env.filters["mdcell"] = _md_cell
+    env.tests["weblink"] = _is_web_link
+    return env
+
+
+def _md_cell(value: Any) -> str:
+    """A value safe inside a Markdown table cell (pipes and newlines escaped)."""
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _is_web_link(url: Any) -> bool:
+    """Only http(s) links are rendered as links; anything else (javascript:, data:) stays text."""
+    return isinstance(url, str) and url.lower().startswith(("https://", "http://"))
+
+
+def _day_label(iso: str) -> str:
+    day = date.fromisoformat(iso)
+    return f"{day.strftime('%a')} {day.day}"
+
+
+def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
+    """Geometry of the per-criterion, per-day bar chart: one row per criterion, bars scaled to
+    the row's own maximum so a quiet criterion's gaps stay visible."""
+    days = digest["days"]
+    rows = [c for c in digest["controls"] if c["in_scope"] or c["records_week"]]
+    plot_w = _CHART_WIDTH - _LABEL_W - _VALUE_W
+    slot = plot_w / len(days)
+    bar_w = slot - _GAP
+    out_rows = []
+    for index, control in enumerate(rows):
+        top = _HEAD_H + index * _ROW_H
+        peak = max(control["records_by_day"]) or 1
+        bars = []
+        for d, value in enumerate(control["records_by_day"]):
+            height = 0.0 if value == 0 else max(2.0, (_ROW_H - 10) * value / peak)
+            bars.append({
+                "x": round(_LABEL_W + d * slot + _GAP / 2, 1),
+                "y": round(top + _ROW_H - 4 - height, 1),
+                "w": round(bar_w, 1), "h": round(height, 1), "value": value,
+                "day": days[d],
+            })
+        out_rows.append({
+            "id": control["id"], "status": control["status"], "top": top,
+            "label_y": top + _ROW_H / 2 + 4, "base_y": top + _ROW_H - 4,
+            "peak": max(control["records_by_day"]), "total": control["records_week"], "bars": bars,
+        })
+    return {
+        "width": _CHART_WIDTH, "height": _HEAD_H + len(rows) * _ROW_H + 8,
+        "plot_x": _LABEL_W, "plot_end": _LABEL_W + plot_w, "value_x": _CHART_WIDTH - _VALUE_W + 8,
+        "days": [{"label": _day_label(d), "x": round(_LABEL_W + (i + 0.5) * slot, 1)}
+                 for i, d in enumerate(days)],
+        "rows": out_rows,
+    }
+
+
+def _context(digest: dict[str, Any]) -> dict[str, Any]:
+    controls = digest["controls"]
+    return {
+        "d": digest,
+        "day_labels": [_day_label(d) for d in digest["days"]],
+        "missing": [c for c in controls if c["in_scope"] and c["status"] == "no_evidence"],
+        "troubled_streams": [s for s in digest["streams"] if s["status"] != "ok"],
+        "exception_total": sum(e["occurrences"] for e in digest["exceptions"]),
+        "chart": chart_model(digest),
+    }
+
+
+def render_markdown(digest: dict[str, Any]) -> str:
+    """The digest as Markdown (the same figures as the JSON)."""
+    return _env(False).get_template("digest.md.j2").render(_context(digest))
+
+
+def render_html(digest: dict[str, Any]) -> str:
+    """The digest as one self-contained HTML page: inline CSS and SVG, no external requests."""
+    return _env(True).get_template("digest.html.j2").render(_context(digest))
+
+
+def digest_paths(out_dir: Path, week: str) -> dict[str, Path]:
+    """Where the digest of ``week`` is written: ``digest-<week>.{json,md,html}``."""
+    return {ext: out_dir / f"digest-{week}.{ext}" for ext in ("json", "md", "html")}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_files(digest: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Render and write the three files (each replaced atomically); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = digest_paths(out_dir, digest["week"])
+    _write_atomic(paths["json"], orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_atomic(paths["md"], render_markdown(digest).encode())
+    _write_atomic(paths["html"], render_html(digest).encode())
+    return paths

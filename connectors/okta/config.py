@@ -1,0 +1,53 @@
+"""The ``[connectors.okta]`` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from connectors.sdk.base import ConnectorConfig, required_field, secret_field
+
+__all__ = ["OktaConfig"]
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class OktaConfig(ConnectorConfig):
+    """Where the org is and which variable holds its API token.
+
+    ``page_size`` is the ``limit`` asked of ``/api/v1/logs`` (Okta allows up to 1000; the
+    user list is capped at Okta's 200). ``low_remaining``: when a response says this many
+    requests or fewer are left in the rate-limit window, wait for its reset before the next
+    request, leaving the rest of the org's budget to other integrations.
+    """
+
+    org_url: str = required_field()
+    token_env: str = secret_field("OKTA_API_TOKEN")
+    interval: timedelta = timedelta(minutes=15)
+    page_size: int = 1000
+    low_remaining: int = 5
+
+    @property
+    def base_url(self) -> str:
+        """``org_url`` without a trailing slash."""
+        return self.org_url.rstrip("/")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, problem) for every value that cannot work; the config loader reports the first."""
+        found: list[tuple[str, str]] = []
+        parts = urlsplit(self.org_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            found.append(("org_url", f'expected a URL like "https://acme.okta.com", got "{self.org_url}"'))
+        elif parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            found.append(("org_url", "must be https:// (http is allowed only for a loopback sandbox)"))
+        elif parts.path.strip("/") or parts.query or parts.fragment:
+            found.append(("org_url", "must be the org's base URL, without a path or query"))
+        if not 1 <= self.page_size <= 1000:
+            found.append(("page_size", f"must be between 1 and 1000, got {self.page_size}"))
+        if self.low_remaining < 0:
+            found.append(("low_remaining", f"must be 0 or more, got {self.low_remaining}"))
+        if not self.token_env:
+            found.append(("token_env", "must name the environment variable holding the API token"))
+        return found

@@ -1,0 +1,167 @@
+"""``okta.system_log``: sign-ins, user lifecycle and membership changes from ``/api/v1/logs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from connectors.okta._json import split_array
+from connectors.okta._time import format_okta, normalise_okta, parse_okta
+from connectors.okta.config import OktaConfig
+from connectors.sdk.base import Stream, StreamOutput
+from connectors.sdk.errors import FatalError
+from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+
+if TYPE_CHECKING:
+    from connectors.okta.connector import OktaConnector
+
+__all__ = ["EVENT_FILTER", "SystemLogStream", "event_kind"]
+
+_PREFIXES = (
+    ("user.session.start", "access_log"),
+    ("user.authentication.", "access_log"),
+    ("user.lifecycle.", "user_lifecycle"),
+    ("group.user_membership.", "access_change"),
+    ("application.user_membership.", "access_change"),
+    ("user.account.privilege.", "access_change"),
+    ("group.privilege.", "access_change"),
+)
+
+EVENT_FILTER = " or ".join(
+    f'eventType {"eq" if not prefix.endswith(".") else "sw"} "{prefix}"' for prefix, _ in _PREFIXES
+)
+"""Asks Okta only for the event types the stream stores, so noise never crosses the wire."""
+
+
+def event_kind(event_type: str) -> str | None:
+    """The evidence kind of an Okta eventType, or None for a type the stream does not store."""
+    for prefix, kind in _PREFIXES:
+        if event_type == prefix or (prefix.endswith(".") and event_type.startswith(prefix)):
+            return kind
+    return None
+
+
+def _position(value: Any) -> tuple[str, list[str]] | None:
+    """The committed cursor: the last stored ``published`` and the uuids already read at it.
+
+    Stored as ``{"position": [published, [uuid, ...]]}``: uuids are appended in the order
+    read, so the value only ever grows (a later timestamp, or a longer list at the same one).
+    """
+    if value is None:
+        return None
+    try:
+        published, uuids = value["position"]
+        parse_okta(published)
+        if not all(isinstance(u, str) for u in uuids):
+            raise TypeError("uuids")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FatalError(f"okta.system_log: unreadable cursor {value!r} ({exc})") from exc
+    return format_okta(parse_okta(published)), list(uuids)
+
+
+def _target(target: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": target.get("id"),
+        "type": target.get("type"),
+        "alternate_id": target.get("alternateId"),
+        "display_name": target.get("displayName"),
+    }
+
+
+class SystemLogStream(Stream[OktaConfig]):
+    """Events in bounded ``[since, until)`` windows, oldest first, never an open-ended poll.
+
+    ``since`` is the last stored event's ``published`` (or the backfill floor), ``until`` the
+    run's ceiling. Okta's ``since`` is inclusive and many events share a millisecond, so
+    events at the cursor's timestamp whose uuid is already in the cursor are skipped: an
+    event is neither lost nor read twice at a page or run boundary.
+    """
+
+    name = "system_log"
+    kinds = frozenset({"access_log", "user_lifecycle", "access_change"})
+    mode = "events"
+
+    @property
+    def okta(self) -> OktaConnector:
+        """The connector, typed."""
+        return cast("OktaConnector", self.connector)
+
+    def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
+        """Yield stored event types after the cursor and before the ceiling; dropped types move
+        the cursor with a checkpoint."""
+        position = _position(cursor.value)
+        until = format_okta(cursor.ceiling)
+        published, seen = position if position else (format_okta(cursor.floor), [])
+        if published >= until:
+            return
+        params = {
+            "since": published,
+            "until": until,
+            "sortOrder": "ASCENDING",
+            "limit": str(self.config.page_size),
+            "filter": EVENT_FILTER,
+        }
+        seen_set = set(seen)
+        for _, response in self.okta.client.pages("/api/v1/logs", params=params):
+            try:
+                elements = split_array(response.content)
+            except ValueError as exc:
+                raise FatalError(f"okta.system_log: /api/v1/logs did not return a list ({exc})") from exc
+            if not elements:
+                return  # an empty page ends the window even if Okta offers a next link
+            for raw, event in elements:
+                try:
+                    uuid, at = event["uuid"], normalise_okta(event["published"])
+                    event_type = str(event["eventType"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    key = event.get("uuid") if isinstance(event, dict) else None
+                    yield ItemFailure(str(key or "unknown"), f"unreadable event: {exc!r}")
+                    continue
+                if at >= until:
+                    return
+                if at < published or (at == published and uuid in seen_set):
+                    continue  # read in an earlier run (or out of order: never move back)
+                if at > published:
+                    published, seen, seen_set = at, [], set()
+                seen.append(uuid)
+                seen_set.add(uuid)
+                value = {"position": [published, list(seen)]}
+                if event_kind(event_type) is None:
+                    yield Checkpoint(value)
+                else:
+                    yield SourceItem(uuid, parse_okta(at), raw, event, cursor=value)
+
+    def normalise(self, item: SourceItem) -> Evidence:
+        """Who did what to whom, the outcome and where from; no geolocation, no session ids."""
+        event: dict[str, Any] = item.obj
+        kind = event_kind(event["eventType"])
+        if kind is None:
+            raise ValueError(f"eventType {event['eventType']!r} is not stored by okta.system_log")
+        actor = event.get("actor") or {}
+        outcome = event.get("outcome") or {}
+        client = event.get("client") or {}
+        data: dict[str, Any] = {
+            "event_type": event["eventType"],
+            "display_message": event.get("displayMessage"),
+            "published": event["published"],
+            "outcome": outcome.get("result"),
+            "reason": outcome.get("reason"),
+            "actor": {"id": actor.get("id"), "type": actor.get("type"),
+                      "alternate_id": actor.get("alternateId")},
+            "targets": [_target(t) for t in event.get("target") or []],
+            "client_ip": client.get("ipAddress"),
+        }
+        if kind == "access_log":
+            context = event.get("authenticationContext") or {}
+            data["credential_type"] = context.get("credentialType")
+            data["authentication_provider"] = context.get("authenticationProvider")
+        at = parse_okta(event["published"])
+        # Built by hand: urlencode per event was a tenth of the stream's time. Timestamps in
+        # the fixed form only need ':' escaped; the uuid is quoted.
+        since = format_okta(at).replace(":", "%3A")
+        until = format_okta(at + timedelta(milliseconds=1)).replace(":", "%3A")
+        source_url = (f"{self.config.base_url}/api/v1/logs?since={since}&until={until}"
+                      f"&filter=uuid+eq+%22{quote(str(event['uuid']), safe='')}%22")
+        return Evidence(kind=kind, actor=actor.get("alternateId"), source_url=source_url, data=data)

@@ -1,0 +1,180 @@
+"""The whole sandbox at once: moto for AWS plus the Okta, GitHub and Jira fakes, seeded together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.aws_seed import ACCOUNT, console_login, event, log_file, log_key, seed_iam, seed_rds
+
+__all__ = ["DEMO_ENV", "SandboxWorld", "WorldEndpoints", "demo_start"]
+
+# Throwaway credentials for the local fakes only; they guard nothing real.
+DEMO_ENV: Mapping[str, str] = {
+    "OKTA_API_TOKEN": "sandbox-okta-token",
+    "GITHUB_TOKEN": "sandbox-github-token",
+    "JIRA_EMAIL": "collector@example.com",
+    "JIRA_API_TOKEN": "sandbox-jira-token",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+BUCKET = "org-trail"
+REGION = "us-east-1"
+
+
+def demo_start(now: datetime) -> datetime:
+    """First instant of the month two months before ``now``: two whole windows plus month-to-date."""
+    month = now.month - 2
+    year = now.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WorldEndpoints:
+    """Where each fake listens, on loopback."""
+
+    aws: str
+    backup: str
+    okta: str
+    github: str
+    jira: str
+
+
+@dataclass
+class SandboxWorld:
+    """Every fake vendor, seeded with activity from ``start`` to ``now`` (deterministic per seed)."""
+
+    now: datetime
+    start: datetime
+    seed: int = 7
+    servers: list[Any] = field(default_factory=list)
+    known: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        """Length of the seeded period in whole days (rounded up)."""
+        return max(1, (self.now - self.start).days + 1)
+
+    def start_all(self) -> WorldEndpoints:
+        """Start and seed every server; the caller must call ``stop_all``."""
+        from moto.server import ThreadedMotoServer
+
+        from sandbox.aws_backup import FakeBackup, demo_jobs
+        from sandbox.github import FakeGithub, seed_org
+        from sandbox.jira import FakeJira
+        from sandbox.okta import FakeOkta
+        from sandbox.okta_data import seed_org as seed_okta
+
+        logging.getLogger("werkzeug").disabled = True  # moto's server logs every request
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        self.servers.append(moto)
+        host, port = moto.get_host_and_port()
+        aws_url = f"http://{host}:{port}"
+        self.known["aws"] = self._seed_aws(aws_url)
+
+        backup = FakeBackup(self._backup_jobs(demo_jobs))
+        okta = FakeOkta(seed_okta(self.seed, self.now, days=self.days),
+                        token=DEMO_ENV["OKTA_API_TOKEN"])
+        github_org = seed_org(self.seed, self.now, days=self.days)
+        github = FakeGithub(github_org.org, token=DEMO_ENV["GITHUB_TOKEN"])
+        jira = FakeJira.seeded(seed_value=self.seed, now=self.now, days=self.days,
+                               email=DEMO_ENV["JIRA_EMAIL"], token=DEMO_ENV["JIRA_API_TOKEN"])
+        for server in (backup, okta, github, jira):
+            server.start()
+            self.servers.append(server)
+        self.known["github"] = github_org.known
+        self.known["jira"] = jira.cases
+        return WorldEndpoints(aws_url, backup.url, okta.url, github.url, jira.url)
+
+    def stop_all(self) -> None:
+        """Stop every server this world started (safe to call twice)."""
+        while self.servers:
+            server = self.servers.pop()
+            with contextlib.suppress(Exception):  # best effort: never masks the result
+                server.stop()
+
+    def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
+        jobs: list[Any] = []
+        day = self.now - timedelta(days=1)
+        while day > self.start:
+            jobs.extend(demo_jobs(day) if not jobs else demo_jobs(day)[:1])
+            day -= timedelta(days=7)
+        return jobs
+
+    def _seed_aws(self, url: str) -> dict[str, Any]:
+        import boto3
+
+        session = boto3.Session(aws_access_key_id=DEMO_ENV["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=DEMO_ENV["AWS_SECRET_ACCESS_KEY"],
+                                region_name=REGION)
+        s3 = session.client("s3", endpoint_url=url)
+        s3.create_bucket(Bucket=BUCKET)
+        exceptions = self._seed_trail(s3)
+        return {
+            "cloudtrail_exceptions": exceptions,
+            "iam": seed_iam(session.client("iam", endpoint_url=url)),
+            "rds": seed_rds(session.client("rds", endpoint_url=url)),
+        }
+
+    def _seed_trail(self, s3: Any) -> int:
+        """Trail files every six hours: console sign-ins (a few without MFA), role use, IAM changes."""
+        rng = random.Random(self.seed)  # noqa: S311 - reproducible data, not security
+        users = ["alice", "carol", "dave", "erin"]
+        when = self.start + timedelta(hours=1)
+        exceptions = 0
+        n = 0
+        while when < self.now - timedelta(minutes=30):
+            records = []
+            for _ in range(rng.randint(2, 6)):
+                n += 1
+                at = when + timedelta(minutes=rng.randrange(300))
+                mfa = rng.random() > 0.04
+                exceptions += 0 if mfa else 1
+                records.append(console_login(at, f"ct-{n:06d}", user=rng.choice(users), mfa=mfa))
+            if rng.random() < 0.3:
+                n += 1
+                role = {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/deploy", "roleSessionName": "deploy"}
+                records.append(event("AssumeRole", when + timedelta(minutes=7),
+                                     source="sts.amazonaws.com", event_id=f"ct-{n:06d}", params=role))
+            if rng.random() < 0.1:
+                n += 1
+                grant = {"userName": rng.choice(users),
+                         "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+                records.append(event("AttachUserPolicy", when + timedelta(minutes=9),
+                                     source="iam.amazonaws.com", event_id=f"ct-{n:06d}", params=grant))
+            delivered = when + timedelta(hours=5, minutes=10)
+            if delivered < self.now:
+                s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, delivered, unique=f"u{n:06d}"),
+                              Body=log_file(sorted(records, key=lambda r: r["eventTime"])))
+            when += timedelta(hours=6)
+        return exceptions
+
+
+@contextmanager
+def running_world(
+    now: datetime | None = None, seed: int = 7
+) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
+    """A started, seeded world for the block, with the demo's credentials in the environment."""
+    now = now or datetime.now(UTC)
+    world = SandboxWorld(now=now, start=demo_start(now), seed=seed)
+    saved = {k: os.environ.get(k) for k in DEMO_ENV}
+    os.environ.update(DEMO_ENV)
+    try:
+        yield world, world.start_all()
+    finally:
+        world.stop_all()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
