@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "schedules.cli_run",
     "collector.cli_demo",
     "collector.cli_digest",
+    "collector.cli_seal",
 )
 
 

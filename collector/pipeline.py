@@ -105,6 +105,8 @@ class Pipeline:
         self.clock = clock
         self.on_batch = on_batch
         self.stop = stop or Event()
+        self._tick = -1.0
+        self._stamp = ""
 
     def run(self, stream: Stream[Any], config: ConnectorConfig) -> RunResult:
         """Collect ``stream`` once from its committed cursor; never raises for source errors."""
@@ -191,7 +193,7 @@ class Pipeline:
         record_id = sha256_hex(body)
         status = "exception" if evidence.exception else "ok"
         batch.records.append((
-            record_id, stream.id, item.key, kind, observed, format_ts(self.clock()), status,
+            record_id, stream.id, item.key, kind, observed, self._collected_at(), status,
             evidence.actor, run_id, body.decode(),
         ))
         for criterion in controls:
@@ -202,6 +204,14 @@ class Pipeline:
         batch.items += 1
         if item.cursor is not KEEP:
             state.offer(item.cursor)
+
+    def _collected_at(self) -> str:
+        """The collection time, re-read from the clock at most once per millisecond."""
+        tick = time.monotonic()
+        if tick - self._tick >= 0.001:
+            self._tick = tick
+            self._stamp = format_ts(self.clock())
+        return self._stamp
 
     def commit(self, stream_id: str, batch: _Batch, expected: str | None, cursor: str | None,
                result: RunResult, counts: dict[str, Any]) -> None:

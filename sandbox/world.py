@@ -38,6 +38,19 @@ def demo_start(now: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
+def _stamp_credential_reports() -> None:
+    """moto stamps every IAM credential report 2015-02-02; stamp it when it is read, as AWS would."""
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+    from moto.iam.responses import IamResponse  # noqa: PLC0415
+
+    def get_credential_report(self: Any) -> Any:
+        generated = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return ActionResult({"Content": self.backend.get_credential_report(),
+                             "ReportFormat": "text/csv", "GeneratedTime": generated})
+
+    IamResponse.get_credential_report = get_credential_report  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class WorldEndpoints:
     """Where each fake listens, on loopback."""
@@ -61,8 +74,8 @@ class SandboxWorld:
 
     @property
     def days(self) -> int:
-        """Length of the seeded period in whole days (rounded up)."""
-        return max(1, (self.now - self.start).days + 1)
+        """Whole days between ``start`` and ``now``: seeding never reaches before ``start``."""
+        return max(1, (self.now - self.start).days)
 
     def start_all(self) -> WorldEndpoints:
         """Start and seed every server; the caller must call ``stop_all``."""
@@ -75,6 +88,7 @@ class SandboxWorld:
         from sandbox.okta_data import seed_org as seed_okta
 
         logging.getLogger("werkzeug").disabled = True  # moto's server logs every request
+        _stamp_credential_reports()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self.servers.append(moto)
@@ -106,9 +120,9 @@ class SandboxWorld:
     def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
         jobs: list[Any] = []
         day = self.now - timedelta(days=1)
-        while day > self.start:
+        while day - timedelta(days=1) > self.start:
             jobs.extend(demo_jobs(day) if not jobs else demo_jobs(day)[:1])
-            day -= timedelta(days=7)
+            day -= timedelta(days=1)
         return jobs
 
     def _seed_aws(self, url: str) -> dict[str, Any]:

@@ -1,0 +1,85 @@
+"""README.txt inside every snapshot: what it is and how to verify and sample it without us."""
+
+from __future__ import annotations
+
+__all__ = ["readme_text"]
+
+_TEMPLATE = """\
+Evidence snapshot {name}
+{underline}
+
+Window {window} ({start} to {end}, end exclusive), {label}.
+{count} evidence records, Merkle root (RFC 9162, SHA-256) {root}.
+Sealed at {sealed_at} with the Ed25519 key whose SPKI SHA-256 fingerprint is
+  {fingerprint}
+Trust this snapshot only if that fingerprint matches the one the organisation gave you
+out of band (not the copy in keys/seal.pub.pem, which travels here only for convenience).
+
+Contents
+  manifest.json            window, counts per criterion, Merkle root, chain link, key
+  records.jsonl            one RFC 8785 (JCS) record per line, sorted by (observed_at, id)
+  controls/<ID>.csv        the population of each criterion, for sampling
+  oscal/assessment-results.json   OSCAL {oscal} assessment results for the window
+  keys/seal.pub.pem        the public sealing key
+  SHA256SUMS               SHA-256 of every file above and of this README
+  SHA256SUMS.ed25519       raw Ed25519 signature over SHA256SUMS
+  SHA256SUMS.ed25519.tsr   (when present) RFC 3161 timestamp token over the signature
+
+Route 1: the collector (checks everything, names the first failing file or record)
+  pip install evidence-collector
+  collector verify {name} --fingerprint {fingerprint}
+  # several snapshots in sealing order also verify the chain between them:
+  collector verify 2026-10.tar 2026-11.tar --key seal.pub.pem
+
+Route 2: plain tools (signature and file hashes)
+  mkdir s && tar -xf {name} -C s && cd s
+  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   # must print the fingerprint
+  openssl pkeyutl -verify -pubin -inkey keys/seal.pub.pem -rawin \\
+      -in SHA256SUMS -sigfile SHA256SUMS.ed25519                        # "Signature Verified Successfully"
+  sha256sum -c --strict SHA256SUMS                                      # every line "OK"
+  ls -R                       # nothing beyond the files SHA256SUMS lists and the three signature files
+  # timestamp, when present (tsa-ca.pem is the time-stamping authority's CA certificate):
+  openssl ts -verify -in SHA256SUMS.ed25519.tsr -data SHA256SUMS.ed25519 -CAfile tsa-ca.pem
+What route 2 does not check: each record's id (SHA-256 of the record without id,
+collected_at and run_id), order, window bounds, the Merkle root and the chain link.
+Recompute them with route 1, or with the recipes below.
+
+Record id: JCS bytes of the record object without "id", "collected_at" and "run_id".
+Merkle root: leaf = SHA-256(0x00 || line without its newline), node = SHA-256(0x01 || L || R),
+split at the largest power of two below n (RFC 9162, section 2.1.1). As a Python file:
+    import hashlib
+    def H(b): return hashlib.sha256(b).digest()
+    def mth(l):
+        if len(l) <= 1: return H(b"\\0" + l[0]) if l else H(b"")
+        k = 1 << ((len(l) - 1).bit_length() - 1)
+        return H(b"\\1" + mth(l[:k]) + mth(l[k:]))
+    print(mth(open("records.jsonl", "rb").read().splitlines()).hex())
+
+Chain: manifest.previous names the snapshot sealed just before this one (window, seq,
+merkle_root, tree_size, sums_sha256 = SHA-256 of its SHA256SUMS, signature = its
+SHA256SUMS.ed25519 in hex); the first snapshot has "genesis": true. An amendment
+(<window>.amend-<n>.tar, "amends": window) holds records of an already sealed window that
+were stored after it was sealed; it is chained like any other snapshot.
+
+Sampling (collector sample {name} --control CC6.1 --size 25)
+For a criterion C, rank every population row of controls/C.csv by
+  SHA-256( merkle_root + ":" + C + ":" + record_id )   as lower-case hex text
+and take the N smallest, in rank order. The same snapshot always gives the same sample,
+and nobody can steer it without changing the Merkle root. In a shell:
+  root=$(python3 -c 'import json;print(json.load(open("manifest.json"))["merkle"]["root"])')
+  tail -n +2 controls/CC6.1.csv | cut -d, -f1 | while read -r id; do
+    printf '%s %s\\n' "$(printf '%s' "$root:CC6.1:$id" | sha256sum | cut -c1-64)" "$id"
+  done | sort | head -n 25
+"""
+
+
+def readme_text(*, name: str, window: str, start: str, end: str, seq: int, count: int,
+                root: str, sealed_at: str, fingerprint: str, oscal_version: str) -> bytes:
+    """The README of one snapshot (deterministic for the same arguments)."""
+    label = f"amendment {seq} of that window" if seq else "the window's sealed snapshot"
+    title = f"Evidence snapshot {name}"
+    text = _TEMPLATE.format(
+        name=name, underline="=" * len(title), window=window, start=start, end=end, label=label,
+        count=count, root=root, sealed_at=sealed_at, fingerprint=fingerprint, oscal=oscal_version,
+    )
+    return text.encode("utf-8")

@@ -1,0 +1,151 @@
+"""Queries for sealed snapshots: their rows in sealing order, their contents, and inserting both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
+
+from storage.models import Evidence, Snapshot
+from storage.store import Store
+
+__all__ = ["SnapshotContents", "SnapshotRow", "earliest_observed", "insert_snapshot",
+           "snapshot_contents", "snapshot_ids", "snapshot_rows", "stream_window"]
+
+_STREAM_CACHE_KIB = -4096  # negative: KiB, as SQLite reads it
+_meta = MetaData()
+contents_table = Table(
+    "snapshot_contents", _meta,
+    Column("window_id", String(16), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("timestamp_token", LargeBinary, nullable=True),
+)
+ids_table = Table(
+    "snapshot_record_ids", _meta,
+    Column("window_id", String(16), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("ids", LargeBinary, nullable=False),
+)
+_PART = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One sealed snapshot (``seq`` 0) or amendment (``seq`` >= 1) as stored."""
+
+    window_id: str
+    seq: int
+    file_name: str
+    window_start: str
+    window_end: str
+    sealed_at: str
+    record_count: int
+    merkle_root: str
+    sums_sha256: str
+    signature: str
+    key_spki_sha256: str
+    manifest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotContents:
+    """A snapshot's public key (PEM) and RFC 3161 token, as sealed."""
+
+    public_key: str
+    timestamp_token: bytes | None
+
+
+def snapshot_rows(store: Store) -> list[SnapshotRow]:
+    """Every snapshot in sealing order (``sealed_at`` strictly increases along the chain)."""
+    query = select(Snapshot.__table__).order_by(Snapshot.sealed_at, Snapshot.window_id, Snapshot.seq)
+    with store.engine.connect() as conn:
+        return [SnapshotRow(**row._mapping) for row in conn.execute(query)]
+
+
+def snapshot_contents(store: Store, window_id: str, seq: int) -> SnapshotContents:
+    """The contents row of a snapshot; LookupError if the store lacks it."""
+    c = contents_table.c
+    query = select(c.public_key, c.timestamp_token).where(c.window_id == window_id, c.seq == seq)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise LookupError(f"snapshot {window_id} #{seq} has no stored contents")
+    return SnapshotContents(row[0], None if row[1] is None else bytes(row[1]))
+
+
+def snapshot_ids(store: Store, window_id: str, seq: int) -> bytes:
+    """The record ids a snapshot sealed: 32 bytes each, in its file order."""
+    c = ids_table.c
+    query = select(c.ids).where(c.window_id == window_id, c.seq == seq).order_by(c.part)
+    with store.engine.connect() as conn:
+        return b"".join(bytes(part) for (part,) in conn.execute(query))
+
+
+def insert_snapshot(store: Store, row: SnapshotRow, contents: SnapshotContents, ids: Path) -> None:
+    """Store a snapshot, its contents and the ids in file ``ids``, in one transaction."""
+    with store.engine.begin() as conn, _small_cache(conn), ids.open("rb") as src:
+        conn.execute(insert(Snapshot).values(**{f: getattr(row, f) for f in row.__slots__}))
+        conn.execute(insert(contents_table).values(
+            window_id=row.window_id, seq=row.seq, public_key=contents.public_key,
+            timestamp_token=contents.timestamp_token,
+        ))
+        part = 0
+        while chunk := src.read(_PART):
+            conn.execute(insert(ids_table).values(window_id=row.window_id, seq=row.seq,
+                                                  part=part, ids=chunk))
+            part += 1
+
+
+@contextmanager
+def _small_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a small page cache while one connection streams many pages, then restore it.
+
+    A single sequential pass gains nothing from the big cache the store sets for inserts, and
+    would otherwise keep up to its whole size resident.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    restore = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size={_STREAM_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(restore or -2000)}")
+
+
+def stream_window(store: Store, start: str, end: str, batch: int = 20000
+                  ) -> Iterator[tuple[str, str, str, str]]:
+    """(id, body, collected_at, run_id) with ``start <= observed_at < end`` in (observed_at, id)
+    order, from one query in one read transaction, streamed ``batch`` rows at a time."""
+    query = (select(Evidence.id, Evidence.body, Evidence.collected_at, Evidence.run_id)
+             .where(Evidence.observed_at >= start, Evidence.observed_at < end)
+             .order_by(Evidence.observed_at, Evidence.id))
+    with store.engine.connect() as conn, _small_cache(conn):
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+        for row in result:
+            yield row[0], row[1], row[2], row[3]
+
+
+def earliest_observed(store: Store) -> str | None:
+    """The smallest ``observed_at`` of any stored record, or None for an empty store."""
+    with store.engine.connect() as conn:
+        value = conn.execute(select(func.min(Evidence.observed_at))).scalar()
+    return None if value is None else str(value)

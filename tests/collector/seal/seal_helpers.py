@@ -1,0 +1,80 @@
+"""Helpers for the snapshot tests: real records in a real store, a key, a sealer with a fixed clock."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from collector.records import EvidenceRecord, build_record
+from collector.seal.keys import SealingKey, public_key_path
+from collector.seal.snapshot import Sealer, SealOptions, Timestamper
+from storage import Store
+
+_seq = itertools.count()
+
+
+def utc(text: str) -> datetime:
+    """An aware UTC datetime from ``2026-10-05T10:00:00``."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def record(observed: str, *, controls: tuple[str, ...] = ("CC6.1", "CC7.2"),
+           exception: str | None = None, key: str | None = None,
+           collected: str | None = None) -> EvidenceRecord:
+    """A real evidence record observed at ``observed`` (built by the production code)."""
+    n = next(_seq)
+    source_key = key or f"evt-{n:06d}"
+    return build_record(
+        stream="synthetic.events", source_key=source_key, kind="access_log",
+        observed_at=utc(observed), collected_at=utc(collected or observed) + timedelta(minutes=5),
+        actor=f"user{n % 7}@example.com", source_url=f"https://synthetic.invalid/events/{source_key}",
+        raw_sha256="ab" * 32, data={"event": "user.session.start", "n": n, "note": "caf\u00e9, \"q\""},
+        exception_reason=exception, controls=controls, run_id="run-0001",
+    )
+
+
+def add(store: Store, records: Iterable[EvidenceRecord]) -> None:
+    """Store records and their filings in one transaction, as the pipeline does."""
+    rows, filings = [], []
+    for r in records:
+        rows.append((r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status,
+                     r.actor, r.run_id, r.body.decode()))
+        filings.extend((c, r.observed_at, r.id, r.stream, r.status) for c in r.controls)
+    with store.engine.begin() as conn:
+        store.insert_records(conn, rows, filings)
+
+
+@dataclass
+class Clock:
+    """A settable clock for the sealer."""
+
+    now: datetime = field(default_factory=lambda: utc("2026-11-20T12:00:00"))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Env:
+    """A store, a key, an output directory and a clock, wired into sealers on demand."""
+
+    store: Store
+    key: SealingKey
+    out: Path
+    clock: Clock
+
+    @property
+    def pub(self) -> Path:
+        """The public key file an auditor would be handed."""
+        return public_key_path(self.key.path)
+
+    def sealer(self, *, period: str = "month", timestamper: Timestamper | None = None,
+               in_scope: tuple[str, ...] = ()) -> Sealer:
+        """A sealer over this environment's store."""
+        options = SealOptions(period=period, zone="UTC", out_dir=self.out, in_scope=in_scope)
+        return Sealer(self.store, options, self.key, timestamper=timestamper, clock=self.clock)
+
+

@@ -1,0 +1,94 @@
+"""The `keys`, `seal`, `verify` commands end to end with a config file and a real store."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from seal_helpers import add, record
+
+from collector.cli import main
+from storage import Store
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text('[storage]\nurl = "sqlite:///data/evidence.db"\n'
+                    '[controls]\nin_scope = ["CC6.1", "CC8.1"]\n')
+    return path
+
+
+def _last_month() -> str:
+    first = datetime.now(UTC).replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def test_keys_init_writes_a_private_key_0600_and_prints_the_openssl_fingerprint(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`keys init` writes the key (0600) and `<key>.pub.pem`; the fingerprint is openssl's SPKI SHA-256."""
+    assert main(["--config", str(config), "keys", "init"]) == 0
+    out = capsys.readouterr().out
+    key = config.parent / "data" / "keys" / "seal-ed25519.pem"
+    pub = key.with_name(key.name + ".pub.pem")
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600 and pub.exists()
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(pub), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    import hashlib
+
+    fp = hashlib.sha256(der).hexdigest()
+    assert f"fingerprint:  {fp}" in out
+    assert main(["--config", str(config), "keys", "init"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["--config", str(config), "keys", "show"]) == 0
+    assert fp in capsys.readouterr().out
+
+
+def test_seal_without_a_key_names_the_config_key(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sealing before `keys init` is exit 2 naming [signing].key_file and what to run."""
+    assert main(["--config", str(config), "seal"]) == 2
+    err = capsys.readouterr().err
+    assert "signing.key_file" in err and "collector keys init" in err
+
+
+def test_seal_verify_and_amend_from_the_command_line(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`seal` seals the due window into data/snapshots, `verify` passes, `--amend` picks up late records."""
+    month = _last_month()
+    assert main(["--config", str(config), "keys", "init"]) == 0
+    store = Store.open(f"sqlite:///{config.parent / 'data' / 'evidence.db'}")
+    add(store, [record(f"{month}-0{d}T10:00:00") for d in range(1, 6)])
+    capsys.readouterr()
+    code = main(["--config", str(config), "seal", "--window", month])
+    assert code == 0, capsys.readouterr().err
+    tar = config.parent / "data" / "snapshots" / f"{month}.tar"
+    assert f"sealed {tar} (5 records" in capsys.readouterr().out
+    pub = config.parent / "data" / "keys" / "seal-ed25519.pem.pub.pem"
+    assert main(["verify", str(tar), "--key", str(pub)]) == 0
+    assert capsys.readouterr().out.startswith(f"OK {month}.tar: window {month}, 5 records")
+    assert main(["--config", str(config), "seal", "--window", month, "--amend"]) == 0
+    assert "nothing to amend" in capsys.readouterr().out
+    add(store, [record(f"{month}-07T10:00:00")])
+    store.close()
+    assert main(["--config", str(config), "seal", "--window", month, "--amend"]) == 0
+    amend = tar.with_name(f"{month}.amend-1.tar")
+    assert amend.exists()
+    assert main(["verify", str(tar), str(amend), "--key", str(pub)]) == 0
+    assert "OK chain of 2 snapshots" in capsys.readouterr().out
+
+
+def test_seal_refuses_an_unfinished_window_and_amend_without_window(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The current window cannot be sealed, and --amend needs --window: exit 2, one line each."""
+    assert main(["--config", str(config), "keys", "init"]) == 0
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    capsys.readouterr()
+    assert main(["--config", str(config), "seal", "--window", this_month]) == 2
+    assert "has not ended" in capsys.readouterr().err
+    assert main(["--config", str(config), "seal", "--amend"]) == 2
+    assert "--amend needs --window" in capsys.readouterr().err
+    assert main(["--config", str(config), "seal", "--window", "2026-13"]) == 2
