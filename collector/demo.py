@@ -72,6 +72,7 @@ class DemoResult:
     exceptions: Counter[str] = field(default_factory=Counter)
     records: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    endpoints: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -111,7 +112,8 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
         config.write_text(CONFIG.format(aws=ep.aws, backup=ep.backup, okta=ep.okta,
                                         github=ep.github, jira=ep.jira))
         settings = load_settings(config)
-        result = DemoResult(directory=root, config=config)
+        result = DemoResult(directory=root, config=config,
+                            endpoints=[ep.aws, ep.backup, ep.okta, ep.github, ep.jira])
         key = create_key(settings.resolve(settings.signing.key_file))
         result.fingerprint = key.fingerprint
         result.public_key = public_key_path(key.path)

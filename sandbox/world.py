@@ -40,8 +40,8 @@ def demo_start(now: datetime) -> datetime:
 
 def _stamp_credential_reports() -> None:
     """moto stamps every IAM credential report 2015-02-02; stamp it when it is read, as AWS would."""
-    from moto.core.responses import ActionResult  # noqa: PLC0415
-    from moto.iam.responses import IamResponse  # noqa: PLC0415
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
 
     def get_credential_report(self: Any) -> Any:
         generated = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
