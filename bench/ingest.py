@@ -57,7 +57,7 @@ def _floor(n: int, folder: Path) -> float:
     records: list[tuple[object, ...]] = []
     filings: list[tuple[object, ...]] = []
     for seq in range(n):
-        observed = (base + timedelta(seconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        observed = (base + timedelta(seconds=seq)).isoformat(timespec="microseconds")[:-6] + "Z"
         raw = orjson.dumps({"uuid": f"evt-{seq:09d}", "seq": seq})
         body = orjson.dumps({
             "stream": "synthetic.events", "source_key": f"evt-{seq:09d}", "kind": "access_log",

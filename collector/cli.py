@@ -16,6 +16,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 # that, for example, `collector verify` loads only what verification needs.
 COMMAND_MODULES = (
     "collector.cli_collect",
+    "collector.cli_run",
     "collector.cli_demo",
     "collector.cli_digest",
     "collector.cli_seal",

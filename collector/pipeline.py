@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 import traceback
 import uuid
@@ -125,7 +123,6 @@ class Pipeline:
         self.store.start_run(run_id, stream.id, started_text, committed)
         bound.info("run_started", cursor=committed)
         state = _RunState(committed)
-        writer = _Writer(self, stream.id, result, committed)
         batch = _Batch()
         flush_at = time.monotonic() + self.flush_seconds
         try:
@@ -140,7 +137,9 @@ class Pipeline:
                 if batch.items >= self.batch_size or (
                     batch.items and time.monotonic() >= flush_at
                 ):
-                    writer.submit(batch, state.pending, result.items, result.failures)
+                    self.commit(stream.id, batch, state.committed, state.pending, result,
+                                {"items": result.items, "failures": result.failures})
+                    state.committed = state.pending
                     batch = _Batch()
                     flush_at = time.monotonic() + self.flush_seconds
                 if self.stop.is_set():
@@ -149,6 +148,8 @@ class Pipeline:
                     result.error = "collection stopped by shutdown; the next run resumes"
                     break
         except CursorConflict:
+            self._failed(result, CursorConflict(stream.id))
+            result.error = "another collection of this stream ran at the same time"
             batch = _Batch()
         except ConnectorError as exc:
             self._failed(result, exc)
@@ -156,7 +157,7 @@ class Pipeline:
             self._failed(result, exc)
             bound.error("connector_bug", error_class=type(exc).__name__,
                         trace=traceback.format_exc(limit=8))
-        self._finish(writer, batch, state, result)
+        self._finish(batch, state, result)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
@@ -230,10 +231,7 @@ class Pipeline:
             self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
                                       batch.exceptions))
 
-    def _finish(self, writer: _Writer, batch: _Batch, state: _RunState, result: RunResult) -> None:
-        conflict = writer.close()
-        if conflict is not None and result.status != "failed":
-            self._failed(result, conflict)
+    def _finish(self, batch: _Batch, state: _RunState, result: RunResult) -> None:
         if result.status == "running":
             result.status = "partial" if result.failures else "ok"
             if result.failures and result.error is None:
@@ -246,9 +244,9 @@ class Pipeline:
             "error_class": result.error_class, "error": result.error,
         }
         try:
-            if conflict is not None:
+            if result.error_class == "CursorConflict":
                 raise CursorConflict(result.stream)
-            self.commit(result.stream, batch, writer.committed, state.pending, result,
+            self.commit(result.stream, batch, state.committed, state.pending, result,
                         {**counts, **final})
         except CursorConflict:
             result.status, result.error_class = "failed", "CursorConflict"
@@ -259,50 +257,6 @@ class Pipeline:
         except Exception as exc:  # the store itself failed: report, never crash the daemon
             self._failed(result, exc)
             log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
-
-
-class _Writer:
-    """Commits batches in order on a background thread, so hashing overlaps with inserts.
-
-    The queue holds one batch: at most three batches exist at once (being built, queued,
-    being written). A failed commit stops the writer; the run sees it at the next hand-over.
-    """
-
-    def __init__(self, pipeline: Pipeline, stream_id: str, result: RunResult,
-                 committed: str | None) -> None:
-        self.pipeline = pipeline
-        self.stream_id = stream_id
-        self.result = result
-        self.committed = committed
-        self.error: BaseException | None = None
-        self._queue: queue.Queue[tuple[_Batch, str | None, dict[str, Any]] | None] = queue.Queue(1)
-        self._thread = threading.Thread(target=self._loop, name=f"writer-{stream_id}", daemon=True)
-        self._thread.start()
-
-    def submit(self, batch: _Batch, cursor: str | None, items: int, failures: int) -> None:
-        """Queue a batch with the cursor it brings; raise a previous commit's failure."""
-        if self.error is not None:
-            raise CursorConflict(self.stream_id) if isinstance(self.error, CursorConflict) \
-                else self.error
-        self._queue.put((batch, cursor, {"items": items, "failures": failures}))
-
-    def _loop(self) -> None:
-        while (job := self._queue.get()) is not None:
-            if self.error is None:
-                batch, cursor, counts = job
-                try:
-                    self.pipeline.commit(self.stream_id, batch, self.committed, cursor,
-                                         self.result, counts)
-                    if cursor is not None:
-                        self.committed = cursor
-                except BaseException as exc:
-                    self.error = exc
-
-    def close(self) -> BaseException | None:
-        """Wait for every queued batch to commit; return the failure that stopped the writer."""
-        self._queue.put(None)
-        self._thread.join()
-        return self.error
 
 
 class _RunState:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +42,8 @@ def demo_start(now: datetime) -> datetime:
 
 def _stamp_credential_reports() -> None:
     """moto stamps every IAM credential report 2015-02-02; stamp it when it is read, as AWS would."""
-    from moto.core.responses import ActionResult  # noqa: PLC0415
-    from moto.iam.responses import IamResponse  # noqa: PLC0415
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
 
     def get_credential_report(self: Any) -> Any:
         generated = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -118,10 +120,14 @@ class SandboxWorld:
                 server.stop()
 
     def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
+        """A nightly backup job for every day; the last day also has failed, aborted and expired ones."""
         jobs: list[Any] = []
         day = self.now - timedelta(days=1)
         while day - timedelta(days=1) > self.start:
-            jobs.extend(demo_jobs(day) if not jobs else demo_jobs(day)[:1])
+            todays = demo_jobs(day) if not jobs else demo_jobs(day)[:1]
+            jobs.extend(dataclasses.replace(job, job_id=str(uuid.uuid5(uuid.NAMESPACE_OID,
+                                                                        f"{day:%Y%m%d}-{job.job_id}")).upper())
+                        for job in todays)
             day -= timedelta(days=1)
         return jobs
 

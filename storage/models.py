@@ -34,7 +34,6 @@ class Evidence(Base):
 
     __table_args__ = (
         Index("ix_evidence_observed", "observed_at", "id"),
-        Index("ix_evidence_stream_key", "stream", "source_key"),
     )
 
 

@@ -78,23 +78,23 @@ class Store:
         """Insert records and filings, ignoring ones already stored; return how many records were new."""
         if not records:
             return 0
-        before = self._count_changes(conn)
-        result = conn.exec_driver_sql(self._ins_evidence, list(records))
-        new = self._new_rows(conn, before, result.rowcount)
-        if filings:
-            conn.exec_driver_sql(self._ins_filing, list(filings))
+        # The DBAPI cursor of the caller's connection (same transaction): executemany straight
+        # into the driver, without SQLAlchemy's per-row parameter processing on the hot path.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect == "sqlite":
+                before = int(cursor.execute("SELECT total_changes()").fetchone()[0])
+                cursor.executemany(self._ins_evidence, records)
+                # rowcount after executemany varies across sqlite3 versions; total_changes does not.
+                new = int(cursor.execute("SELECT total_changes()").fetchone()[0]) - before
+            else:
+                cursor.executemany(self._ins_evidence, records)
+                new = max(int(cursor.rowcount), 0)
+            if filings:
+                cursor.executemany(self._ins_filing, filings)
+        finally:
+            cursor.close()
         return new
-
-    def _count_changes(self, conn: Connection) -> int:
-        if self.dialect == "sqlite":
-            return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one())
-        return 0
-
-    def _new_rows(self, conn: Connection, before: int, rowcount: int) -> int:
-        if self.dialect == "sqlite":
-            # rowcount after executemany is unreliable across sqlite3 versions; total_changes is not.
-            return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one()) - before
-        return max(rowcount, 0)
 
     def read_cursor(self, stream: str) -> str | None:
         """The committed cursor JSON of ``stream``, or None before its first run."""

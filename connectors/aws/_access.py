@@ -18,6 +18,7 @@ import botocore.parsers
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.sdk.http import emit
 
 __all__ = ["AwsAccess", "Target", "as_connector_error", "error_code"]
 
@@ -207,6 +208,8 @@ class AwsAccess:
         attempts = int((client.meta.config.retries or {}).get("total_max_attempts", _MAX_ATTEMPTS))
         client.meta.events.register("needs-retry", functools.partial(_retry_truncated, max_attempts=attempts))
         client.meta.events.register("before-parse", _reject_unreadable_json)
+        client.meta.events.register("request-created", _count_attempt,
+                                    unique_id="evidence-collector-http-metrics")
         with self._lock:
             return self._clients.setdefault(key, client)
 
@@ -225,3 +228,12 @@ class AwsAccess:
             self._sessions.clear()
         for client in clients:
             client.close()
+
+
+def _count_attempt(request: Any = None, **_: Any) -> None:
+    """Feed the process-wide HTTP counters: botocore creates a request per attempt, and
+    numbers the attempts in its retry context."""
+    emit("request", "aws")
+    retries = (getattr(request, "context", None) or {}).get("retries") or {}
+    if int(retries.get("attempt", 1)) > 1:
+        emit("retry", "aws")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import github
 import requests
@@ -19,6 +19,7 @@ from github.PaginatedList import PaginatedList
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
+from connectors.sdk.http import emit
 
 __all__ = ["GithubClient", "build_retry", "translate"]
 
@@ -37,10 +38,19 @@ _TRANSPORT = (
 )
 
 
+class _CountedRetry(github.GithubRetry):
+    """GithubRetry that tells the process-wide HTTP listeners (metrics) about each retry it grants."""
+
+    def increment(self, *args: Any, **kwargs: Any) -> Any:
+        granted = super().increment(*args, **kwargs)  # raises when no retry is left
+        emit("retry", NAME)
+        return granted
+
+
 def build_retry(options: HttpOptions) -> github.GithubRetry:
     """GithubRetry with the SDK's policy: ≥5 retries, exponential back-off with jitter, Retry-After
     honoured (capped by ``max_backoff``), secondary-limit 403s retried, 401 never retried."""
-    return github.GithubRetry(
+    return _CountedRetry(
         total=max(5, options.max_attempts - 1),
         backoff_factor=options.backoff,
         backoff_max=options.max_backoff,

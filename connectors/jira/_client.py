@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, ItemError, PaginationError, RetriableError
-from connectors.sdk.http import RETRY_STATUSES, retry_wait
+from connectors.sdk.http import RETRY_STATUSES, emit, retry_wait
 
 __all__ = ["SEARCH_FIELDS", "JiraApi", "RetryingAdapter", "asked_wait"]
 
@@ -81,6 +81,7 @@ class RetryingAdapter(HTTPAdapter):
             attempt += 1
             remaining = max(0.001, deadline - self._clock())
             response: requests.Response | None = None
+            emit("request", "jira")
             try:
                 response = super().send(request, stream=stream, timeout=min(self.options.timeout, remaining),
                                         verify=verify, cert=cert, proxies=proxies)
@@ -105,6 +106,7 @@ class RetryingAdapter(HTTPAdapter):
         if self._clock() + wait > deadline:
             return True
         self.retries += 1
+        emit("retry", "jira")
         self._sleep(wait)
         return False
 

@@ -28,6 +28,10 @@ class OktaConfig(ConnectorConfig):
     interval: timedelta = timedelta(minutes=15)
     page_size: int = 1000
     low_remaining: int = 5
+    # Okta's System Log is eventually consistent: an event can become visible shortly after
+    # its `published` time. Reading only up to `ceiling - settle` leaves such late events for
+    # the next run instead of passing them by. "1m" is a good production value.
+    settle: timedelta = timedelta(0)
 
     @property
     def base_url(self) -> str:

@@ -92,7 +92,7 @@ class SystemLogStream(Stream[OktaConfig]):
         """Yield stored event types after the cursor and before the ceiling; dropped types move
         the cursor with a checkpoint."""
         position = _position(cursor.value)
-        until = format_okta(cursor.ceiling)
+        until = format_okta(cursor.ceiling - self.config.settle)
         published, seen = position if position else (format_okta(cursor.floor), [])
         if published >= until:
             return

@@ -14,7 +14,15 @@ import httpx
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError
 
-__all__ = ["RETRY_STATUSES", "HttpClient", "parse_link_header", "retry_wait"]
+__all__ = [
+    "RETRY_STATUSES",
+    "HttpClient",
+    "add_listener",
+    "emit",
+    "parse_link_header",
+    "remove_listener",
+    "retry_wait",
+]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+\s*=\s*"?[^";,]*"?\s*)*)')
@@ -24,6 +32,27 @@ _REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining")
 
 Listener = Callable[[str, str], None]
 """Called with (event, connector) for "request" and "retry" events; feeds metrics."""
+
+# Process-wide listeners (the daemon's metrics) hear every client, however a connector built it.
+_LISTENERS: list[Listener] = []
+
+
+def add_listener(listener: Listener) -> None:
+    """Hear (event, connector) from every HttpClient in this process."""
+    _LISTENERS.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    """Stop hearing events; a listener never added is ignored."""
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
+
+
+def emit(event: str, connector: str) -> None:
+    """Tell process-wide listeners about a "request" (each attempt) or a "retry"; for connectors
+    whose vendor SDK sends requests itself (boto3, PyGithub, jira)."""
+    for listener in tuple(_LISTENERS):
+        listener(event, connector)
 
 
 def parse_link_header(values: list[str]) -> dict[str, str]:
@@ -126,6 +155,7 @@ class HttpClient:
     def _emit(self, event: str) -> None:
         if self._listener is not None:
             self._listener(event, self.connector)
+        emit(event, self.connector)
 
     def _describe(self, method: str, url: str) -> str:
         # The path only: query strings may carry tokens or personal data.

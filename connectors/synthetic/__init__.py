@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from connectors.sdk.base import Connector, ConnectorConfig, Stream, StreamOutput
+from connectors.sdk.base import Connector, ConnectorConfig, Stream, StreamOutput, secret_field
 from connectors.sdk.errors import RetriableError
 from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
 
@@ -28,6 +28,8 @@ class SyntheticConfig(ConnectorConfig):
     delay_ms: int = 0
     fail_at: int = -1
     bad_items: tuple[str, ...] = ()
+    # Optional: names a variable the connector must read, to drill secret handling offline.
+    token_env: str = secret_field("")
 
     def start_at(self) -> datetime:
         """``start`` as an aware datetime."""
@@ -117,3 +119,8 @@ class SyntheticConnector(Connector[SyntheticConfig]):
     name = "synthetic"
     config_type = SyntheticConfig
     stream_types = (SyntheticEvents, SyntheticUsers)
+
+    def check(self) -> None:
+        """When ``token_env`` is set, its variable must hold a value, as a real source's token."""
+        if self.config.token_env:
+            self.secret("token_env")

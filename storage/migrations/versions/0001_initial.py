@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("body", sa.Text, nullable=False),
     )
     op.create_index("ix_evidence_observed", "evidence", ["observed_at", "id"])
-    op.create_index("ix_evidence_stream_key", "evidence", ["stream", "source_key"])
     op.create_table(
         "filings",
         sa.Column("criterion", sa.String(16), primary_key=True),

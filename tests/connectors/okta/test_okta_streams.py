@@ -317,3 +317,23 @@ def test_low_remaining_backs_off_before_the_limit_is_hit(connector_for: Make, fa
     assert [i.key for i in items] == [e["uuid"] for e in fresh]
     assert fake.count() >= 5  # more requests than one window allows
     assert [r.status for r in fake.requests] == [200] * len(fake.requests)
+
+
+def test_settle_leaves_the_newest_events_for_the_next_run() -> None:
+    """With ``settle``, a run reads only up to its ceiling minus the settle time, never an event after it."""
+    from datetime import UTC, datetime, timedelta
+
+    from connectors.okta import OktaConfig, OktaConnector
+    from connectors.sdk import Cursor, SourceItem
+    from sandbox.okta import FakeOkta
+    from sandbox.okta_data import seed_org
+
+    now = datetime.now(UTC)
+    with FakeOkta(seed_org(now=now, days=2)) as fake:
+        config = OktaConfig(org_url=fake.url, settle=timedelta(hours=6))
+        connector = OktaConnector(config, env={"OKTA_API_TOKEN": fake.token})
+        stream = connector.stream("system_log")
+        items = [o for o in stream.fetch(Cursor(None, now, now - timedelta(days=3)))
+                 if isinstance(o, SourceItem)]
+        connector.close()
+    assert items and max(i.observed_at for i in items) < now - timedelta(hours=6)

@@ -1,0 +1,205 @@
+"""`collector run`: the scheduler built from the config on every start, the listener, the shutdown."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from collector.cli_collect import open_store
+from collector.collect import PlannedStream, check_secrets, open_connector, plan_streams
+from collector.config import Settings
+from collector.errors import ConfigError
+from schedules.health import HealthServer, HealthState
+from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
+from schedules.metrics import Metrics
+from schedules.shutdown import Shutdown
+
+__all__ = ["SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler", "jitter_for", "run_daemon"]
+
+log = structlog.get_logger("schedules.daemon")
+
+SHUTDOWN_GRACE = 8.0
+"""Seconds the first stop signal waits for running batches to commit; inside Docker's 10 s."""
+
+SEAL_EVERY = timedelta(hours=1)
+_MAX_JITTER = 300.0
+
+
+def jitter_for(interval: timedelta) -> int | None:
+    """Up to a tenth of the interval (at most five minutes), so streams drift apart; none below 10 s."""
+    seconds = int(min(interval.total_seconds() / 10, _MAX_JITTER))
+    return seconds or None
+
+
+def _digest_trigger(settings: Settings) -> CronTrigger:
+    day, clock = settings.digest.schedule.split()
+    hour, minute = clock.split(":")
+    return CronTrigger(day_of_week=day, hour=int(hour), minute=int(minute),
+                       timezone=settings.zone)
+
+
+def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
+                    now: datetime) -> BackgroundScheduler:
+    """A fresh scheduler: one job per stream, hourly sealing, the weekly digest; nothing persisted.
+
+    The cursors in the store are the state, so every stream runs at start and a restart after
+    downtime collects everything since its cursor. Sealing starts paused when streams are
+    planned: ``ctx.on_first_round`` starts it once every stream's first run has finished, so a
+    window is never sealed while the catch-up after downtime (or the first backfill) is still
+    bringing its evidence in.
+    """
+    settings = ctx.settings
+    scheduler = BackgroundScheduler(
+        timezone=settings.zone,
+        executors={"default": ThreadPoolExecutor(max_workers=len(planned) + 2)},
+    )
+    once = {"coalesce": True, "max_instances": 1}  # a late job runs once, never beside itself
+    for stream in planned:
+        interval = settings.connectors[stream.connector].interval
+        seconds = max(1.0, interval.total_seconds())
+        scheduler.add_job(
+            collect_stream, IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
+                                            timezone=settings.zone),
+            args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
+            next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
+        )
+    ctx.first_round = {stream.id for stream in planned}
+    scheduler.add_job(
+        seal_windows, IntervalTrigger(seconds=SEAL_EVERY.total_seconds(), timezone=settings.zone),
+        args=(ctx,), id="seal", name="seal ended windows", next_run_time=None if planned else now,
+        misfire_grace_time=int(SEAL_EVERY.total_seconds()), **once,
+    )
+    scheduler.add_job(
+        write_weekly_digest, _digest_trigger(settings), args=(ctx,), id="digest",
+        name="weekly digest", misfire_grace_time=6 * 3600, **once,
+    )
+    return scheduler
+
+
+def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> None:
+    """Secrets set and connector configs sane before anything is scheduled (no network)."""
+    names = list(dict.fromkeys(p.connector for p in planned))
+    check_secrets(settings, names)
+    for name in names:
+        try:
+            open_connector(settings, name).close()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(str(settings.path), f"connectors.{name}",
+                              f"{type(exc).__name__}: {str(exc)[:300]}") from None
+
+
+class Daemon:
+    """One run of the daemon, from start to a clean stop."""
+
+    def __init__(self, settings: Settings, *, listen: str | None = None,
+                 port_file: Path | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.listen = listen or settings.daemon.listen
+        self.port_file = port_file
+        self.clock = clock
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit code (0 after a clean stop)."""
+        shutdown = Shutdown()
+        shutdown.install()  # first, so a signal during start-up still stops cleanly
+        try:
+            return self._run(shutdown)
+        finally:
+            shutdown.restore()
+
+    def _run(self, shutdown: Shutdown) -> int:
+        settings = self.settings
+        planned = plan_streams(settings)
+        _validate_connectors(settings, planned)
+        ids = [p.id for p in planned]
+        store = open_store(settings)
+        metrics = Metrics()
+        health = HealthState(settings.daemon.max_consecutive_failures, ids)
+        for sid in ids:
+            metrics.declare_stream(sid)
+            self._seed(store, sid, health, metrics)
+        try:
+            server = HealthServer(self.listen, health, metrics, self.clock)
+        except OSError as exc:
+            store.close()
+            raise ConfigError(str(settings.path), "daemon.listen",
+                              f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
+        stop = threading.Event()
+        ctx = JobContext(settings, store, metrics, health, stop, self.clock)
+        scheduler = build_scheduler(ctx, planned, self.clock())
+        health.scheduler_running = lambda: scheduler.state == STATE_RUNNING
+        ctx.on_first_round = lambda: scheduler.modify_job("seal", next_run_time=self.clock())
+        metrics.attach()
+        server.start()
+        scheduler.start()
+        metrics.scheduler_up.set(1)
+        log.info("listening", host=server.host, port=server.port,
+                 endpoints=["/healthz", "/metrics"])
+        if self.port_file is not None:
+            _write_atomically(self.port_file, f"{server.port}\n")
+        log.info("daemon_started", streams=ids, store=store.dialect, period=settings.windows.period,
+                 timezone=settings.windows.timezone, digest_schedule=settings.digest.schedule,
+                 seal_grace_seconds=int(settings.windows.seal_grace.total_seconds()))
+        if not ids:
+            log.warning("no_streams_enabled", config=str(settings.path))
+
+        signal_name = shutdown.wait()
+        log.info("shutdown_started", signal=signal_name, running=ctx.active(),
+                 grace_seconds=SHUTDOWN_GRACE)
+        stop.set()  # running pipelines commit their batch and stop; no job starts any more
+        scheduler.shutdown(wait=False)
+        metrics.scheduler_up.set(0)
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while ctx.active() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = ctx.active()
+        server.close()
+        metrics.detach()
+        if still:
+            # The store is consistent (one transaction per batch): the batch in flight is
+            # simply collected again on the next start.
+            log.warning("shutdown_forced", running=still, grace_seconds=SHUTDOWN_GRACE)
+            sys.stdout.flush()
+            os._exit(0)
+        store.close()
+        log.info("shutdown_complete")
+        return 0
+
+    @staticmethod
+    def _seed(store: Any, stream: str, health: HealthState, metrics: Metrics) -> None:
+        """Last success from the store, so a restart does not forget when a stream last worked."""
+        for run in store.runs_of(stream, limit=50):
+            if run.status == "ok" and run.ended_at:
+                health.seed_success(stream, run.ended_at)
+                ended = datetime.fromisoformat(run.ended_at.replace("Z", "+00:00"))
+                metrics.last_success.labels(stream=stream).set(ended.timestamp())
+                return
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run_daemon(settings: Settings, *, listen: str | None = None,
+               port_file: Path | None = None) -> int:
+    """Run the daemon until stopped; the exit code."""
+    return Daemon(settings, listen=listen, port_file=port_file).run()
+
