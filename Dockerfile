@@ -19,7 +19,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
-# Then the code, installed without touching the dependency layer.
+# Then the code, installed without touching the dependency layer (README.md is the
+# distribution's long description, which the build needs).
+COPY README.md ./
 COPY collector ./collector
 COPY connectors ./connectors
 COPY schedules ./schedules
