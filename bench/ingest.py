@@ -42,6 +42,12 @@ def _pipeline(n: int, folder: Path) -> float:
     return elapsed
 
 
+EVIDENCE_INSERT = (
+    "INSERT OR IGNORE INTO evidence (id, stream, source_key, kind, observed_at, collected_at, status, "
+    "actor, run_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+
 def _floor(n: int, folder: Path) -> float:
     from storage import Store
 
@@ -75,11 +81,11 @@ def _floor(n: int, folder: Path) -> float:
         filings.append(("CC7.2", observed, rid, "synthetic.events", "ok"))
         if len(records) == 5000:
             with conn:
-                conn.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", records)
+                conn.executemany(EVIDENCE_INSERT, records)
                 conn.executemany("INSERT OR IGNORE INTO filings VALUES (?,?,?,?,?)", filings)
             records, filings = [], []
     with conn:
-        conn.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", records)
+        conn.executemany(EVIDENCE_INSERT, records)
         conn.executemany("INSERT OR IGNORE INTO filings VALUES (?,?,?,?,?)", filings)
     elapsed = time.perf_counter() - started
     conn.close()

@@ -63,9 +63,11 @@ def _seed(db: Path, n: int) -> None:
         batch.append((r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status,
                       r.actor, r.run_id, r.body.decode()))
         if len(batch) == 50_000:
-            conn.executemany("INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+            conn.executemany("INSERT INTO evidence (id, stream, source_key, kind, observed_at, collected_at, "
+                             "status, actor, run_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
             batch.clear()
-    conn.executemany("INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+    conn.executemany("INSERT INTO evidence (id, stream, source_key, kind, observed_at, collected_at, "
+                     "status, actor, run_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -147,15 +147,15 @@ def exception_records(
     """Exception records filed under any of ``criteria`` and observed in ``[start, end)``.
 
     Found through the filings key (status is stored with each filing), then read from
-    evidence by primary key; ordered by (observed_at, id).
+    evidence by its key (observed_at, id); ordered by (observed_at, id).
     """
     if not criteria:
         return []
     query = text(
-        "SELECT id, stream, source_key, observed_at, actor, body FROM evidence WHERE id IN ("
-        "SELECT record_id FROM filings WHERE criterion IN :criteria "
-        "AND observed_at >= :start AND observed_at < :end AND status = 'exception') "
-        "ORDER BY observed_at, id"
+        "SELECT DISTINCT e.id, e.stream, e.source_key, e.observed_at, e.actor, e.body "
+        "FROM filings f JOIN evidence e ON e.observed_at = f.observed_at AND e.id = f.record_id "
+        "WHERE f.criterion IN :criteria AND f.observed_at >= :start AND f.observed_at < :end "
+        "AND f.status = 'exception' ORDER BY e.observed_at, e.id"
     ).bindparams(_IN)
     rows = conn.execute(query, {"criteria": list(criteria), "start": start, "end": end})
     return [ExceptionRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]

@@ -19,18 +19,19 @@ def upgrade() -> None:
     """Create the tables, their indexes and the triggers that refuse UPDATE and DELETE."""
     op.create_table(
         "evidence",
+        # Key (observed_at, id): unique exactly when id is (observed_at is inside the hashed
+        # body), and time-ordered, so inserts stay in cache; see storage/models.py.
+        sa.Column("observed_at", TS, primary_key=True),
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("stream", sa.String(100), nullable=False),
         sa.Column("source_key", sa.Text, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("observed_at", TS, nullable=False),
         sa.Column("collected_at", TS, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("actor", sa.Text),
         sa.Column("run_id", sa.String(36), nullable=False),
         sa.Column("body", sa.Text, nullable=False),
     )
-    op.create_index("ix_evidence_observed", "evidence", ["observed_at", "id"])
     op.create_table(
         "filings",
         sa.Column("criterion", sa.String(16), primary_key=True),
