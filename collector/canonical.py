@@ -24,22 +24,33 @@ _OPTS = orjson.OPT_SORT_KEYS
 def check_profile(value: Any, path: str = "$") -> None:
     """Raise RecordError naming the JSON path of the first value outside the record profile."""
     kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                raise RecordError(f"{path}: object key {key!r} is not an ASCII string")
+            # Scalars are checked inline: one call per container, not per leaf (hot path).
+            t = type(item)
+            if t is str or t is bool or item is None or (
+                t is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT
+            ):
+                continue
+            check_profile(item, f"{path}.{key}")
+        return
+    if kind is list or kind is tuple:
+        for index, item in enumerate(value):
+            t = type(item)
+            if t is str or t is bool or item is None or (
+                t is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT
+            ):
+                continue
+            check_profile(item, f"{path}[{index}]")
+        return
     if kind is str or kind is bool or value is None:
         return
     if kind is int:
         if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             return
         raise RecordError(f"{path}: integer {value} is outside +/-(2**53-1); format it as a string")
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii():
-                raise RecordError(f"{path}: object key {key!r} is not an ASCII string")
-            check_profile(item, f"{path}.{key}")
-        return
-    if kind is list or kind is tuple:
-        for index, item in enumerate(value):
-            check_profile(item, f"{path}[{index}]")
-        return
     if kind is float:
         raise RecordError(f"{path}: floats are not in the record profile; format it as a string")
     raise RecordError(f"{path}: {kind.__name__} is not in the record profile")

@@ -123,12 +123,13 @@ class Pipeline:
         self.store.start_run(run_id, stream.id, started_text, committed)
         bound.info("run_started", cursor=committed)
         state = _RunState(committed)
+        sid = stream.id
         batch = _Batch()
         flush_at = time.monotonic() + self.flush_seconds
         try:
             for output in stream.fetch(cursor):
                 if isinstance(output, SourceItem):
-                    self._add(stream, output, run_id, batch, state, result)
+                    self._add(stream, sid, output, run_id, batch, state, result)
                 elif isinstance(output, Checkpoint):
                     state.offer(output.cursor)
                 elif isinstance(output, ItemFailure):
@@ -172,18 +173,18 @@ class Pipeline:
         result.error_class = type(exc).__name__
         result.error = str(exc)[:2000]
 
-    def _add(self, stream: Stream[Any], item: SourceItem, run_id: str, batch: _Batch,
+    def _add(self, stream: Stream[Any], sid: str, item: SourceItem, run_id: str, batch: _Batch,
              state: _RunState, result: RunResult) -> None:
         result.items += 1
         try:
             evidence = stream.normalise(item)
             kind = evidence.kind
             if kind not in stream.kinds:
-                raise RecordError(f"kind {kind!r} is not declared by {stream.id}")
-            controls = self.filing.controls(stream.id, kind)
+                raise RecordError(f"kind {kind!r} is not declared by {sid}")
+            controls = self.filing.controls(sid, kind)
             observed = format_ts(item.observed_at)
             body = record_body(
-                stream=stream.id, source_key=item.key, kind=kind, observed_at=observed,
+                stream=sid, source_key=item.key, kind=kind, observed_at=observed,
                 actor=evidence.actor, source_url=evidence.source_url,
                 raw_sha256=sha256_hex(item.raw), data=evidence.data,
                 exception_reason=evidence.exception, controls=controls,
@@ -194,11 +195,11 @@ class Pipeline:
         record_id = sha256_hex(body)
         status = "exception" if evidence.exception else "ok"
         batch.records.append((
-            record_id, stream.id, item.key, kind, observed, self._collected_at(), status,
+            record_id, sid, item.key, kind, observed, self._collected_at(), status,
             evidence.actor, run_id, body.decode(),
         ))
         for criterion in controls:
-            batch.filings.append((criterion, observed, record_id, stream.id, status))
+            batch.filings.append((criterion, observed, record_id, sid, status))
             if status == "exception":
                 batch.exceptions[criterion] += 1
         batch.kinds[kind] += 1
@@ -262,18 +263,31 @@ class Pipeline:
 class _RunState:
     """Cursor bookkeeping: the committed value, the value pending with the batch, and failures."""
 
-    __slots__ = ("committed", "frozen", "pending", "reported")
+    __slots__ = ("_raw", "_text", "committed", "frozen", "reported")
 
     def __init__(self, committed: str | None) -> None:
         self.committed = committed
-        self.pending: str | None = committed
+        self._text: str | None = committed
+        self._raw: Any = KEEP
         self.frozen = False
         self.reported: list[str] = []
+
+    @property
+    def pending(self) -> str | None:
+        """The cursor to store with the next commit, serialised once per batch, not per item."""
+        if self._raw is not KEEP:
+            self._text = _cursor_text(self._raw)
+            self._raw = KEEP
+        return self._text
+
+    @pending.setter
+    def pending(self, value: str | None) -> None:
+        self._text, self._raw = value, KEEP
 
     def offer(self, value: Any) -> None:
         """Move the pending cursor, unless an earlier item failed in this run."""
         if not self.frozen:
-            self.pending = _cursor_text(value)
+            self._raw = value
 
     def fail(self, key: str, error: str, error_class: str, result: RunResult) -> None:
         """Record a failed item; the cursor stays before it for the rest of the run."""

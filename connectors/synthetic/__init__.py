@@ -62,7 +62,7 @@ class SyntheticEvents(Stream[SyntheticConfig]):
                 continue
             event = {
                 "uuid": key,
-                "published": observed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "published": observed.isoformat(timespec="seconds")[:-6] + "Z",
                 "actor": f"user{seq % cfg.users}@example.com",
                 "outcome": "FAILURE" if seq % 10 == 3 else "SUCCESS",
                 "mfa": seq % 50 != 7,
