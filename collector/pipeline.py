@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
 from threading import Event
 from typing import Any
 
 import orjson
 import structlog
 
-from collector.canonical import sha256_hex
 from collector.catalog import Filing
 from collector.errors import RecordError
 from collector.records import format_ts, record_body
@@ -186,13 +186,13 @@ class Pipeline:
             body = record_body(
                 stream=sid, source_key=item.key, kind=kind, observed_at=observed,
                 actor=evidence.actor, source_url=evidence.source_url,
-                raw_sha256=sha256_hex(item.raw), data=evidence.data,
+                raw_sha256=sha256(item.raw).hexdigest(), data=evidence.data,
                 exception_reason=evidence.exception, controls=controls,
             )
         except Exception as exc:  # one bad item is reported, not fatal
             state.fail(item.key, str(exc)[:500], type(exc).__name__, result)
             return
-        record_id = sha256_hex(body)
+        record_id = sha256(body).hexdigest()
         status = "exception" if evidence.exception else "ok"
         batch.records.append((
             record_id, sid, item.key, kind, observed, self._collected_at(), status,
