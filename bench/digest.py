@@ -110,9 +110,10 @@ def plans(path: Path) -> None:
         "last evidence (one criterion)":
             f"SELECT max(observed_at) FROM filings WHERE criterion = 'CC6.1' AND observed_at < '{end}'",
         "exception records (week)":
-            f"SELECT id, stream, source_key, observed_at, actor, body FROM evidence WHERE id IN ("
-            f"SELECT record_id FROM filings WHERE criterion IN ({crit}) AND observed_at >= '{start}' "
-            f"AND observed_at < '{end}' AND status = 'exception') ORDER BY observed_at, id",
+            "SELECT DISTINCT e.id, e.stream, e.source_key, e.observed_at, e.actor, e.body "
+            "FROM filings f JOIN evidence e ON e.observed_at = f.observed_at AND e.id = f.record_id "
+            f"WHERE f.criterion IN ({crit}) AND f.observed_at >= '{start}' AND f.observed_at < '{end}' "
+            "AND f.status = 'exception' ORDER BY e.observed_at, e.id",
         "records per stream (week, one stream)":
             f"SELECT count(*) FROM evidence WHERE stream = 'okta.users' AND observed_at >= '{start}' "
             f"AND observed_at < '{end}'",
