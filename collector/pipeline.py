@@ -182,7 +182,9 @@ class Pipeline:
             if kind not in stream.kinds:
                 raise RecordError(f"kind {kind!r} is not declared by {sid}")
             controls = self.filing.controls(sid, kind)
-            observed = format_ts(item.observed_at)
+            moment = item.observed_at
+            observed = (moment.isoformat(timespec="microseconds")[:-6] + "Z"
+                        if moment.tzinfo is UTC else format_ts(moment))
             body = record_body(
                 stream=sid, source_key=item.key, kind=kind, observed_at=observed,
                 actor=evidence.actor, source_url=evidence.source_url,

@@ -99,7 +99,10 @@ def record_body(
         raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
     if not source_key:
         raise RecordError(f"{stream}: empty source_key")
-    check_profile(data, f"{stream} {source_key} data")
+    try:
+        check_profile(data)
+    except RecordError as exc:  # name the record; the path is only built when it fails
+        raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
     return canonical({
         "stream": stream,
         "source_key": source_key,
@@ -111,7 +114,7 @@ def record_body(
         "data": data,
         "status": "exception" if exception_reason else "ok",
         "exception_reason": exception_reason,
-        "controls": list(controls),
+        "controls": controls,  # orjson writes a tuple as an array
     })
 
 
