@@ -125,6 +125,7 @@ class Pipeline:
         state = _RunState(committed)
         sid = stream.id
         batch = _Batch()
+        conflict = False
         flush_at = time.monotonic() + self.flush_seconds
         try:
             for output in stream.fetch(cursor):
@@ -149,16 +150,14 @@ class Pipeline:
                     result.error = "collection stopped by shutdown; the next run resumes"
                     break
         except CursorConflict:
-            self._failed(result, CursorConflict(stream.id))
-            result.error = "another collection of this stream ran at the same time"
-            batch = _Batch()
+            conflict = True
         except ConnectorError as exc:
             self._failed(result, exc)
         except Exception as exc:
             self._failed(result, exc)
             bound.error("connector_bug", error_class=type(exc).__name__,
                         trace=traceback.format_exc(limit=8))
-        self._finish(batch, state, result)
+        self._finish(batch, state, result, conflict)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
@@ -182,9 +181,7 @@ class Pipeline:
             if kind not in stream.kinds:
                 raise RecordError(f"kind {kind!r} is not declared by {sid}")
             controls = self.filing.controls(sid, kind)
-            moment = item.observed_at
-            observed = (moment.isoformat(timespec="microseconds")[:-6] + "Z"
-                        if moment.tzinfo is UTC else format_ts(moment))
+            observed = format_ts(item.observed_at)
             body = record_body(
                 stream=sid, source_key=item.key, kind=kind, observed_at=observed,
                 actor=evidence.actor, source_url=evidence.source_url,
@@ -234,32 +231,36 @@ class Pipeline:
             self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
                                       batch.exceptions))
 
-    def _finish(self, batch: _Batch, state: _RunState, result: RunResult) -> None:
+    def _finish(self, batch: _Batch, state: _RunState, result: RunResult, conflict: bool) -> None:
+        """Commit the last batch with the run's final row; a cursor conflict fails the run instead."""
         if result.status == "running":
             result.status = "partial" if result.failures else "ok"
             if result.failures and result.error is None:
                 result.error_class = "ItemFailures"
                 result.error = "; ".join(state.reported)
-        result.ended_at = self.clock()
+        ended = result.ended_at = self.clock()
         counts: dict[str, Any] = {"items": result.items, "failures": result.failures}
-        final = {
-            "status": result.status, "ended_at": format_ts(result.ended_at),
-            "error_class": result.error_class, "error": result.error,
-        }
-        try:
-            if result.error_class == "CursorConflict":
-                raise CursorConflict(result.stream)
-            self.commit(result.stream, batch, state.committed, state.pending, result,
-                        {**counts, **final})
-        except CursorConflict:
-            result.status, result.error_class = "failed", "CursorConflict"
-            result.error = "another collection of this stream ran at the same time"
-            final.update(status="failed", error_class=result.error_class, error=result.error)
-            with self.store.engine.begin() as conn:
-                self.store.update_run(conn, result.run_id, **counts, **final)
-        except Exception as exc:  # the store itself failed: report, never crash the daemon
-            self._failed(result, exc)
-            log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
+        if not conflict:
+            try:
+                self.commit(result.stream, batch, state.committed, state.pending, result,
+                            {**counts, **_final_row(result, ended)})
+                return
+            except CursorConflict:
+                pass
+            except Exception as exc:  # the store itself failed: report, never crash the daemon
+                self._failed(result, exc)
+                log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
+                return
+        result.status, result.error_class = "failed", "CursorConflict"
+        result.error = "another collection of this stream ran at the same time"
+        with self.store.engine.begin() as conn:
+            self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+
+
+def _final_row(result: RunResult, ended: datetime) -> dict[str, Any]:
+    """The run row's closing columns."""
+    return {"status": result.status, "ended_at": format_ts(ended),
+            "error_class": result.error_class, "error": result.error}
 
 
 class _RunState:
@@ -281,10 +282,6 @@ class _RunState:
             self._text = _cursor_text(self._raw)
             self._raw = KEEP
         return self._text
-
-    @pending.setter
-    def pending(self, value: str | None) -> None:
-        self._text, self._raw = value, KEEP
 
     def offer(self, value: Any) -> None:
         """Move the pending cursor, unless an earlier item failed in this run."""

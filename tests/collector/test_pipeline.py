@@ -136,3 +136,24 @@ def test_filing_override_from_config(tmp_path: Path) -> None:
     collect(settings, store)
     assert store.filing_counts() == {"CC6.6": 10}
     store.close()
+
+
+def test_a_concurrent_cursor_move_fails_the_run_without_storing_its_batch(tmp_path: Path) -> None:
+    """When another collection moves the cursor mid-run, this run fails with CursorConflict and its batch rolls back."""
+    store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+
+    class Raced(SyntheticEvents):
+        def fetch(self, cursor: Cursor) -> Iterator[Any]:
+            yield from super().fetch(cursor)
+            with store.engine.begin() as conn:  # another collector commits first
+                store.advance_cursor(conn, "synthetic.events", None, "99", "t", "other-run")
+
+    connector = SyntheticConnector(SyntheticConfig(count=5))
+    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(Raced(connector), connector.config)
+    assert result.status == "failed" and result.error_class == "CursorConflict"
+    assert result.records_new == 0 and store.count_records() == 0
+    assert store.read_cursor("synthetic.events") == "99"
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT status, error_class FROM runs")).one()
+    assert tuple(row) == ("failed", "CursorConflict")
+    store.close()
