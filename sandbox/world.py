@@ -182,17 +182,27 @@ class SandboxWorld:
 
 @contextmanager
 def running_world(
-    now: datetime | None = None, seed: int = 7
+    now: datetime | None = None, seed: int = 7, *, start: datetime | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
-    """A started, seeded world for the block, with the demo's credentials in the environment."""
+    """A started, seeded world for the block, with ``env`` (default: the demo's credentials) set.
+
+    ``start`` defaults to ``demo_start(now)``. moto keeps its state per process, so it is reset
+    before and after: a world started earlier in the same process would collide with this one.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
     now = now or datetime.now(UTC)
-    world = SandboxWorld(now=now, start=demo_start(now), seed=seed)
-    saved = {k: os.environ.get(k) for k in DEMO_ENV}
-    os.environ.update(DEMO_ENV)
+    world = SandboxWorld(now=now, start=start or demo_start(now), seed=seed)
+    env = dict(DEMO_ENV if env is None else env)
+    saved = {k: os.environ.get(k) for k in env}
+    moto_api_backend.reset()
+    os.environ.update(env)
     try:
         yield world, world.start_all()
     finally:
         world.stop_all()
+        moto_api_backend.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

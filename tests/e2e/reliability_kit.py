@@ -21,7 +21,7 @@ from collector.demo import CONFIG
 from sandbox._http import Drop, FakeServer, Fault, Response, Slow, Status, Truncated
 from sandbox.github import internal_error, secondary_rate_limit, too_many_requests
 from sandbox.okta import RateLimit
-from sandbox.world import DEMO_ENV, SandboxWorld, WorldEndpoints
+from sandbox.world import SandboxWorld, WorldEndpoints, running_world
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,26 +45,9 @@ def small_world(days: int = 21, seed: int = 7,
                 env: Mapping[str, str] | None = None) -> Iterator[tuple[SandboxWorld, WorldEndpoints]]:
     """``sandbox.world.running_world`` over the last ``days`` days only (a third of the demo's
     volume, so a collection takes seconds), with ``env`` (default: the demo's credentials) set."""
-    from moto.moto_api._internal.models import moto_api_backend
-
-    # moto keeps its state per process: a world started earlier in this process (the demo's,
-    # another module's) would collide with this one's seeding.
-    moto_api_backend.reset()
     now = datetime.now(UTC)
-    world = SandboxWorld(now=now, start=now - timedelta(days=days), seed=seed)
-    env = dict(DEMO_ENV) if env is None else dict(env)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield world, world.start_all()
-    finally:
-        world.stop_all()
-        moto_api_backend.reset()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with running_world(now, seed, start=now - timedelta(days=days), env=env) as started:
+        yield started
 
 
 def fakes(world: SandboxWorld) -> dict[str, FakeServer]:
