@@ -96,7 +96,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
     from collector.config import load_settings
     from collector.digest.job import run_digest
     from collector.seal.keys import create_key, public_key_path
-    from collector.seal.snapshot import Sealer, SealOptions
+    from collector.seal.snapshot import sealer_from_settings
     from collector.seal.verify import TrustedKeys, verify_chain
     from collector.windows import window_containing
     from sandbox.world import running_world
@@ -128,11 +128,12 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             result.exceptions = Counter(store.exception_counts())
             say("[3/6] writing the digest of the last complete week")
             result.digest = run_digest(settings, store, now=now, send=False).paths
-            last_ended = window_containing(now, "month", "UTC").previous()
+            windows = settings.windows
+            last_ended = window_containing(now, windows.period, windows.timezone).previous()
             say(f"[4/6] sealing every ended window up to {last_ended.id}")
-            options = SealOptions(period="month", zone="UTC", out_dir=root / "snapshots",
-                                  grace=settings.windows.seal_grace)
-            sealed = Sealer(store, options, key, clock=lambda: now).seal(last_ended.id)
+            sealer = sealer_from_settings(settings, store, root / "snapshots")
+            sealer.clock = lambda: now
+            sealed = sealer.seal(last_ended.id)
             result.snapshots = [s.path for s in sealed]
         finally:
             store.close()
