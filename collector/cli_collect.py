@@ -154,28 +154,18 @@ def cmd_controls(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from collector.catalog import Catalog
-    from collector.collect import plan_streams
-    from connectors.sdk.registry import discover
+    from collector.digest.scope import enabled_streams, filed_criteria, in_scope_criteria
 
     settings = settings_from(args)
     catalog = Catalog.builtin()
-    registry = discover().connectors
-    filed: dict[str, list[str]] = {}
-    for planned in plan_streams(settings):
-        stream_type = next(s for s in registry[planned.connector].stream_types
-                           if s.name == planned.name)
-        for kind in sorted(stream_type.kinds):
-            targets = settings.filing.get(planned.id, catalog.kind_filing[kind])
-            for criterion in targets:
-                filed.setdefault(criterion, [])
-                if planned.id not in filed[criterion]:
-                    filed[criterion].append(planned.id)
+    streams = enabled_streams(settings)
+    filed = filed_criteria(settings, streams, catalog)
+    in_scope = set(in_scope_criteria(settings, streams, catalog))
     store = open_store(settings)
     try:
         counts = store.filing_counts()
     finally:
         store.close()
-    in_scope = set(settings.in_scope or filed)
     rows = []
     for criterion in catalog.criteria.values():
         rows.append({
