@@ -5,24 +5,20 @@ Re-implements the cases of tests/collector/seal/test_seal_tamper.py on the publi
 
 from __future__ import annotations
 
-import hashlib
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from seal_helpers import Members, extract, lines, pack, resum  # tests/collector/seal, on sys.path
 
 from collector.records import build_record
 from collector.seal import _format as fmt
-from collector.seal._tar import write_tar
 from collector.seal.keys import SealingKey, create_key, public_key_path, public_pem
 from collector.seal.snapshot import Sealer, SealOptions
 from collector.seal.verify import TrustedKeys, VerificationError, verify_chain
 from storage import Store
-
-Members = dict[str, bytes]
 
 
 @dataclass
@@ -59,32 +55,9 @@ def build_chain(work: Path) -> Chain:
     return Chain([s.path for s in sealed], key, work)
 
 
-def extract(path: Path) -> Members:
-    """Every member of a tar, by name."""
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-
-
-def pack(members: Members, path: Path) -> Path:
-    """Write members as a sorted tar, like the sealer."""
-    with path.open("wb") as out:
-        write_tar(out, [(n, members[n]) for n in sorted(members)], 0)
-    return path
-
-
-def resum(m: Members) -> None:
-    """Recompute SHA256SUMS after an edit, as someone covering their tracks would."""
-    m[fmt.FILE_SUMS] = fmt.sums_text({n: hashlib.sha256(d).hexdigest() for n, d in m.items()
-                                      if n not in fmt.SIGNATURE_FILES})
-
-
-def _lines(m: Members) -> list[bytes]:
-    return m["records.jsonl"].splitlines(keepends=True)
-
-
 def _records(edit: Callable[[list[bytes]], None]) -> Callable[[Members, Chain], None]:
     def mutate(m: Members, c: Chain) -> None:
-        ls = _lines(m)
+        ls = lines(m)
         edit(ls)
         m["records.jsonl"] = b"".join(ls)
     return mutate
@@ -95,7 +68,7 @@ def _swap(ls: list[bytes]) -> None:
 
 
 def _resign_own_key(m: Members, c: Chain) -> None:
-    m["records.jsonl"] = b"".join(_lines(m)[1:])
+    m["records.jsonl"] = b"".join(lines(m)[1:])
     resum(m)
     attacker = Ed25519PrivateKey.generate()
     m["keys/seal.pub.pem"] = public_pem(attacker.public_key())

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e"), str(ROOT / "tests" / "collector" / "seal"),
+                str(ROOT / "bench")]
 
 from _tamper import run_tamper  # noqa: E402
 from reliability_inputs import ARG_CASES, PAYLOAD_CASES, prepare, run_arg_case, run_payload_case  # noqa: E402

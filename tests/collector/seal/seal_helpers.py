@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collector.records import EvidenceRecord, build_record
+from collector.seal import _format as fmt
+from collector.seal._tar import write_tar
 from collector.seal.keys import SealingKey, public_key_path
 from collector.seal.snapshot import Sealer, SealOptions, Timestamper
 from storage import Store
@@ -78,3 +82,32 @@ class Env:
         return Sealer(self.store, options, self.key, timestamper=timestamper, clock=self.clock)
 
 
+
+
+# -- tampering: a snapshot as a dict of members, edited and re-packed --------------------------
+
+Members = dict[str, bytes]
+
+
+def extract(path: Path) -> Members:
+    """Every member of a tar, by name."""
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
+def pack(members: Members, path: Path) -> Path:
+    """Write members as a tar (sorted, like the sealer)."""
+    with path.open("wb") as out:
+        write_tar(out, [(n, members[n]) for n in sorted(members)], 0)
+    return path
+
+
+def resum(members: Members) -> None:
+    """Recompute SHA256SUMS after an edit, as someone covering their tracks would."""
+    members[fmt.FILE_SUMS] = fmt.sums_text({
+        n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n not in fmt.SIGNATURE_FILES})
+
+
+def lines(members: Members) -> list[bytes]:
+    """The record lines of ``records.jsonl``, newlines kept."""
+    return members["records.jsonl"].splitlines(keepends=True)

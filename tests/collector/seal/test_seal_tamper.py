@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -11,37 +10,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from seal_helpers import Env, add, record
+from seal_helpers import Env, Members, add, extract, lines, pack, record, resum
 
 from collector.cli import main
-from collector.seal import _format as fmt
-from collector.seal._tar import write_tar
 from collector.seal.keys import public_pem
-
-Members = dict[str, bytes]
-
-
-def extract(path: Path) -> Members:
-    """Every member of a tar, by name."""
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-
-
-def pack(members: Members, path: Path) -> Path:
-    """Write members as a tar (sorted, like the sealer)."""
-    with path.open("wb") as out:
-        write_tar(out, [(n, members[n]) for n in sorted(members)], 0)
-    return path
-
-
-def resum(members: Members) -> None:
-    """Recompute SHA256SUMS after an edit, as someone covering their tracks would."""
-    members[fmt.FILE_SUMS] = fmt.sums_text({
-        n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n not in fmt.SIGNATURE_FILES})
-
-
-def lines(members: Members) -> list[bytes]:
-    return members["records.jsonl"].splitlines(keepends=True)
 
 
 @dataclass
