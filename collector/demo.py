@@ -125,7 +125,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
                 on_done=lambda r: say(f"      {r.stream:<28} {r.status:<8} {r.records_new:>6,} records"),
             )
             result.records = store.record_counts()
-            result.exceptions = Counter(store.exception_counts())
+            result.exceptions = Counter(store.filing_counts(status="exception"))
             say("[3/6] writing the digest of the last complete week")
             result.digest = run_digest(settings, store, now=now, send=False).paths
             windows = settings.windows

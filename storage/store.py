@@ -187,20 +187,16 @@ class Store:
         with self.engine.connect() as conn:
             return {stream: int(n) for stream, n in conn.execute(query)}
 
-    def filing_counts(self, start: str | None = None, end: str | None = None) -> dict[str, int]:
-        """Records per criterion with ``start <= observed_at < end``."""
+    def filing_counts(self, start: str | None = None, end: str | None = None,
+                      status: str | None = None) -> dict[str, int]:
+        """Records per criterion with ``start <= observed_at < end`` (and ``status``, if given)."""
         query = select(Filing.criterion, func.count()).group_by(Filing.criterion)
+        if status is not None:
+            query = query.where(Filing.status == status)
         if start is not None:
             query = query.where(Filing.observed_at >= start)
         if end is not None:
             query = query.where(Filing.observed_at < end)
-        with self.engine.connect() as conn:
-            return {c: int(n) for c, n in conn.execute(query)}
-
-    def exception_counts(self) -> dict[str, int]:
-        """Exception records per criterion."""
-        query = (select(Filing.criterion, func.count()).where(Filing.status == "exception")
-                 .group_by(Filing.criterion))
         with self.engine.connect() as conn:
             return {c: int(n) for c, n in conn.execute(query)}
 

@@ -42,6 +42,8 @@ def test_inserts_are_idempotent_on_id(store_url: str) -> None:
         assert store.insert_records(conn, rows[:5] + [_row(10)], filings + _filings(10)) == 1
     assert store.count_records() == 11
     assert store.filing_counts() == {"CC6.1": 11, "CC7.2": 11}
+    assert store.filing_counts(status="ok") == {"CC6.1": 11, "CC7.2": 11}
+    assert store.filing_counts(status="exception") == {}
     store.close()
 
 
