@@ -22,7 +22,6 @@ __all__ = [
     "record_from_row",
 ]
 
-STATUSES = frozenset({"ok", "exception"})
 
 
 def format_ts(moment: datetime) -> str:
