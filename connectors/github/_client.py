@@ -19,7 +19,7 @@ from github.PaginatedList import PaginatedList
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.sdk.http import emit
+from connectors.sdk.http import RETRY_STATUSES, emit
 
 __all__ = ["GithubClient", "build_retry", "translate"]
 
@@ -27,7 +27,6 @@ T = TypeVar("T")
 G = TypeVar("G", bound=GithubObject)
 
 NAME = "github"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 # urllib3 retries connection failures, 5xx, 429 and rate-limit 403s inside one request. A
 # body cut short after the headers arrived surfaces later, from requests, as one of these:
@@ -56,7 +55,7 @@ def build_retry(options: HttpOptions) -> github.GithubRetry:
         backoff_max=options.max_backoff,
         backoff_jitter=options.backoff / 2,
         retry_after_max=int(options.max_backoff),
-        status_forcelist=list(RETRY_STATUSES),
+        status_forcelist=sorted(RETRY_STATUSES),
         respect_retry_after_header=True,
         raise_on_status=False,
         secondary_rate_wait=min(60.0, options.max_backoff),
