@@ -56,7 +56,7 @@ def _floor(n: int, folder: Path) -> float:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    conn.execute("PRAGMA wal_autocheckpoint=5000")
     base = datetime(2020, 1, 1, tzinfo=UTC)
     collected = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     started = time.perf_counter()

@@ -28,6 +28,9 @@ def normalise_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    # 8 KiB pages (SQLite's default is 4 KiB): ~15% faster bulk inserts of ~0.5 KB records
+    # (bench/ingest.py). Takes effect only when the file is created, before WAL is switched on.
+    cursor.execute("PRAGMA page_size=8192")
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a killed process loses nothing committed; only power loss can drop
     # the last transactions, and never corrupts the database.
@@ -36,8 +39,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: random-id B-tree inserts
     cursor.execute("PRAGMA temp_store=MEMORY")
-    # Checkpoint the WAL every ~40 MB instead of 4 MB: far fewer fsyncs on bulk ingest.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # Checkpoint the WAL every ~40 MB (5,000 pages of 8 KiB) instead of 4 MB: far fewer fsyncs
+    # on bulk ingest.
+    cursor.execute("PRAGMA wal_autocheckpoint=5000")
     cursor.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -108,3 +110,15 @@ def test_records_iterate_in_observed_then_id_order(store_url: str) -> None:
                                       batch=3))
     assert len(bounded) == 16
     store.close()
+
+
+def test_a_new_sqlite_store_uses_wal_and_8k_pages(tmp_path: Path) -> None:
+    """The file is created with 8 KiB pages in WAL mode; reopening keeps both."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    for _ in range(2):
+        store = Store.open(url)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 8192
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 5000
+        store.close()
