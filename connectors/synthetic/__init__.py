@@ -16,6 +16,8 @@ from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, Sour
 
 __all__ = ["SyntheticConfig", "SyntheticConnector"]
 
+_PUBLISHED = "%04d-%02d-%02dT%02d:%02d:%02dZ"  # the source's own format: whole seconds, UTC
+
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticConfig(ConnectorConfig):
@@ -46,29 +48,31 @@ class SyntheticEvents(Stream[SyntheticConfig]):
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         cfg = self.config
         first = int(cursor.value or 0)
-        base = cfg.start_at()
+        base, step, users, ceiling = cfg.start_at(), cfg.step_seconds, cfg.users, cursor.ceiling
+        fail_at, delay = cfg.fail_at, cfg.delay_ms / 1000
         bad = set(cfg.bad_items)
         for seq in range(first, cfg.count):
-            if seq == cfg.fail_at:
+            if seq == fail_at:
                 raise RetriableError(f"synthetic: injected failure at item {seq}")
-            observed = base + timedelta(seconds=seq * cfg.step_seconds)
-            if observed > cursor.ceiling:
+            observed = base + timedelta(seconds=seq * step)
+            if observed > ceiling:
                 return
-            if cfg.delay_ms:
-                time.sleep(cfg.delay_ms / 1000)
+            if delay:
+                time.sleep(delay)
             key = f"evt-{seq:09d}"
-            if key in bad:
+            if bad and key in bad:
                 yield ItemFailure(key, "synthetic: unreadable item")
                 continue
             event = {
                 "uuid": key,
-                "published": observed.isoformat(timespec="seconds")[:-6] + "Z",
-                "actor": f"user{seq % cfg.users}@example.com",
+                "published": _PUBLISHED % (observed.year, observed.month, observed.day,
+                                           observed.hour, observed.minute, observed.second),
+                "actor": f"user{seq % users}@example.com",
                 "outcome": "FAILURE" if seq % 10 == 3 else "SUCCESS",
                 "mfa": seq % 50 != 7,
                 "ip": f"10.0.{seq % 256}.{(seq // 256) % 256}",
             }
-            yield SourceItem(key, observed, orjson.dumps(event), event, cursor=seq + 1)
+            yield SourceItem(key, observed, orjson.dumps(event), event, seq + 1)
         yield Checkpoint(cfg.count)
 
     def normalise(self, item: SourceItem) -> Evidence:

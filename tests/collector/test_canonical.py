@@ -85,6 +85,17 @@ def test_timestamps_are_fixed_width_utc() -> None:
         format_ts(datetime(2026, 11, 2))
 
 
+@settings(max_examples=300)
+@given(
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                            timezone(timedelta(hours=-8))]))
+)
+def test_timestamps_equal_isoformat_in_utc(moment: datetime) -> None:
+    """The fast formatter writes what isoformat writes, for any aware instant and offset."""
+    utc = moment.astimezone(UTC)
+    assert format_ts(moment) == utc.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
 def test_full_record_round_trips_from_storage() -> None:
     """A record rebuilt from its stored body has the same canonical form and a verifiable id."""
     record = _record(exception_reason="ACTIVE user has no active MFA factor")
