@@ -42,6 +42,7 @@ class StorageSettings:
     url: str = "sqlite:///data/evidence.db"
     batch_size: int = 5000
     flush_seconds: int = 2
+    writer_process: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

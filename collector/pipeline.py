@@ -23,6 +23,7 @@ from connectors.sdk.base import ConnectorConfig, Stream
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
 from storage import CursorConflict, EvidenceRow, FilingRow, Store
+from storage.writer import BatchJob, WriterError, WriterProcess
 
 __all__ = ["BatchReport", "Pipeline", "RunResult"]
 
@@ -95,6 +96,7 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_batch: Callable[[BatchReport], None] | None = None,
         stop: Event | None = None,
+        parallel: bool = True,
     ) -> None:
         self.store = store
         self.filing = filing
@@ -103,6 +105,9 @@ class Pipeline:
         self.clock = clock
         self.on_batch = on_batch
         self.stop = stop or Event()
+        # A run that fills a whole batch hands its batches to a writer process (a second core);
+        # smaller runs, and stores a second process cannot open (in-memory SQLite), commit inline.
+        self.parallel = parallel and store.engine.url.database not in (None, "", ":memory:")
         self._tick = -1.0
         self._stamp = ""
 
@@ -125,7 +130,8 @@ class Pipeline:
         state = _RunState(committed)
         sid = stream.id
         batch = _Batch()
-        conflict = False
+        conflict = store_failed = False
+        handoff: _Handoff | None = None
         flush_at = time.monotonic() + self.flush_seconds
         try:
             for output in stream.fetch(cursor):
@@ -139,8 +145,13 @@ class Pipeline:
                 if batch.items >= self.batch_size or (
                     batch.items and time.monotonic() >= flush_at
                 ):
-                    self.commit(stream.id, batch, state.committed, state.pending, result,
-                                {"items": result.items, "failures": result.failures})
+                    if handoff is None and self.parallel and batch.items >= self.batch_size:
+                        handoff = _Handoff(self, result)
+                    counts = {"items": result.items, "failures": result.failures}
+                    if handoff is not None and handoff.ready():
+                        handoff.submit(batch, state.committed, state.pending, counts)
+                    else:  # inline: a small run, or while the writer is still starting
+                        self.commit(sid, batch, state.committed, state.pending, result, counts)
                     state.committed = state.pending
                     batch = _Batch()
                     flush_at = time.monotonic() + self.flush_seconds
@@ -151,13 +162,24 @@ class Pipeline:
                     break
         except CursorConflict:
             conflict = True
+        except WriterError as exc:
+            self._failed(result, exc)
+            store_failed = True
         except ConnectorError as exc:
             self._failed(result, exc)
         except Exception as exc:
             self._failed(result, exc)
             bound.error("connector_bug", error_class=type(exc).__name__,
                         trace=traceback.format_exc(limit=8))
-        self._finish(batch, state, result, conflict)
+        if handoff is not None:  # the batch still in flight commits (or fails) before the last
+            try:
+                handoff.close(drain=not (conflict or store_failed))
+            except CursorConflict:
+                conflict = True
+            except WriterError as exc:
+                self._failed(result, exc)
+                store_failed = True
+        self._finish(batch, state, result, conflict, store_failed)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
@@ -217,22 +239,27 @@ class Pipeline:
     def commit(self, stream_id: str, batch: _Batch, expected: str | None, cursor: str | None,
                result: RunResult, counts: dict[str, Any]) -> None:
         """Store a batch, move the cursor from ``expected`` and update the run row: one transaction."""
-        with self.store.engine.begin() as conn:
-            new = self.store.insert_records(conn, batch.records, batch.filings)
-            if cursor is not None and cursor != expected:
-                self.store.advance_cursor(
-                    conn, stream_id, expected, cursor, format_ts(self.clock()), result.run_id
-                )
-            counts["records_new"] = result.records_new + new
-            counts["cursor_after"] = cursor
-            self.store.update_run(conn, result.run_id, **counts)
+        new = self.store.commit_batch(
+            stream_id, result.run_id, batch.records, batch.filings, expected, cursor,
+            format_ts(self.clock()), {**counts, "records_new": result.records_new},
+        )
+        self._stored(stream_id, batch, new, result)
+
+    def _stored(self, stream_id: str, batch: _Batch, new: int, result: RunResult) -> None:
+        """Account for a committed batch and report it."""
         result.records_new += new
         if self.on_batch is not None and batch.records:
             self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
                                       batch.exceptions))
 
-    def _finish(self, batch: _Batch, state: _RunState, result: RunResult, conflict: bool) -> None:
-        """Commit the last batch with the run's final row; a cursor conflict fails the run instead."""
+    def _finish(self, batch: _Batch, state: _RunState, result: RunResult, conflict: bool,
+                store_failed: bool = False) -> None:
+        """Commit the last batch with the run's final row; a cursor conflict fails the run instead.
+
+        When the writer process failed, the batch it held was not stored and the cursor did
+        not move past it: the last batch is dropped too (the next run reads both again) and
+        only the run row is closed.
+        """
         if result.status == "running":
             result.status = "partial" if result.failures else "ok"
             if result.failures and result.error is None:
@@ -240,6 +267,10 @@ class Pipeline:
                 result.error = "; ".join(state.reported)
         ended = result.ended_at = self.clock()
         counts: dict[str, Any] = {"items": result.items, "failures": result.failures}
+        if store_failed:
+            with self.store.engine.begin() as conn:
+                self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+            return
         if not conflict:
             try:
                 self.commit(result.stream, batch, state.committed, state.pending, result,
@@ -255,6 +286,62 @@ class Pipeline:
         result.error = "another collection of this stream ran at the same time"
         with self.store.engine.begin() as conn:
             self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+
+
+class _Handoff:
+    """A run's writer process and the one batch it may hold: submit waits for the one before."""
+
+    __slots__ = ("_in_flight", "_pipeline", "_result", "_writer")
+
+    def __init__(self, pipeline: Pipeline, result: RunResult) -> None:
+        self._pipeline = pipeline
+        self._result = result
+        self._writer: WriterProcess | None = WriterProcess(
+            pipeline.store.engine.url.render_as_string(hide_password=False)
+        )
+        self._in_flight: _Batch | None = None
+
+    def ready(self) -> bool:
+        """Whether batches can go to the writer yet (it starts while the run commits inline).
+
+        A writer that failed to start has been handed nothing: the run goes on inline.
+        """
+        if self._writer is None:
+            return False
+        try:
+            return self._writer.ready()
+        except WriterError as exc:
+            log.warning("writer_unavailable", stream=self._result.stream, error=str(exc))
+            self._writer.close()
+            self._writer = None
+            return False
+
+    def _collect(self) -> None:
+        batch, self._in_flight = self._in_flight, None
+        if batch is not None and self._writer is not None:
+            new = self._writer.wait()
+            self._pipeline._stored(self._result.stream, batch, new, self._result)
+
+    def submit(self, batch: _Batch, expected: str | None, cursor: str | None,
+               counts: dict[str, Any]) -> None:
+        """Collect the previous batch's outcome (raising its error), then hand this one over."""
+        self._collect()
+        result = self._result
+        assert self._writer is not None, "submit only after ready()"
+        self._writer.submit(BatchJob(
+            result.stream, result.run_id, batch.records, batch.filings, expected, cursor,
+            format_ts(self._pipeline.clock()), {**counts, "records_new": result.records_new},
+        ))
+        self._in_flight = batch
+
+    def close(self, *, drain: bool) -> None:
+        """Wait for the batch in flight (unless the run already failed) and stop the writer."""
+        try:
+            if drain:
+                self._collect()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
 
 
 def _final_row(result: RunResult, ended: datetime) -> dict[str, Any]:

@@ -96,6 +96,32 @@ class Store:
             cursor.close()
         return new
 
+    def commit_batch(
+        self,
+        stream: str,
+        run_id: str,
+        records: Sequence[EvidenceRow],
+        filings: Sequence[FilingRow],
+        expected: str | None,
+        cursor: str | None,
+        at: str,
+        run_values: dict[str, Any],
+    ) -> int:
+        """One transaction: store the batch, move the cursor from ``expected``, update the run row.
+
+        ``run_values["records_new"]`` is the run's count before this batch; the row gets the
+        count after it. Returns how many records were new. A moved cursor raises CursorConflict
+        and nothing of the batch is kept.
+        """
+        with self.engine.begin() as conn:
+            new = self.insert_records(conn, records, filings)
+            if cursor is not None and cursor != expected:
+                self.advance_cursor(conn, stream, expected, cursor, at, run_id)
+            values = dict(run_values, cursor_after=cursor)
+            values["records_new"] = int(values.get("records_new", 0)) + new
+            self.update_run(conn, run_id, **values)
+        return new
+
     def read_cursor(self, stream: str) -> str | None:
         """The committed cursor JSON of ``stream``, or None before its first run."""
         with self.engine.connect() as conn:
