@@ -1,7 +1,8 @@
 """Ingest benchmark: N synthetic records through the pipeline into SQLite, against the floor.
 
 The floor is the unavoidable work for the same records with no pipeline: build the same body,
-canonicalise, hash, and bulk-insert evidence + filings with raw sqlite3. Each phase runs in its
+canonicalise, hash, and bulk-insert evidence + filings with raw sqlite3. The pipeline also runs
+with its writer process off (everything on one core) for comparison. Each phase runs in its
 own subprocess so peak RSS is per phase; the pipeline's writer process is counted beside it.
 Usage: python bench/ingest.py [--records N] [--repeat R]
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 import orjson
 
 
-def _pipeline(n: int, folder: Path) -> float:
+def _pipeline(n: int, folder: Path, parallel: bool = True) -> float:
     from collector.catalog import Catalog, Filing
     from collector.logs import configure_logging
     from collector.pipeline import Pipeline
@@ -34,7 +35,7 @@ def _pipeline(n: int, folder: Path) -> float:
     configure_logging("error")
     store = Store.open(f"sqlite:///{folder / 'pipeline.db'}")
     connector = SyntheticConnector(SyntheticConfig(count=n, start="2020-01-01T00:00:00Z", step_seconds=1))
-    pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=5000)
+    pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=5000, parallel=parallel)
     started = time.perf_counter()
     result = pipeline.run(connector.stream("events"), connector.config)
     elapsed = time.perf_counter() - started
@@ -95,7 +96,10 @@ def _floor(n: int, folder: Path) -> float:
 
 def _child(phase: str, n: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ec-bench-") as tmp:
-        elapsed = (_pipeline if phase == "pipeline" else _floor)(n, Path(tmp))
+        if phase == "floor":
+            elapsed = _floor(n, Path(tmp))
+        else:
+            elapsed = _pipeline(n, Path(tmp), parallel=phase == "pipeline")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # The pipeline's writer process (storage/writer.py) is a waited-for child of this one.
     writer_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -114,22 +118,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=("pipeline", "floor"))
+    parser.add_argument("--child", choices=("pipeline", "inline", "floor"))
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.records)
         return
     n = args.records
     pipe = [_run("pipeline", n) for _ in range(args.repeat)]
+    inline = [_run("inline", n) for _ in range(args.repeat)]
     floor = [_run("floor", n) for _ in range(args.repeat)]
     small = _run("pipeline", max(1, n // 10))
     p_med = statistics.median(r["seconds"] for r in pipe)
     f_med = statistics.median(r["seconds"] for r in floor)
+    i_med = statistics.median(r["seconds"] for r in inline)
     p_rss = max(r["rss_mb"] for r in pipe)
     w_rss = max(r["writer_rss_mb"] for r in pipe)
     small_total = small["rss_mb"] + small["writer_rss_mb"]
     print(f"records:              {n:,} (median of {args.repeat} runs each, SQLite WAL)")
     print(f"pipeline end to end:  {n / p_med:,.0f} records/s  ({p_med:.2f} s)")
+    print(f"  same, writer_process = false: {n / i_med:,.0f} records/s  ({i_med:.2f} s; "
+          f"the writer process gives {i_med / p_med:.2f}x)")
     print(f"floor (hash+insert):  {n / f_med:,.0f} records/s  ({f_med:.2f} s)")
     print(f"pipeline / floor:     {f_med / p_med:.2f}")
     print(f"peak RSS pipeline:    {p_rss:.0f} MB + writer process {w_rss:.0f} MB at {n:,};  "
