@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +177,25 @@ class Store:
         return int(result.rowcount or 0)
 
     # -- reads --------------------------------------------------------------------------
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Connection]:
+        """A read-only connection whose queries all see the store as of the first one.
+
+        For reports built from several queries (the digest), so a collection committing
+        meanwhile cannot make one figure disagree with another. PostgreSQL: one REPEATABLE
+        READ transaction. SQLite: an explicit BEGIN, since the driver opens none for SELECTs
+        and each would otherwise see the latest commit.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     def latest_runs(self) -> dict[str, RunSummary]:
         """The most recent run of every stream that has run."""

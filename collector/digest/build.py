@@ -182,7 +182,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
     start, end = format_ts(week.start), format_ts(week.end)
     window_start = format_ts(windows[0].start)
     every = list(scope.catalog.criteria)
-    with store.engine.connect() as conn:
+    with store.read_snapshot() as conn:  # every figure from one state of the store
         by_day: dict[str, list[int]] = {}
         exceptions_week: dict[str, int] = {}
         for cell in criterion_day_counts(conn, every, edges):

@@ -122,3 +122,21 @@ def test_a_new_sqlite_store_uses_wal_and_8k_pages(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 5000
         store.close()
+
+
+def test_a_read_snapshot_does_not_see_later_commits(store_url: str) -> None:
+    """Queries inside ``read_snapshot`` agree with each other while a collection commits."""
+    store = Store.open(store_url)
+    count = sa.text("SELECT count(*) FROM evidence")
+    store.start_run("r1", "synthetic.events", "2026-01-01T00:00:00.000000Z", None)
+    first = [_row(n) for n in range(3)]
+    store.commit_batch("synthetic.events", "r1", first, [], None, '"a"',
+                       "2026-01-01T00:00:00.000000Z", {"items": 3})
+    with store.read_snapshot() as conn:
+        assert conn.execute(count).scalar_one() == 3
+        later = [_row(n) for n in range(3, 8)]
+        store.commit_batch("synthetic.events", "r1", later, [], '"a"', '"b"',
+                           "2026-01-01T00:00:00.000000Z", {"items": 8})
+        assert conn.execute(count).scalar_one() == 3, "a commit leaked into the snapshot"
+    assert store.count_records() == 8
+    store.close()
