@@ -97,6 +97,7 @@ class Pipeline:
         on_batch: Callable[[BatchReport], None] | None = None,
         stop: Event | None = None,
         parallel: bool = True,
+        writer_after: float = 1.0,
     ) -> None:
         self.store = store
         self.filing = filing
@@ -105,9 +106,12 @@ class Pipeline:
         self.clock = clock
         self.on_batch = on_batch
         self.stop = stop or Event()
-        # A run that fills a whole batch hands its batches to a writer process (a second core);
-        # smaller runs, and stores a second process cannot open (in-memory SQLite), commit inline.
+        # A run that is still filling whole batches after ``writer_after`` seconds hands them to
+        # a writer process (a second core). Shorter runs commit inline: the writer's start-up
+        # (~0.5 s of imports) would cost them more than it gives. So do stores a second
+        # process cannot open (in-memory SQLite).
         self.parallel = parallel and store.engine.url.database not in (None, "", ":memory:")
+        self.writer_after = writer_after
         self._tick = -1.0
         self._stamp = ""
 
@@ -133,6 +137,7 @@ class Pipeline:
         conflict = store_failed = False
         handoff: _Handoff | None = None
         flush_at = time.monotonic() + self.flush_seconds
+        writer_at = time.monotonic() + self.writer_after
         try:
             for output in stream.fetch(cursor):
                 if isinstance(output, SourceItem):
@@ -145,7 +150,8 @@ class Pipeline:
                 if batch.items >= self.batch_size or (
                     batch.items and time.monotonic() >= flush_at
                 ):
-                    if handoff is None and self.parallel and batch.items >= self.batch_size:
+                    if (handoff is None and self.parallel and batch.items >= self.batch_size
+                            and time.monotonic() >= writer_at):
                         handoff = _Handoff(self, result)
                     counts = {"items": result.items, "failures": result.failures}
                     if handoff is not None and handoff.ready():

@@ -48,10 +48,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
 
 
 def _run(store: Store, *, parallel: bool, count: int = 1200, batch: int = 100,
-         on_batch: Any = None, **extra: Any) -> RunResult:
+         on_batch: Any = None, writer_after: float = 0, **extra: Any) -> RunResult:
     connector = SyntheticConnector(SyntheticConfig(count=count, start="2026-01-01T00:00:00Z", **extra))
     pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=batch, parallel=parallel,
-                        on_batch=on_batch)
+                        on_batch=on_batch, writer_after=writer_after)
     return pipeline.run(connector.stream("events"), connector.config)
 
 
@@ -208,12 +208,12 @@ def test_the_writer_process_can_be_turned_off(tmp_path: Path, counted: type[_Cou
     config = tmp_path / "config.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///evidence.db"\nbatch_size = 100\n'
                       f'writer_process = {str(enabled).lower()}\n'
-                      '[connectors.synthetic]\ncount = 500\nstreams = ["events"]\n')
+                      '[connectors.synthetic]\ncount = 2000\ndelay_ms = 1\nstreams = ["events"]\n')
     settings = load_settings(config)
     store = Store.open(settings.storage_url)
     [result] = collect(settings, store)
-    assert (result.status, result.records_new) == ("ok", 500)
-    assert len(counted.made) == (1 if enabled else 0)
+    assert (result.status, result.records_new) == ("ok", 2000)
+    assert len(counted.made) == (1 if enabled else 0), "a run of over a second uses the writer"
     store.close()
 
 
@@ -230,4 +230,13 @@ def test_a_writer_that_cannot_start_leaves_the_run_inline(tmp_path: Path,
     assert len(_stored(store)[0]) == 1200
     [warning] = [e for e in logs if e["event"] == "writer_unavailable"]
     assert "did not start" in warning["error"]
+    store.close()
+
+
+def test_a_short_run_never_starts_a_writer(tmp_path: Path, counted: type[_Counted]) -> None:
+    """Runs shorter than ``writer_after`` commit inline: the writer's start-up would cost more."""
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    result = _run(store, parallel=True, writer_after=30)
+    assert (result.status, result.records_new) == ("ok", 1200)
+    assert counted.made == []
     store.close()
