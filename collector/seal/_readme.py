@@ -18,7 +18,9 @@ out of band (not the copy in keys/seal.pub.pem, which travels here only for conv
 Contents
   manifest.json            window, counts per criterion, Merkle root, chain link, key
   records.jsonl            one RFC 8785 (JCS) record per line, sorted by (observed_at, id)
-  controls/<ID>.csv        the population of each criterion, for sampling
+  controls/<ID>.csv        the population of each criterion, for sampling (a cell that
+                           would start a spreadsheet formula, = + - @, begins with ' so
+                           it shows as text; records.jsonl keeps the exact value)
   oscal/assessment-results.json   OSCAL {oscal} assessment results for the window
   keys/seal.pub.pem        the public sealing key
   SHA256SUMS               SHA-256 of every file above and of this README

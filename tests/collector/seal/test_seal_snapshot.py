@@ -133,6 +133,28 @@ def test_records_file_is_canonical_sorted_and_hashes_to_the_ids(env: Env) -> Non
         assert hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest() == rid
 
 
+def test_population_cells_that_look_like_formulas_are_neutralised(env: Env) -> None:
+    """A source key or actor like "=HYPERLINK(...)" is text in the CSV, exact in records.jsonl."""
+    from collector.records import build_record
+
+    base = record("2026-10-03T00:00:00", key="=HYPERLINK(\"http://x.invalid\",\"open\")")
+    hostile = build_record(
+        stream=base.stream, source_key=base.source_key, kind=base.kind,
+        observed_at=utc("2026-10-03T00:00:00"), collected_at=utc("2026-10-03T00:05:00"),
+        actor="@SUM(1+1)", source_url=base.source_url, raw_sha256=base.raw_sha256,
+        data=base.data, exception_reason="-2+3", controls=base.controls, run_id=base.run_id,
+    )
+    add(env.store, [hostile, record("2026-10-04T00:00:00")])
+    [snap] = env.sealer().seal("2026-10")
+    members = _members(snap.path)
+    rows = members["controls/CC6.1.csv"].decode().splitlines()
+    [row] = [r for r in rows if r.startswith(hostile.id)]
+    cells = row.split(",", 3)[3]
+    assert cells.startswith("\"'=HYPERLINK(") and ",'@SUM(1+1),exception,'-2+3," in cells
+    assert b'"actor":"@SUM(1+1)"' in members["records.jsonl"]
+    verify_snapshot(snap.path, _trust(env))
+
+
 def test_reseal_on_each_backend_is_identical(tmp_path: Path, store_url: str) -> None:
     """On SQLite and PostgreSQL alike, sealing, storing, and re-sealing give the same tar."""
     from collector.seal.keys import create_key
