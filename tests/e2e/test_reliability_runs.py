@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from reliability_kit import (
     RecordSet,
     clear_faults,
     cli,
+    fakes,
     fault_rounds,
     kill_rounds,
+    latest_runs,
     lift_rate_limits,
     record_set,
     slow_down,
@@ -22,6 +25,8 @@ from reliability_kit import (
     store_problems,
     write_config,
 )
+
+from sandbox._http import Status
 
 
 @dataclass
@@ -83,3 +88,34 @@ def test_random_vendor_faults_end_ok_or_converge_on_rerun(clean: Clean, tmp_path
     assert report.failures == [], report.rounds
     assert report.injected >= 20, report.rounds
     assert report.converged == report.injected
+
+
+@pytest.mark.slow
+def test_a_vendor_down_for_a_whole_run_fails_its_streams_then_converges(clean: Clean, tmp_path: Path) -> None:
+    """Jira answering 503 to every request exhausts the client's retries: its streams end failed
+    naming it, the collection exits 1 with no traceback, every other stream is ok with the clean
+    records, and the first run after Jira recovers completes the store."""
+    jira = fakes(clean.world)["jira"]
+    lift_rate_limits(clean.world)
+    folder = tmp_path / "outage"
+    config = write_config(folder, clean.endpoints)
+    db = folder / "evidence.db"
+    jira.faults.random(Random(1), 1.0, [Status(503)])
+    try:
+        first = cli(config, "collect")
+    finally:
+        clear_faults(clean.world)
+    assert first.returncode == 1, first.stderr[-2000:]
+    assert "Traceback" not in first.stderr
+    runs = latest_runs(db)
+    down = {s: r for s, r in runs.items() if s.startswith("jira.")}
+    assert down and all(status == "failed" and "503" in (error or "") for status, error in down.values()), down
+    assert all(status == "ok" for s, (status, _) in runs.items() if s not in down), runs
+    got = record_set(db)
+    for stream in runs:
+        if stream not in down:
+            assert got.stream(stream) == clean.expected.stream(stream), stream
+    assert store_problems(db) == []
+    again = cli(config, "collect")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert record_set(db).differences(clean.expected) == []
