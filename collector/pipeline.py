@@ -185,6 +185,8 @@ class Pipeline:
             except WriterError as exc:
                 self._failed(result, exc)
                 store_failed = True
+            except Exception as exc:  # on_batch raised for a batch the writer did commit
+                self._failed(result, exc)
         self._finish(batch, state, result, conflict, store_failed)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
@@ -274,8 +276,7 @@ class Pipeline:
         ended = result.ended_at = self.clock()
         counts: dict[str, Any] = {"items": result.items, "failures": result.failures}
         if store_failed:
-            with self.store.engine.begin() as conn:
-                self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+            self._close_row(result, counts, ended, recount=True)
             return
         if not conflict:
             try:
@@ -290,8 +291,22 @@ class Pipeline:
                 return
         result.status, result.error_class = "failed", "CursorConflict"
         result.error = "another collection of this stream ran at the same time"
-        with self.store.engine.begin() as conn:
-            self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+        self._close_row(result, counts, ended)
+
+    def _close_row(self, result: RunResult, counts: dict[str, Any], ended: datetime, *,
+                   recount: bool = False) -> None:
+        """Write the run's final row alone; a store that cannot is logged, never raised.
+
+        ``recount`` takes records_new from the row as committed: a writer that died after a
+        commit but before its answer stored a batch this process never heard of.
+        """
+        try:
+            with self.store.engine.begin() as conn:
+                if recount:
+                    result.records_new = self.store.run_records_new(conn, result.run_id)
+                self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
+        except Exception as exc:
+            log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
 
 
 class _Handoff:
@@ -302,10 +317,12 @@ class _Handoff:
     def __init__(self, pipeline: Pipeline, result: RunResult) -> None:
         self._pipeline = pipeline
         self._result = result
-        self._writer: WriterProcess | None = WriterProcess(
-            pipeline.store.engine.url.render_as_string(hide_password=False)
-        )
         self._in_flight: _Batch | None = None
+        self._writer: WriterProcess | None = None
+        try:
+            self._writer = WriterProcess(pipeline.store.engine.url.render_as_string(hide_password=False))
+        except WriterError as exc:  # no process or fd to spare: the run goes on inline
+            log.warning("writer_unavailable", stream=result.stream, error=str(exc))
 
     def ready(self) -> bool:
         """Whether batches can go to the writer yet (it starts while the run commits inline).

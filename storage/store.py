@@ -165,6 +165,11 @@ class Store:
         """Update the run row (counts, status, end) inside the caller's transaction."""
         conn.execute(update(Run).where(Run.id == run_id).values(**values))
 
+    def run_records_new(self, conn: Connection, run_id: str) -> int:
+        """The records_new a run's row holds, as committed."""
+        value = conn.execute(select(Run.records_new).where(Run.id == run_id)).scalar()
+        return int(value or 0)
+
     def abandon_stale_runs(self, stream: str, before: str, at: str) -> int:
         """Mark runs of ``stream`` still "running" from before ``before`` as interrupted."""
         with self.engine.begin() as conn:

@@ -20,6 +20,7 @@ import marshal
 import os
 import resource
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -86,14 +87,32 @@ def _watch(lifeline: int) -> None:
     os._exit(3)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with str subclasses (a StrEnum kind, say) as plain str, which marshal needs."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
 def main(argv: list[str]) -> int:
     """Child: ``python -m storage.writer JOBS_FD REPLIES_FD LIFELINE_FD``.
 
     The first frame is the store URL (never on the command line: it may hold a password);
-    the child answers ("ready",) once the store is open, then commits each job in order and
-    answers ("ok", new), ("conflict",) or ("error", class, message); an empty frame ends the
-    run with ("done", peak RSS in KiB).
+    the child answers ("ready",) once it holds a connection to the store, or ("error", class,
+    message) when it cannot, then commits each job in order and answers ("ok", new),
+    ("conflict",) or ("error", class, message); an empty frame ends the run with ("done",
+    peak RSS in KiB).
     """
+    # Stop signals are for the collector, which lets the batch in flight commit and then
+    # closes this writer; a group-wide SIGTERM or Ctrl-C must not kill it mid-commit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     jobs_fd, replies_fd, lifeline = (int(a) for a in argv)
     threading.Thread(target=_watch, args=(lifeline,), daemon=True).start()
     with os.fdopen(jobs_fd, "rb") as jobs, os.fdopen(replies_fd, "wb") as replies:
@@ -102,6 +121,13 @@ def main(argv: list[str]) -> int:
         except EOFError:
             return 0
         store = Store(create_store_engine(url))  # the parent opened (and migrated) the store
+        try:
+            with store.engine.connect() as conn:  # ready means able to commit, not just imported
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            _send(replies, ("error", type(exc).__name__, str(exc)[:2000]))
+            store.close()
+            return 1
         _send(replies, ("ready",))
         try:
             while True:
@@ -120,30 +146,50 @@ def main(argv: list[str]) -> int:
                 else:
                     reply = ("ok", new)
                 _send(replies, reply)
-            _send(replies, ("done", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
         finally:
             store.close()
+        _send(replies, ("done", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
     return 0
 
 
+def _readable(pipe: IO[bytes], timeout: float) -> bool:
+    """Whether ``pipe`` has data (or EOF) within ``timeout`` seconds; poll(), so any fd number."""
+    poller = select.poll()
+    poller.register(pipe.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
 class WriterProcess:
-    """The parent's handle on one writer: ``submit`` a job, ``wait`` for its outcome, ``close``."""
+    """The parent's handle on one writer: ``submit`` a job, ``wait`` for its outcome, ``close``.
+
+    Raises WriterError when the process cannot be started (no fd or process is left behind).
+    """
+
+    CLOSE_TIMEOUT = 60.0
 
     def __init__(self, url: str) -> None:
-        jobs_r, jobs_w = os.pipe()
-        replies_r, replies_w = os.pipe()
-        life_r, self._lifeline = os.pipe()
-        child_fds = (jobs_r, replies_w, life_r)
+        fds: list[int] = []
         try:
+            jobs_r, jobs_w = os.pipe()
+            fds += (jobs_r, jobs_w)
+            replies_r, replies_w = os.pipe()
+            fds += (replies_r, replies_w)
+            life_r, life_w = os.pipe()
+            fds += (life_r, life_w)
+            child_fds = (jobs_r, replies_w, life_r)
             # A fresh interpreter, not a fork: the collector's scheduler and HTTP threads must
             # not be copied mid-flight, and no __main__ is re-imported (multiprocessing would).
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "storage.writer", *map(str, child_fds)],
                 pass_fds=child_fds, stdin=subprocess.DEVNULL, close_fds=True,
             )
-        finally:
-            for fd in child_fds:  # the child holds these now
+        except OSError as exc:
+            for fd in fds:
                 os.close(fd)
+            raise WriterError(f"the writer process could not be started: {exc}") from None
+        for fd in child_fds:  # the child holds these now
+            os.close(fd)
+        self._lifeline = life_w
         self._jobs = os.fdopen(jobs_w, "wb")
         self._replies = os.fdopen(replies_r, "rb")
         self.in_flight = False
@@ -152,24 +198,29 @@ class WriterProcess:
         self._put(url)
 
     def ready(self) -> bool:
-        """Whether the writer has started (imports done, store open); never blocks.
+        """Whether the writer has started and holds a connection to the store; never blocks.
 
         Until then the run keeps committing inline, so starting a writer never stalls a run.
-        A writer that died while starting raises WriterError.
+        A writer that failed to start raises WriterError.
         """
-        if not self.is_ready and select.select([self._replies], [], [], 0)[0]:
+        if not self.is_ready and _readable(self._replies, 0):
             try:
                 reply = _recv(self._replies)
             except (EOFError, OSError):
                 raise WriterError(
                     f"the writer process did not start (exit code {self._process.poll()})"
                 ) from None
-            self.is_ready = reply == ("ready",)
+            if reply != ("ready",):
+                raise WriterError(f"the writer process did not start: {reply[1]}: {reply[2]}")
+            self.is_ready = True
         return self.is_ready
 
     def _put(self, payload: Any) -> None:
         try:
-            _send(self._jobs, payload)
+            try:
+                _send(self._jobs, payload)
+            except ValueError:  # a str subclass somewhere: marshal takes plain values only
+                _send(self._jobs, _plain(payload))
         except OSError as exc:
             raise WriterError(f"the writer process is gone: {exc}") from None
 
@@ -178,7 +229,7 @@ class WriterProcess:
         if self.in_flight:
             raise RuntimeError("a batch is already in flight")
         while not self.ready():  # only a caller that did not ask ready() first waits here
-            select.select([self._replies], [], [], 1.0)
+            _readable(self._replies, 1.0)
         self._put(job.row())
         self.in_flight = True
 
@@ -197,18 +248,23 @@ class WriterProcess:
         raise WriterError(f"{reply[1]}: {reply[2]}")
 
     def close(self) -> None:
-        """Stop the writer after its last batch (call ``wait`` first) and reap it."""
-        if not self.is_ready:  # still starting: it holds no transaction, nothing to wait for
-            self._process.kill()
+        """Stop the writer after its last batch (call ``wait`` first) and reap it.
+
+        A writer still starting holds no transaction and is killed; a ready one finishes and
+        exits 0 before its lifeline is cut; one that does not answer in CLOSE_TIMEOUT is killed.
+        """
         try:
-            _send(self._jobs, ())
-            reply = _recv(self._replies)
-            if reply[0] == "done":
-                self.peak_rss_kb = int(reply[1])
+            if not self.is_ready:
+                self._process.kill()
+            else:
+                _send(self._jobs, ())
+                if _readable(self._replies, self.CLOSE_TIMEOUT):
+                    reply = _recv(self._replies)
+                    if reply[0] == "done":
+                        self.peak_rss_kb = int(reply[1])
         except (EOFError, OSError):
             pass
         finally:
-            os.close(self._lifeline)
             for pipe in (self._jobs, self._replies):
                 with contextlib.suppress(OSError):
                     pipe.close()
@@ -217,6 +273,7 @@ class WriterProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            os.close(self._lifeline)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -240,3 +242,104 @@ def test_a_short_run_never_starts_a_writer(tmp_path: Path, counted: type[_Counte
     assert (result.status, result.records_new) == ("ok", 1200)
     assert counted.made == []
     store.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_writer_that_cannot_be_spawned_leaves_the_run_inline_and_no_fd_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fork refused (EAGAIN): the run logs it, commits inline, and keeps no pipe open."""
+    import storage.writer
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(storage.writer.subprocess, "Popen", refuse)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    _run(store, parallel=False, count=10)  # warm the pool, so only the writer's fds could differ
+    before = _open_fds()
+    with structlog.testing.capture_logs() as logs:
+        result = _run(store, parallel=True, count=1200)
+    assert (result.status, result.records_new) == ("ok", 1190)
+    assert [e["event"] for e in logs].count("writer_unavailable") == 1
+    assert _open_fds() == before
+    store.close()
+
+
+def test_a_writer_refused_a_connection_leaves_the_run_inline(postgres_server: str,
+                                                             counted: type[_Counted]) -> None:
+    """A PostgreSQL role allowed one connection: the writer cannot connect, so it never reports
+    ready and the run commits every batch itself instead of failing."""
+    import psycopg
+
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ec_one_slot")
+        conn.execute("DROP ROLE IF EXISTS ec_one_slot")
+        conn.execute("CREATE ROLE ec_one_slot LOGIN CONNECTION LIMIT 1")
+        conn.execute("CREATE DATABASE ec_one_slot OWNER ec_one_slot")
+    url = postgres_server.replace("postgres@", "ec_one_slot@") + "/ec_one_slot"
+    store = Store.open(url)
+    with structlog.testing.capture_logs() as logs:
+        result = _run(store, parallel=True, count=1500, delay_ms=1)
+    assert (result.status, result.records_new) == ("ok", 1500), result
+    assert len(counted.made) == 1 and not counted.made[0].is_ready
+    [warning] = [e for e in logs if e["event"] == "writer_unavailable"]
+    assert "too many connections" in warning["error"]
+    store.close()
+
+
+def test_the_writer_works_past_fd_1024(tmp_path: Path, counted: type[_Counted]) -> None:
+    """A busy daemon's pipes may get fd numbers over 1024, where select() cannot go."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard open-files limit ({hard}) is too low for this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+        result = _run(store, parallel=True, delay_ms=1)
+        assert (result.status, result.records_new) == ("ok", 1200), result
+        assert counted.made and counted.made[0].is_ready
+        store.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow
+def test_a_stop_signal_to_the_whole_group_is_a_graceful_stop(tmp_path: Path) -> None:
+    """SIGTERM to the daemon's process group (systemd, Ctrl-C) reaches the writer too: it must
+    not die mid-commit; the run ends partial "Shutdown" with its batches kept, exit 0."""
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\nurl = "sqlite:///evidence.db"\n[daemon]\nlisten = "127.0.0.1:0"\n'
+                      '[connectors.synthetic]\ncount = 5000000\nstreams = ["events"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "--config", str(config), "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _writers_of(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [(writer_pid, _)] = _writers_of(proc.pid)
+        time.sleep(1.0)  # batches are flowing through the writer
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
+    assert _proc_state(writer_pid) is None
+    with sqlite3.connect(tmp_path / "evidence.db") as db:
+        [(status, error_class, records_new)] = db.execute(
+            "SELECT status, error_class, records_new FROM runs WHERE stream = 'synthetic.events'"
+        ).fetchall()
+        stored = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
+        cursor = db.execute("SELECT value FROM cursors WHERE stream = 'synthetic.events'").fetchone()[0]
+    assert (status, error_class) == ("partial", "Shutdown")
+    assert records_new == stored == int(cursor) > 0
