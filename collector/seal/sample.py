@@ -6,15 +6,18 @@ import csv
 import hashlib
 import heapq
 import io
-import tarfile
 from pathlib import Path
 from typing import IO
 
 from collector.errors import InputError
 from collector.seal import _format as fmt
+from collector.seal._tar import SnapshotTar
 from collector.seal.verify import VerificationError
 
 __all__ = ["sample"]
+
+_SMALL = 1 << 20  # manifest and sums: anything larger is not ours
+_MAX_FIELD = 64 << 20  # a cell holds one record's field (csv's default limit is 128 KiB)
 
 
 class _Hashing(io.RawIOBase):
@@ -49,39 +52,49 @@ def sample(path: str | Path, control: str, size: int) -> list[list[str]]:
         raise InputError(f"--control {control}: {exc}") from None
     where = Path(path).name
     try:
-        tar = tarfile.open(path, "r:")  # noqa: SIM115 - closed below
-    except (OSError, tarfile.TarError) as exc:
-        raise InputError(f"{where}: cannot read it as an uncompressed tar: {exc}") from None
+        tar = SnapshotTar(Path(path))
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read it: {exc}") from None
+    except ValueError as exc:
+        raise VerificationError(f"{where}: is not a snapshot tar as the collector writes it: {exc}") from None
     with tar:
-        members = {m.name: m for m in tar.getmembers() if m.isreg()}
+        members = tar.members
         for required in (fmt.FILE_MANIFEST, fmt.FILE_SUMS):
             if required not in members:
                 raise VerificationError(f"{where}: {required}: missing")
-        manifest = fmt.loads(_read(tar, members[fmt.FILE_MANIFEST]))
-        listed = fmt.parse_sums(_read(tar, members[fmt.FILE_SUMS]))
+            if members[required].size > _SMALL:
+                raise VerificationError(f"{where}: {required}: is too large")
+        try:
+            manifest = fmt.loads(tar.read(fmt.FILE_MANIFEST))
+            root = manifest["merkle"]["root"]
+            if type(root) is not str:
+                raise TypeError("merkle.root is not a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VerificationError(f"{where}: {fmt.FILE_MANIFEST}: not a snapshot manifest: {exc}") from None
+        try:
+            listed = fmt.parse_sums(tar.read(fmt.FILE_SUMS))
+        except ValueError as exc:
+            raise VerificationError(f"{where}: {fmt.FILE_SUMS}: {exc}") from None
         if name not in members:
-            have = ", ".join(sorted(manifest.get("controls", {}))) or "none"
-            raise InputError(f"{where}: no population for {control} (criteria: {have})")
-        root = manifest["merkle"]["root"]
-        raw = tar.extractfile(members[name])
-        assert raw is not None
-        hashing = _Hashing(raw)
+            criteria = manifest.get("controls", {}) if type(manifest) is dict else {}
+            have = ", ".join(sorted(criteria)) if type(criteria) is dict else ""
+            raise InputError(f"{where}: no population for {control} (criteria: {have or 'none'})")
+        hashing = _Hashing(tar.open(name))
+        csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
         reader = csv.reader(io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8",
                                              newline=""))
-        header = next(reader)
-        if tuple(header) != fmt.CSV_HEADER:
-            raise VerificationError(f"{where}: {name}: unexpected header")
-        rank = fmt.sample_rank
-        chosen = heapq.nsmallest(size, reader, key=lambda row: rank(root, control, row[0]))
-        for _ in reader:  # read to the end so the whole file is hashed
-            pass
+        try:
+            header = next(reader)
+            if tuple(header) != fmt.CSV_HEADER:
+                raise VerificationError(f"{where}: {name}: unexpected header")
+            rank = fmt.sample_rank
+            chosen = heapq.nsmallest(size, reader, key=lambda row: rank(root, control, row[0]))
+            for _ in reader:  # read to the end so the whole file is hashed
+                pass
+        except (csv.Error, UnicodeDecodeError, StopIteration, IndexError) as exc:
+            raise VerificationError(f"{where}: {name}: not a population file: {exc}") from None
         if hashing.digest.hexdigest() != listed.get(name):
             raise VerificationError(f"{where}: {name}: SHA-256 does not match SHA256SUMS")
     return [header, *chosen]
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    stream = tar.extractfile(member)
-    assert stream is not None
-    with stream:
-        return stream.read()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tarfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.errors import CollectorError, InputError
 from collector.seal import _format as fmt
+from collector.seal._tar import Member, SnapshotTar
 from collector.seal.keys import KeyFileError, fingerprint, load_public_key
 from collector.seal.merkle import MerkleTree
 from collector.windows import parse_window
@@ -30,6 +30,7 @@ __all__ = ["TrustedKeys", "VerificationError", "Verified", "verify_chain", "veri
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SMALL = 1 << 20  # manifest, sums, signature, key, README: anything larger is not ours
 _CHUNK = 1 << 20
+_MAX_LINE = 64 << 20  # one record; far above any real one, so a crafted line cannot eat memory
 
 
 class VerificationError(CollectorError):
@@ -110,22 +111,19 @@ class Verified:
 
 
 class _Snapshot:
-    """One open tar with a ``fail`` that names it."""
+    """One open snapshot tar (read strictly, never through tarfile) with a ``fail`` that names it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.tar = tarfile.open(path, "r:")  # noqa: SIM115 - closed by close()
-            members = self.tar.getmembers()
-        except (OSError, tarfile.TarError) as exc:
-            raise VerificationError(f"{path.name}: cannot read it as an uncompressed tar: {exc}") from None
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for member in members:
-            if member.name in self.members:
-                self.fail(member.name, "appears twice in the archive")
-            if not member.isreg():
-                self.fail(member.name, "is not a regular file")
-            self.members[member.name] = member
+            self.tar = SnapshotTar(path)
+        except OSError as exc:
+            raise VerificationError(f"{path.name}: cannot read it: {exc}") from None
+        except ValueError as exc:
+            raise VerificationError(
+                f"{path.name}: is not a snapshot tar as the collector writes it: {exc}"
+            ) from None
+        self.members: dict[str, Member] = self.tar.members
 
     def close(self) -> None:
         self.tar.close()
@@ -134,9 +132,7 @@ class _Snapshot:
         raise VerificationError(f"{self.path.name}: {what}: {problem}")
 
     def open(self, name: str) -> IO[bytes]:
-        stream = self.tar.extractfile(self.members[name])
-        assert stream is not None  # regular files always have a stream
-        return stream
+        return self.tar.open(name)
 
     def read_small(self, name: str) -> bytes:
         if name not in self.members:
@@ -276,7 +272,9 @@ def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict
     prev: tuple[str, str] = ("", "")
     number = 0
     with snap.open(fmt.FILE_RECORDS) as stream:
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(iter(lambda: stream.readline(_MAX_LINE + 1), b""), 1):
+            if len(line) > _MAX_LINE:
+                fail(f"{fmt.FILE_RECORDS} line {number}", f"is longer than {_MAX_LINE:,} bytes")
             update(line)
             body = line[:-1]
             try:
