@@ -65,6 +65,12 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                # The sqlite3 driver opens no transaction for DDL, so without this a collector
+                # killed mid-migration left tables without their version row, and every later
+                # open failed on "table ... already exists". IMMEDIATE also makes a second
+                # process opening a fresh store wait for this one instead of racing it.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
     except Exception as exc:

@@ -183,6 +183,9 @@ def store_problems(db: Path) -> list[str]:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
         if check != "ok":
             problems.append(f"integrity_check: {check}")
+        tables = _tables(conn)
+        if "evidence" not in tables:  # killed before the schema committed: all of it or none
+            return problems + ([f"half-migrated store: {sorted(tables)}"] if tables else [])
         dup = conn.execute("SELECT count(*) - count(DISTINCT id) FROM evidence").fetchone()[0]
         if dup:
             problems.append(f"{dup} duplicate record ids")
@@ -194,10 +197,16 @@ def store_problems(db: Path) -> list[str]:
     return problems
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def record_set(db: Path) -> RecordSet:
     """The comparable content of a store."""
     events, states, ids = set(), set(), []
     with sqlite3.connect(db) as conn:
+        if "evidence" not in _tables(conn):
+            return RecordSet(frozenset(), frozenset(), ())
         for rid, stream, key, kind, status in conn.execute(
                 "SELECT id, stream, source_key, kind, status FROM evidence ORDER BY id"):
             ids.append(rid)

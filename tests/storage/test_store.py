@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from storage import CursorConflict, Store
+from storage import CursorConflict, StorageError, Store
 
 
 def _row(n: int) -> tuple[str, ...]:
@@ -139,4 +139,25 @@ def test_a_read_snapshot_does_not_see_later_commits(store_url: str) -> None:
                            "2026-01-01T00:00:00.000000Z", {"items": 8})
         assert conn.execute(count).scalar_one() == 3, "a commit leaked into the snapshot"
     assert store.count_records() == 8
+    store.close()
+
+
+def test_a_migration_interrupted_midway_leaves_nothing_half_done(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collector killed while migrating a new store: the next open migrates from scratch
+    instead of failing forever on "table evidence already exists"."""
+    import storage.guards
+
+    def killed(*_args: object) -> None:
+        raise RuntimeError("killed while migrating")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(storage.guards, "install_append_only", killed)
+        with pytest.raises(StorageError, match="killed while migrating"):
+            Store.open(store_url)
+    store = Store.open(store_url)
+    store.start_run("r1", "synthetic.events", "2026-01-01T00:00:00.000000Z", None)
+    assert store.commit_batch("synthetic.events", "r1", [_row(1)], [], None, '"a"',
+                              "2026-01-01T00:00:00.000000Z", {"items": 1}) == 1
     store.close()
