@@ -130,9 +130,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     roots = []
     for path in args.tsa_ca:
         try:
-            roots.append(Path(path).read_bytes())
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise InputError(f"--tsa-ca {path}: {exc.strerror or exc}") from None
+        from collector.seal.tsa import certificate_problem
+
+        problem = certificate_problem(data)
+        if problem:
+            raise InputError(f"--tsa-ca {path}: {problem}")
+        roots.append(data)
 
     def report(v: Verified) -> None:
         what = f"window {v.window_id}" + (f" amendment {v.seq}" if v.seq else "")

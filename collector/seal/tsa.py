@@ -14,7 +14,7 @@ from cryptography import x509
 
 from collector.errors import CollectorError
 
-__all__ = ["TimestampError", "check_token", "http_timestamper"]
+__all__ = ["TimestampError", "certificate_problem", "check_token", "http_timestamper"]
 
 _SHA256 = "2.16.840.1.101.3.4.2.1"
 _SHA512 = "2.16.840.1.101.3.4.2.3"
@@ -95,6 +95,15 @@ def check_token(token: bytes, signature: bytes, roots: Sequence[bytes],
     except (VerificationError, ValueError) as exc:
         raise TimestampError(f"the token's signature does not verify: {exc}") from None
     return when
+
+
+def certificate_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a PEM or DER certificate, or None when it is one."""
+    try:
+        _load_cert(data)
+    except ValueError as exc:
+        return f"is not a PEM or DER X.509 certificate ({exc})"
+    return None
 
 
 def _load_cert(data: bytes) -> x509.Certificate:

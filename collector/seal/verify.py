@@ -102,6 +102,7 @@ class Verified:
     previous: dict[str, Any] | None
     controls: dict[str, int]
     timestamp: str | None
+    timezone: str = "UTC"
 
     def link(self) -> dict[str, Any]:
         """The ``previous`` object the next snapshot in the chain must carry."""
@@ -373,15 +374,65 @@ def verify_snapshot(path: str | Path, trust: TrustedKeys,
             merkle_root=m["merkle"]["root"], sums_sha256=hashlib.sha256(sums).hexdigest(),
             signature=signature.hex(), key=signer, sealed_at=m["sealed_at"],
             previous=m["previous"], controls=dict(m["controls"]), timestamp=stamp,
+            timezone=m["window"]["timezone"],
         )
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # A crafted but signed snapshot reaching a check in a shape it never expected: still
+        # a rejection naming the file, never a traceback.
+        raise VerificationError(f"{snap.path.name}: is not a snapshot the collector writes "
+                                f"({type(exc).__name__}: {exc})") from None
     finally:
         snap.close()
 
 
+class _ChainOrder:
+    """What the sealer guarantees about the order of a chain, checked across the snapshots given.
+
+    Windows are sealed in order with no gap and once (sequence 0); amendment n of a window
+    follows amendment n-1; sealing times never go back. A chain given from its middle may
+    start with amendments of windows sealed before its first window.
+    """
+
+    def __init__(self) -> None:
+        self.last_window: Verified | None = None
+        self.first_start: Any = None
+        self.seqs: dict[str, int] = {}
+        self.sealed_at = ""
+
+    def add(self, v: Verified) -> None:
+        where = f"{v.path.name}: {fmt.FILE_MANIFEST}"
+        window = parse_window(v.window_id, v.timezone)
+        if v.sealed_at < self.sealed_at:
+            raise VerificationError(f"{where}: sealed_at {v.sealed_at} is before the snapshot it follows")
+        if v.seq == 0:
+            if v.window_id in self.seqs:
+                raise VerificationError(f"{where}: window {v.window_id} is sealed a second time")
+            if self.last_window is not None:
+                expected = parse_window(self.last_window.window_id, self.last_window.timezone).next()
+                if expected.id != v.window_id:
+                    raise VerificationError(
+                        f"{where}: window {v.window_id} follows {self.last_window.window_id}, "
+                        f"but {expected.id} comes between them: the chain has a gap")
+            else:
+                self.first_start = window.start
+            self.last_window = v
+        elif v.window_id in self.seqs:
+            if v.seq != self.seqs[v.window_id] + 1:
+                raise VerificationError(f"{where}: amendment {v.seq} of {v.window_id} follows "
+                                        f"number {self.seqs[v.window_id]}")
+        elif self.first_start is not None and window.start >= self.first_start:
+            raise VerificationError(f"{where}: amendment {v.seq} of {v.window_id}, a window this "
+                                    "chain never sealed")
+        self.seqs[v.window_id] = v.seq
+        self.sealed_at = v.sealed_at
+
+
 def verify_chain(paths: Sequence[str | Path], trust: TrustedKeys, tsa_roots: Sequence[bytes] = (),
                  on_verified: Callable[[Verified], None] | None = None) -> list[Verified]:
-    """Verify each snapshot, then that each one's ``previous`` names the one before it."""
+    """Verify each snapshot, that each one's ``previous`` names the one before it, and that
+    together they are in the order the sealer makes (no gap, no window twice)."""
     done: list[Verified] = []
+    order = _ChainOrder()
     for path in paths:
         current = verify_snapshot(path, trust, tsa_roots)
         if done:
@@ -396,6 +447,7 @@ def verify_chain(paths: Sequence[str | Path], trust: TrustedKeys, tsa_roots: Seq
                     raise VerificationError(
                         f"{where}: previous.{key} is {current.previous.get(key)!r}, but "
                         f"{before.path.name} has {expected[key]!r}: the chain is broken")
+        order.add(current)  # after the links: a link names a missing snapshot more precisely
         done.append(current)
         if on_verified is not None:
             on_verified(current)

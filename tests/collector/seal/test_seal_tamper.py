@@ -241,3 +241,15 @@ def test_fingerprint_pins_the_embedded_key_and_rotation_accepts_several(
     assert main(["verify", str(chain.paths[0]), "--key", str(other)]) == 1
     assert main(["verify", str(chain.paths[0]), "--key", str(other), "--key", str(chain.env.pub)]) == 0
     capsys.readouterr()
+
+
+def test_a_tsa_ca_that_is_not_a_certificate_is_bad_input(chain: Chain, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--tsa-ca naming a file that is no certificate: exit 2, one line naming the option."""
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate\n")
+    capsys.readouterr()
+    code = main(["verify", str(chain.paths[0]), "--key", str(chain.env.pub), "--tsa-ca", str(junk)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--tsa-ca {junk}: is not a PEM or DER X.509 certificate" in err
+    assert "Traceback" not in err
