@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("snapshot", metavar="SNAPSHOT")
     p.add_argument("--control", required=True, metavar="ID", help="a criterion such as CC6.1")
     p.add_argument("--size", required=True, type=int, metavar="N")
+    p.add_argument("--seed", default="", metavar="TEXT",
+                   help="your own value, chosen after you received the snapshot, so that nobody "
+                        "who sealed it could have steered the sample")
     p.set_defaults(func=cmd_sample)
 
     keys = sub.add_parser("keys", help="the Ed25519 sealing key")
@@ -160,7 +163,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from collector.seal.sample import sample
 
-    rows = sample(args.snapshot, args.control, args.size)
+    rows = sample(args.snapshot, args.control, args.size, args.seed)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(rows)
     return 0

@@ -204,6 +204,9 @@ def parse_sums(data: bytes) -> dict[str, str]:
     return out
 
 
-def sample_rank(merkle_root: str, control: str, record_id: str) -> str:
-    """The sampling key: hex SHA-256 of ``root:control:record_id``; the N smallest are the sample."""
-    return hashlib.sha256(f"{merkle_root}:{control}:{record_id}".encode()).hexdigest()
+def sample_rank(merkle_root: str, control: str, record_id: str, seed: str = "") -> str:
+    """The sampling key: hex SHA-256 of ``[seed:]root:control:record_id``; the N smallest are the
+    sample. The auditor's own ``seed``, chosen after receiving the snapshot, makes the sample
+    one the sealer could not have steered (the sealer can re-roll its own Merkle root)."""
+    text = f"{seed}:{merkle_root}:{control}:{record_id}" if seed else f"{merkle_root}:{control}:{record_id}"
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -63,14 +63,18 @@ SHA256SUMS.ed25519 in hex); the first snapshot has "genesis": true. An amendment
 (<window>.amend-<n>.tar, "amends": window) holds records of an already sealed window that
 were stored after it was sealed; it is chained like any other snapshot.
 
-Sampling (collector sample {name} --control CC6.1 --size 25)
+Sampling (collector sample {name} --control CC6.1 --size 25 --seed <your text>)
 For a criterion C, rank every population row of controls/C.csv by
-  SHA-256( merkle_root + ":" + C + ":" + record_id )   as lower-case hex text
-and take the N smallest, in rank order. The same snapshot always gives the same sample,
-and nobody can steer it without changing the Merkle root. In a shell:
+  SHA-256( seed + ":" + merkle_root + ":" + C + ":" + record_id )   as lower-case hex text
+(without a seed: SHA-256( merkle_root + ":" + C + ":" + record_id )) and take the N
+smallest, in rank order. The same snapshot and seed always give the same sample. Whoever
+sealed the snapshot chose its Merkle root, so choose the seed yourself, after you received
+the snapshot: then nobody on the sealing side could have steered the sample. Rows with a
+line break inside a quoted cell need collector sample. In a shell:
+  seed='your text'
   root=$(python3 -c 'import json;print(json.load(open("manifest.json"))["merkle"]["root"])')
   tail -n +2 controls/CC6.1.csv | cut -d, -f1 | while read -r id; do
-    printf '%s %s\\n' "$(printf '%s' "$root:CC6.1:$id" | sha256sum | cut -c1-64)" "$id"
+    printf '%s %s\\n' "$(printf '%s' "$seed:$root:CC6.1:$id" | sha256sum | cut -c1-64)" "$id"
   done | sort | head -n 25
 """
 

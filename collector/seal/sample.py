@@ -37,15 +37,18 @@ class _Hashing(io.RawIOBase):
         return len(data)
 
 
-def sample(path: str | Path, control: str, size: int) -> list[list[str]]:
+def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[list[str]]:
     """The header and the ``size`` rows of ``controls/<control>.csv`` with the smallest ranks.
 
-    Rank = hex SHA-256 of ``<merkle root>:<control>:<record_id>``; rows come out in rank order.
+    Rank = hex SHA-256 of ``[<seed>:]<merkle root>:<control>:<record_id>``; rows come out in
+    rank order.
     The population file is checked against SHA256SUMS while it is read; run ``collector
     verify`` for the signature and everything else.
     """
     if size < 1:
         raise InputError(f"--size {size}: must be at least 1")
+    if seed != seed.strip() or any(c in seed for c in "\n\r\0"):
+        raise InputError("--seed: no leading or trailing spaces, line breaks or NULs")
     try:
         name = fmt.control_file(control)
     except ValueError as exc:
@@ -88,7 +91,8 @@ def sample(path: str | Path, control: str, size: int) -> list[list[str]]:
             if tuple(header) != fmt.CSV_HEADER:
                 raise VerificationError(f"{where}: {name}: unexpected header")
             rank = fmt.sample_rank
-            chosen = heapq.nsmallest(size, reader, key=lambda row: rank(root, control, row[0]))
+            chosen = heapq.nsmallest(size, reader,
+                                     key=lambda row: rank(root, control, row[0], seed))
             for _ in reader:  # read to the end so the whole file is hashed
                 pass
         except (csv.Error, UnicodeDecodeError, StopIteration, IndexError) as exc:

@@ -43,6 +43,10 @@ def test_sample_is_the_n_smallest_ranks_and_repeats_exactly(window: Path) -> Non
     assert rows == [header, *expected[:10]]
     assert sample(window, "CC6.1", 10_000) == [header, *expected]
     assert sample(window, "CC7.2", 10)[1:] != rows[1:]  # the control is part of the rank
+    # The auditor's seed, chosen after the snapshot, is part of the rank too.
+    seeded = sorted(body, key=lambda r: hashlib.sha256(f"4-2-6:{root}:CC6.1:{r[0]}".encode()).hexdigest())
+    assert sample(window, "CC6.1", 10, seed="4-2-6") == [header, *seeded[:10]]
+    assert seeded[:10] != expected[:10]
 
 
 def test_readme_shell_recipe_gives_the_same_sample(window: Path, tmp_path: Path,
@@ -56,7 +60,8 @@ def test_readme_shell_recipe_gives_the_same_sample(window: Path, tmp_path: Path,
     out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                          check=True).stdout
     ids = [line.split()[1] for line in out.splitlines()]
-    assert main(["sample", str(window), "--control", "CC6.1", "--size", "25"]) == 0
+    assert "seed='your text'" in script
+    assert main(["sample", str(window), "--control", "CC6.1", "--size", "25", "--seed", "your text"]) == 0
     printed = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert printed[0][0] == "record_id"
     assert [r[0] for r in printed[1:]] == ids and len(ids) == 25
