@@ -63,22 +63,34 @@ def window_containing(moment: datetime, period: str, zone: str) -> Window:
     if period == "week":
         year, week, weekday = local.isocalendar()
         first = local - timedelta(days=weekday - 1)
-        return _build(period, first, first + timedelta(days=7), f"{year}-W{week:02d}", zone)
+        return _build(period, first, first + timedelta(days=7), f"{year:04d}-W{week:02d}", zone)
     if period == "month":
         first = local.replace(day=1)
         return _build(period, first, _month_after(local.year, local.month, 1),
-                      f"{local.year}-{local.month:02d}", zone)
+                      f"{local.year:04d}-{local.month:02d}", zone)
     if period == "quarter":
         quarter = (local.month - 1) // 3 + 1
         first = date(local.year, 3 * quarter - 2, 1)
         return _build(period, first, _month_after(first.year, first.month, 3),
-                      f"{local.year}-Q{quarter}", zone)
+                      f"{local.year:04d}-Q{quarter}", zone)
     raise ValueError(f"unknown period {period!r}")
+
+
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+"""Windows outside these years are typing mistakes: a sealed genesis in year 1 would make every
+later seal catch up month by month since then, and year 9999 has no window after it."""
+
+
+def _year(ident: str, year: int) -> int:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InputError(f"window {ident!r}: year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return year
 
 
 def parse_window(ident: str, zone: str) -> Window:
     """The window named ``2026-W48``, ``2026-11`` or ``2026-Q4``; InputError when malformed."""
     if m := _WEEK.match(ident):
+        _year(ident, int(m.group(1)))
         year, week = int(m.group(1)), int(m.group(2))
         try:
             first = date.fromisocalendar(year, week, 1)
@@ -86,12 +98,12 @@ def parse_window(ident: str, zone: str) -> Window:
             raise InputError(f"window {ident!r}: {year} has no ISO week {week}") from None
         return _build("week", first, first + timedelta(days=7), ident, zone)
     if m := _MONTH.match(ident):
-        year, month = int(m.group(1)), int(m.group(2))
+        year, month = _year(ident, int(m.group(1))), int(m.group(2))
         if not 1 <= month <= 12:
             raise InputError(f"window {ident!r}: month must be 01-12")
         return _build("month", date(year, month, 1), _month_after(year, month, 1), ident, zone)
     if m := _QUARTER.match(ident):
-        year, quarter = int(m.group(1)), int(m.group(2))
+        year, quarter = _year(ident, int(m.group(1))), int(m.group(2))
         first = date(year, 3 * quarter - 2, 1)
         return _build("quarter", first, _month_after(year, first.month, 3), ident, zone)
     raise InputError(f"window {ident!r}: expected an ID like 2026-W48, 2026-11 or 2026-Q4")

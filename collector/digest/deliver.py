@@ -70,6 +70,16 @@ def check_delivery_config(settings: Settings) -> None:
         if d.smtp_user and not d.smtp_password_env:
             raise ConfigError(file, "digest.smtp_password_env",
                               "required when digest.smtp_user is set (names the variable holding it)")
+        for key, values in (("digest.mail_from", [d.mail_from]), ("digest.mail_to", list(d.mail_to)),
+                            ("digest.smtp_host", [d.smtp_host])):
+            for value in values:
+                if any(c in value for c in "\r\n\0") or value != value.strip():
+                    raise ConfigError(file, key, "must not hold line breaks or surrounding spaces")
+                if key != "digest.smtp_host" and "@" not in value:
+                    raise ConfigError(file, key, f"{value!r} is not an e-mail address")
+        if d.smtp_ca_file and not settings.resolve(d.smtp_ca_file).is_file():
+            raise ConfigError(file, "digest.smtp_ca_file",
+                              f"{settings.resolve(d.smtp_ca_file)} is not a readable file")
 
 
 def _headline(digest: dict[str, Any]) -> str:
@@ -102,12 +112,22 @@ def slack_payload(digest: dict[str, Any], html_name: str) -> dict[str, Any]:
 def post_slack(url: str, payload: dict[str, Any], timeout: float = SLACK_TIMEOUT) -> None:
     """POST ``payload`` to an incoming webhook; DeliveryError (without the URL) on failure."""
     try:
-        response = httpx.post(url, json=payload, timeout=timeout)
-    except httpx.HTTPError as exc:
+        response = httpx.post(url.strip(), json=payload, timeout=timeout)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise DeliveryError(f"slack webhook unreachable: {type(exc).__name__}") from None
     if response.status_code // 100 != 2:
-        detail = response.text[:200].replace(url, "<webhook>")
+        # The webhook URL is the secret, its path included; a gateway may echo either.
+        detail = _without_secret(response.text[:200], url)
         raise DeliveryError(f"slack webhook answered HTTP {response.status_code}: {detail}")
+
+
+def _without_secret(text: str, url: str) -> str:
+    """``text`` with the webhook URL, its path and every path segment of 8+ characters masked."""
+    parsed = httpx.URL(url.strip())
+    secrets = [url.strip(), parsed.path, *(p for p in parsed.path.split("/") if len(p) >= 8)]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "<webhook>")
+    return text
 
 
 def email_message(settings: DigestSettings, digest: dict[str, Any], text: str, html: str,
@@ -125,14 +145,14 @@ def email_message(settings: DigestSettings, digest: dict[str, Any], text: str, h
 
 
 def send_email(settings: DigestSettings, password: str | None, msg: EmailMessage,
-               timeout: float = SMTP_TIMEOUT) -> None:
+               timeout: float = SMTP_TIMEOUT, ca_file: Path | None = None) -> None:
     """Send ``msg`` over SMTP, upgrading with STARTTLS (certificate verified) before any AUTH."""
     where = f"smtp {settings.smtp_host}:{settings.smtp_port}"
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
             smtp.ehlo()
             if settings.smtp_starttls:
-                context = ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+                context = ssl.create_default_context(cafile=ca_file)
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if settings.smtp_user:
@@ -145,10 +165,13 @@ def send_email(settings: DigestSettings, password: str | None, msg: EmailMessage
 
 
 def _attempt(channel: str, action: Any) -> Delivery:
+    """One channel's delivery; any failure is that channel's failure, never the others'."""
     try:
         action()
     except DeliveryError as exc:
         return Delivery(channel, False, str(exc))
+    except Exception as exc:  # a malformed header, host or password: named, without its value
+        return Delivery(channel, False, f"{channel}: {type(exc).__name__}")
     return Delivery(channel, True)
 
 
@@ -173,7 +196,8 @@ def deliver(settings: Settings, store: Store, digest: dict[str, Any], paths: Map
                     raise DeliveryError(f"environment variable ${d.smtp_password_env} is not set")
             msg = email_message(d, digest, paths["md"].read_text("utf-8"),
                                 paths["html"].read_text("utf-8"), paths["json"].read_bytes())
-            send_email(d, password, msg)
+            send_email(d, password, msg,
+                       ca_file=settings.resolve(d.smtp_ca_file) if d.smtp_ca_file else None)
         results.append(_attempt("email", email))
     at = format_ts(now)
     for result in results:

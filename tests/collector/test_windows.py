@@ -49,3 +49,16 @@ def test_malformed_ids_are_input_errors(bad: str) -> None:
     """A malformed window ID is a clear input error naming it."""
     with pytest.raises(InputError, match=bad):
         parse_window(bad, "UTC")
+
+
+@pytest.mark.parametrize("ident", ["0001-01", "1969-12", "9999-12", "9999-W52", "0001-W01", "0500-Q1"])
+def test_windows_in_implausible_years_are_refused(ident: str) -> None:
+    """A mistyped year would seal a genesis in year 1 (every later seal then catches up month by
+    month since) or overflow the calendar: refused as bad input."""
+    with pytest.raises(InputError, match="outside 1970-9998"):
+        parse_window(ident, "UTC")
+
+
+def test_window_ids_keep_four_digit_years() -> None:
+    assert window_containing(datetime(1999, 3, 1, tzinfo=UTC), "month", "UTC").id == "1999-03"
+    assert parse_window("1970-01", "UTC").previous().id == "1969-12"

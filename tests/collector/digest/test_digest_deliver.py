@@ -56,6 +56,8 @@ def webhook() -> Iterator[Webhook]:
             hook.posts.append({"path": self.path, "type": self.headers["Content-Type"],
                                "json": json.loads(body)})
             reply = b"ok" if hook.status == 200 else b"invalid_payload"
+            if hook.status == 404:  # as a gateway in front of Slack answers: the path echoed
+                reply = f"Cannot POST {self.path}".encode()
             self.send_response(hook.status)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
@@ -246,3 +248,31 @@ def test_inconsistent_mail_settings_are_config_errors(tmp_path: Path) -> None:
         check_delivery_config(_settings(tmp_path, smtp_host="mail.example.com", mail_from="a@b.c",
                                         mail_to=["x@y.z"], smtp_user="u", smtp_starttls=False,
                                         smtp_password_env="P"))
+
+
+def test_a_gateway_echoing_the_webhook_path_does_not_leak_it(
+        digest: dict[str, Any], seeded_store: Store, tmp_path: Path, webhook: Webhook) -> None:
+    """A proxy answering 404 "Cannot POST <path>" echoes the secret path; the stored error masks it.
+    A trailing newline pasted into the variable is not fatal either."""
+    settings = _settings(tmp_path, slack_webhook_env="TEST_SLACK_URL")
+    paths = _written(digest, tmp_path)
+    ok = deliver(settings, seeded_store, digest, paths, NOW, {"TEST_SLACK_URL": webhook.url + "\n"})
+    assert [(r.channel, r.ok) for r in ok] == [("slack", True)]
+    webhook.status = 404
+    results = deliver(settings, seeded_store, digest, paths, NOW, {"TEST_SLACK_URL": webhook.url})
+    assert results[0].ok is False
+    assert results[0].error == "slack webhook answered HTTP 404: Cannot POST <webhook>"
+
+
+def test_malformed_mail_settings_are_config_errors_not_tracebacks(tmp_path: Path) -> None:
+    """A header injection in mail_from, a non-address recipient, a missing CA file: exit-2 errors."""
+    base = {"smtp_host": "mail.example.com", "mail_to": ["x@y.z"]}
+    with pytest.raises(ConfigError, match=r"digest\.mail_from: must not hold line breaks"):
+        check_delivery_config(_settings(tmp_path, **base, mail_from="a@b.c\nBcc: all@x.y"))
+    with pytest.raises(ConfigError, match=r"digest\.mail_to: 'lead' is not an e-mail address"):
+        check_delivery_config(_settings(tmp_path, smtp_host="mail.example.com", mail_from="a@b.c",
+                                        mail_to=["lead"]))
+    with pytest.raises(ConfigError, match=r"digest\.smtp_ca_file: .*ca\.pem is not a readable file"):
+        check_delivery_config(_settings(tmp_path, **base, mail_from="a@b.c", smtp_ca_file="ca.pem"))
+    (tmp_path / "ca.pem").write_text("x")  # relative to the config's folder, not the CWD
+    check_delivery_config(_settings(tmp_path, **base, mail_from="a@b.c", smtp_ca_file="ca.pem"))
