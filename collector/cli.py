@@ -52,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CollectorError as exc:
         print(f"collector: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A path given on the command line or in the config that cannot be written or read
+        # (--out /etc/passwd, an unwritable out_dir, a folder that does not exist): bad input.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"collector: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("collector: interrupted", file=sys.stderr)
         return 130

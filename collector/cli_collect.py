@@ -37,6 +37,8 @@ def settings_from(args: argparse.Namespace, default_level: str = "warning") -> A
 
 def open_store(settings: Any) -> Any:
     """Open (and migrate) the configured store; a failure names the key, exit 2."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     from collector.errors import ConfigError
     from storage import StorageError, Store
 
@@ -44,6 +46,9 @@ def open_store(settings: Any) -> Any:
         return Store.open(settings.storage_url)
     except (StorageError, OSError) as exc:  # OSError: the database's folder cannot be made
         raise ConfigError(str(settings.path), "storage.url", str(exc).splitlines()[0]) from None
+    except (ArgumentError, NoSuchModuleError) as exc:  # not a URL SQLAlchemy knows
+        raise ConfigError(str(settings.path), "storage.url",
+                          f"not a database URL this collector can open: {exc}") from None
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -168,6 +168,8 @@ def _coerce(file: str, key: str, hint: Any, value: Any) -> Any:
             return parse_duration(value)
         except ValueError as exc:
             raise ConfigError(file, key, str(exc)) from None
+        except OverflowError:
+            raise ConfigError(file, key, f"{value!r} is too long a duration") from None
     if origin is tuple:
         if type(value) is not list:
             raise ConfigError(file, key, f"expected an array of strings, got {_describe(value)}")

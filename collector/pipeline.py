@@ -122,14 +122,20 @@ class Pipeline:
         result = RunResult(stream=stream.id, run_id=run_id, started_at=started)
         bound = log.bind(run_id=run_id, stream=stream.id, connector=stream.connector.name)
         started_text = format_ts(started)
-        self.store.abandon_stale_runs(stream.id, started_text, started_text)
-        committed = self.store.read_cursor(stream.id)
-        cursor = Cursor(
-            value=None if committed is None else orjson.loads(committed),
-            ceiling=started,
-            floor=started - config.backfill,
-        )
-        self.store.start_run(run_id, stream.id, started_text, committed)
+        try:
+            self.store.abandon_stale_runs(stream.id, started_text, started_text)
+            committed = self.store.read_cursor(stream.id)
+            cursor = Cursor(
+                value=None if committed is None else orjson.loads(committed),
+                ceiling=started,
+                floor=started - config.backfill,
+            )
+            self.store.start_run(run_id, stream.id, started_text, committed)
+        except Exception as exc:  # the store cannot start a run (disk full, locked, gone)
+            self._failed(result, exc)
+            result.ended_at = self.clock()
+            bound.error("store_failed", error_class=type(exc).__name__, error=str(exc)[:300])
+            return result
         bound.info("run_started", cursor=committed)
         state = _RunState(committed)
         sid = stream.id

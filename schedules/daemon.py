@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from collector.cli_collect import open_store
 from collector.collect import PlannedStream, check_secrets, open_connector, plan_streams
 from collector.config import Settings
-from collector.errors import ConfigError
+from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
@@ -89,8 +89,24 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     return scheduler
 
 
+def _validate_digest(settings: Settings) -> None:
+    """The weekly digest's delivery keys, and its secrets set, as ``collector digest`` checks them:
+    a config the digest command would refuse must not start a daemon that fails each Monday."""
+    from collector.digest.deliver import check_delivery_config
+
+    check_delivery_config(settings)
+    d, file = settings.digest, str(settings.path)
+    needed = [("digest.slack_webhook_env", d.slack_webhook_env)]
+    if d.smtp_host and d.smtp_user:
+        needed.append(("digest.smtp_password_env", d.smtp_password_env))
+    for key, var in needed:
+        if var and not os.environ.get(var, "").strip():
+            raise ConfigError(file, key, f"environment variable ${var} is not set")
+
+
 def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> None:
     """Secrets set and connector configs sane before anything is scheduled (no network)."""
+    _validate_digest(settings)
     names = list(dict.fromkeys(p.connector for p in planned))
     check_secrets(settings, names)
     for name in names:
@@ -125,6 +141,8 @@ class Daemon:
 
     def _run(self, shutdown: Shutdown) -> int:
         settings = self.settings
+        if self.port_file is not None and not self.port_file.parent.is_dir():
+            raise InputError(f"--port-file {self.port_file}: its folder does not exist")
         planned = plan_streams(settings)
         _validate_connectors(settings, planned)
         ids = [p.id for p in planned]

@@ -170,6 +170,7 @@ def collect_stream(ctx: JobContext, stream_id: str) -> None:
             # A secret unset since start, an unreachable store, or a bug: a failed run all the same.
             in_row = ctx.health.record_crash(stream_id, f"{type(exc).__name__}: {exc}")
             ctx.metrics.failures_in_row.labels(stream=stream_id).set(in_row)
+            ctx.metrics.runs.labels(stream=stream_id, status="failed").inc()
             _failed(ctx, "collect", exc, stream=stream_id)
         else:
             for result in results:

@@ -157,3 +157,22 @@ def test_a_concurrent_cursor_move_fails_the_run_without_storing_its_batch(tmp_pa
         row = conn.execute(sa.text("SELECT status, error_class FROM runs")).one()
     assert tuple(row) == ("failed", "CursorConflict")
     store.close()
+
+
+def test_a_store_that_cannot_start_a_run_fails_that_run_not_the_collection(tmp_path: Path) -> None:
+    """Disk full (or locked) before the run row is written: a failed result, no exception, and
+    the next stream still gets its turn."""
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    connector = SyntheticConnector(SyntheticConfig(count=10, start="2026-01-01T00:00:00Z"))
+    pipeline = Pipeline(store, Filing(Catalog.builtin(), {}))
+
+    def full(*_args: Any) -> None:
+        raise sa.exc.OperationalError("INSERT INTO runs", {}, Exception("database or disk is full"))
+
+    store.start_run = full  # type: ignore[method-assign]
+    result = pipeline.run(connector.stream("events"), connector.config)
+    assert (result.status, result.error_class) == ("failed", "OperationalError")
+    assert "disk is full" in (result.error or "")
+    del store.start_run
+    assert pipeline.run(connector.stream("events"), connector.config).status == "ok"
+    store.close()

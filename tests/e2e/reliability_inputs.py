@@ -181,6 +181,17 @@ ARG_CASES: tuple[ArgCase, ...] = (
             "XX9.9"),
     ArgCase("storage url in an unwritable place", ("collect",), "storage.url",
             edits=(("storage", "url", '"sqlite:////proc/evidence/e.db"'),)),
+    ArgCase("storage url of an unknown driver", ("collect",), "storage.url",
+            edits=(("storage", "url", '"postgresql+nope://x"'),)),
+    ArgCase("seal_grace too long to compute", ("collect",), "windows.seal_grace",
+            edits=(("windows", "seal_grace", '"99999999999d"'),)),
+    ArgCase("seal --window in year 1", ("seal", "--window", "0001-01"), "outside 1970-9998"),
+    ArgCase("digest --week in year 9999", ("digest", "--no-deliver", "--week", "9999-W52"),
+            "outside 1970-9998"),
+    ArgCase("digest --out onto a file", ("digest", "--no-deliver", "--out", "/etc/passwd"), "/etc/passwd"),
+    ArgCase("digest mail_from with a header injected", ("digest",), "digest.mail_from",
+            edits=(("digest", "smtp_host", '"mail.example.com"'), ("digest", "mail_to", '["a@b.c"]'),
+                   ("digest", "mail_from", '"a@b.c\\nBcc: all@x.y"'))),
 )
 
 

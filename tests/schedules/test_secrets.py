@@ -26,6 +26,8 @@ def test_canaries_in_env_and_config_never_reach_logs_responses_or_the_store(tmp_
             "\n[digest]\n"
             'slack_webhook_env = "EC_CANARY_SLACK"\n'
             'smtp_host = "smtp.invalid"\n'
+            'mail_from = "collector@example.com"\n'
+            'mail_to = ["lead@example.com"]\n'
             f'smtp_user = "{config_canary}"\n'
             'smtp_password_env = "EC_CANARY_SMTP"\n'
         ),

@@ -1,0 +1,42 @@
+"""`collector run` refuses, before starting anything, what would only fail later."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def main(argv: list[str]) -> tuple[int, str]:
+    """``collector`` in its own process: the daemon configures logging process-wide."""
+    done = subprocess.run([sys.executable, "-m", "collector.cli", *argv], capture_output=True,
+                          text=True, timeout=60)
+    return done.returncode, done.stderr
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text('[storage]\nurl = "sqlite:///evidence.db"\n[daemon]\nlisten = "127.0.0.1:0"\n'
+                    '[connectors.synthetic]\ncount = 10\n' + extra)
+    return path
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('[digest]\nslack_webhook_env = "EC_TEST_NO_SUCH_HOOK"\n',
+     "digest.slack_webhook_env: environment variable $EC_TEST_NO_SUCH_HOOK is not set"),
+    ('[digest]\nsmtp_host = "mail.example.com"\nmail_from = "a@b.c"\n',
+     "digest.mail_to: required when digest.smtp_host is set"),
+])
+def test_a_digest_the_digest_command_would_refuse_stops_the_daemon(
+        tmp_path: Path, extra: str, expected: str) -> None:
+    code, err = main(["--config", str(_config(tmp_path, extra)), "run"])
+    assert code == 2
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_port_file_in_a_missing_folder_stops_the_daemon_before_it_listens(tmp_path: Path) -> None:
+    port_file = tmp_path / "no-such-folder" / "port"
+    code, err = main(["--config", str(_config(tmp_path)), "run", "--port-file", str(port_file)])
+    assert code == 2 and f"--port-file {port_file}: its folder does not exist" in err
