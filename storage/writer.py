@@ -195,7 +195,11 @@ class WriterProcess:
         self.in_flight = False
         self.is_ready = False
         self.peak_rss_kb = 0
-        self._put(url)
+        try:
+            self._put(url)
+        except WriterError as exc:  # it died at once (no interpreter, no module): reap, report
+            self.close()
+            raise WriterError(f"the writer process did not start: {exc}") from None
 
     def ready(self) -> bool:
         """Whether the writer has started and holds a connection to the store; never blocks.
