@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $COLLECTOR_CONFIG, else ./config.toml)",
     )
     parser.add_argument("--log-level", default=None, metavar="LEVEL",
+                        choices=("debug", "info", "warning", "error"),
                         help="debug, info, warning or error (default: warning; info for run)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -65,6 +65,12 @@ def check_secrets(settings: Settings, connectors: Sequence[str],
                     str(settings.path), f"connectors.{name}.{key}",
                     f"environment variable ${var} is not set",
                 )
+            value = env.get(var, "") if var else ""
+            if value != value.strip():  # a pasted newline: the vendor would refuse it after retries
+                raise ConfigError(
+                    str(settings.path), f"connectors.{name}.{key}",
+                    f"environment variable ${var} has leading or trailing whitespace",
+                )
 
 
 def open_connector(settings: Settings, name: str, env: Mapping[str, str] | None = None,

@@ -35,6 +35,10 @@ DEFAULT_CONFIG = "config.toml"
 T = TypeVar("T")
 
 
+MIN_INTERVAL = timedelta(seconds=1)
+"""The shortest collection interval (tests and the soak bench use it); "0s" is a typing mistake."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class StorageSettings:
     """Where evidence is stored."""
@@ -266,6 +270,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, "storage.flush_seconds", "must be at least 1")
     if not storage.url.startswith(("sqlite://", "postgresql")):
         raise ConfigError(file, "storage.url", "expected a sqlite:/// or postgresql+psycopg:// URL")
+    if storage.url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        raise ConfigError(file, "storage.url", "an in-memory SQLite store keeps nothing; name a file "
+                                               'such as "sqlite:///data/evidence.db"')
     windows = parse_section(WindowSettings, doc.get("windows", {}), file, "windows")
     _check_windows(file, windows)
     signing = parse_section(SigningSettings, doc.get("signing", {}), file, "signing")
@@ -273,6 +280,8 @@ def load_settings(path: Path) -> Settings:
     _check_schedule(file, digest.schedule)
     daemon = parse_section(DaemonSettings, doc.get("daemon", {}), file, "daemon")
     _check_listen(file, daemon.listen)
+    if daemon.max_consecutive_failures < 1:
+        raise ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1")
 
     registry = discover().connectors
     connector_tables = doc.get("connectors", {})
@@ -295,6 +304,9 @@ def load_settings(path: Path) -> Settings:
                 )
         for key, problem in getattr(cfg, "problems", lambda: [])():
             raise ConfigError(file, f"connectors.{name}.{key}", problem)
+        if cfg.interval < MIN_INTERVAL:
+            raise ConfigError(file, f"connectors.{name}.interval",
+                              f"must be at least {int(MIN_INTERVAL.total_seconds())}s")
         connectors[name] = cfg
 
     catalog = Catalog.builtin()

@@ -29,6 +29,11 @@ interval = "15m"
 
 # (name, config text, text that must appear in the one-line error)
 BAD = [
+    ("zero interval", '[connectors.synthetic]\ninterval = "0s"', "connectors.synthetic.interval: must be at least 1s"),
+    ("in-memory store", '[storage]\nurl = "sqlite://"', "storage.url: an in-memory SQLite store keeps nothing"),
+    ("failures threshold below one", "[daemon]\nmax_consecutive_failures = 0",
+     "daemon.max_consecutive_failures: must be at least 1"),
+    ("over-long duration", '[windows]\nseal_grace = "99999999999d"', "windows.seal_grace: '99999999999d' is too long"),
     ("toml syntax", "[storage\nurl = 1", "invalid TOML"),
     ("unknown section", "[storag]\nurl = 'x'", "storag: unknown section"),
     ("unknown key", "[storage]\nulr = 'sqlite:///x.db'", "storage.ulr: unknown key"),
@@ -136,3 +141,19 @@ def test_config_example_is_valid() -> None:
     """The shipped config.example.toml loads (its connectors need secrets only at collection)."""
     settings = load_settings(Path(__file__).resolve().parents[2] / "config.example.toml")
     assert settings.windows.seal_grace == timedelta(days=1)
+
+
+def test_a_secret_with_a_pasted_newline_is_refused_before_any_request(tmp_path: Path) -> None:
+    """A token ending in a newline would fail at the vendor after every retry: refused at start,
+    naming the key and the variable but not the value."""
+    from collector.collect import check_secrets
+    from collector.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    config.write_text('[connectors.synthetic]\ntoken_env = "EC_TEST_TOKEN"\n')
+    settings = load_settings(config)
+    check_secrets(settings, ["synthetic"], {"EC_TEST_TOKEN": "tok-123"})
+    with pytest.raises(ConfigError, match=r"synthetic\.token_env: environment variable \$EC_TEST_TOKEN "
+                                          "has leading or trailing whitespace") as caught:
+        check_secrets(settings, ["synthetic"], {"EC_TEST_TOKEN": "tok-123\n"})
+    assert "tok-123" not in str(caught.value)
