@@ -27,7 +27,9 @@ Contents
   SHA256SUMS.ed25519       raw Ed25519 signature over SHA256SUMS
   SHA256SUMS.ed25519.tsr   (when present) RFC 3161 timestamp token over the signature
 
-Route 1: the collector (checks everything, names the first failing file or record)
+Route 1: the collector (signature, every file hash, every record, the populations, the
+manifest's counts and Merkle root, the chain's links and order; names the first failing part.
+The OSCAL file is covered by the signature, but is a summary it does not re-derive.)
   pip install evidence-collector
   collector verify {name} --fingerprint {fingerprint}
   # several snapshots in sealing order also verify the chain between them:
@@ -43,7 +45,9 @@ Route 2: plain tools (signature and file hashes)
   # timestamp, when present (tsa-ca.pem is the time-stamping authority's CA certificate):
   openssl ts -verify -in SHA256SUMS.ed25519.tsr -data SHA256SUMS.ed25519 -CAfile tsa-ca.pem
 What route 2 does not check: each record's id (SHA-256 of the record without id,
-collected_at and run_id), order, window bounds, the Merkle root and the chain link.
+collected_at and run_id), order, window bounds, the Merkle root, the populations against
+the records, the manifest's counts, and the chain. A timestamp token is optional: its
+absence proves nothing either way.
 Recompute them with route 1, or with the recipes below.
 
 Record id: JCS bytes of the record object without "id", "collected_at" and "run_id".
