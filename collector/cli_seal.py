@@ -129,6 +129,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from collector.errors import InputError
     from collector.seal.verify import TrustedKeys, Verified, verify_chain
 
+    for snapshot in args.snapshots:
+        if not Path(snapshot).is_file():
+            what = "is a folder" if Path(snapshot).is_dir() else "does not exist"
+            raise InputError(f"{snapshot}: {what}; give snapshot .tar files")
     trust = TrustedKeys.load(args.key, args.fingerprint)
     roots = []
     for path in args.tsa_ca:

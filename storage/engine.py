@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 __all__ = ["MIGRATIONS", "StorageError", "create_store_engine", "migrate", "normalise_url"]
 
@@ -61,6 +61,15 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "sslpassword", "secret", "token"})
+
+
+def safe_url(url: URL) -> str:
+    """``url`` for messages: the password masked, in the user part and in the query alike."""
+    query = {k: ("***" if k.lower() in _SECRET_PARAMS else v) for k, v in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True)
+
+
 def migrate(engine: Engine) -> None:
     """Apply every Alembic migration not yet applied (idempotent)."""
     config = Config()
@@ -76,5 +85,5 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
     except Exception as exc:
-        safe = engine.url.render_as_string(hide_password=True)
+        safe = safe_url(engine.url)
         raise StorageError(f"cannot open or migrate the store at {safe}: {exc}") from exc

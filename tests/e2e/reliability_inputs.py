@@ -172,6 +172,7 @@ ARG_CASES: tuple[ArgCase, ...] = (
     ArgCase("verify without a key", ("verify", "{snapshot}"), "--fingerprint"),
     ArgCase("verify a file that is not a tar", ("verify", "{folder}/notes.tar", "--fingerprint", "0" * 64),
             "notes.tar", prepare=_not_a_tar, codes=(1, 2)),
+    ArgCase("verify a folder", ("verify", "{folder}", "--fingerprint", "0" * 64), "is a folder"),
     ArgCase("verify a missing file", ("verify", "{folder}/missing.tar", "--fingerprint", "0" * 64),
             "missing.tar", codes=(1, 2)),
     ArgCase("verify --key that does not exist", ("verify", "{snapshot}", "--key", "{folder}/nokey.pem"),

@@ -161,3 +161,13 @@ def test_a_migration_interrupted_midway_leaves_nothing_half_done(
     assert store.commit_batch("synthetic.events", "r1", [_row(1)], [], None, '"a"',
                               "2026-01-01T00:00:00.000000Z", {"items": 1}) == 1
     store.close()
+
+
+def test_safe_url_masks_a_password_in_the_user_part_and_in_the_query() -> None:
+    from sqlalchemy.engine import make_url
+
+    from storage.engine import safe_url
+
+    shown = safe_url(make_url("postgresql+psycopg://ec:pw-one@db:5432/ev?password=pw-two&sslmode=require"))
+    assert "pw-one" not in shown and "pw-two" not in shown
+    assert "sslmode=require" in shown and "db:5432/ev" in shown
