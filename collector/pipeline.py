@@ -253,11 +253,15 @@ class Pipeline:
     def commit(self, stream_id: str, batch: _Batch, expected: str | None, cursor: str | None,
                result: RunResult, counts: dict[str, Any]) -> None:
         """Store a batch, move the cursor from ``expected`` and update the run row: one transaction."""
-        new = self.store.commit_batch(
-            stream_id, result.run_id, batch.records, batch.filings, expected, cursor,
-            format_ts(self.clock()), {**counts, "records_new": result.records_new},
-        )
+        new = self.store.commit_batch(*self._job(batch, expected, cursor, result, counts).row())
         self._stored(stream_id, batch, new, result)
+
+    def _job(self, batch: _Batch, expected: str | None, cursor: str | None, result: RunResult,
+             counts: dict[str, Any]) -> BatchJob:
+        """What one batch commit stores, whether inline or through the writer process."""
+        return BatchJob(result.stream, result.run_id, batch.records, batch.filings, expected,
+                        cursor, format_ts(self.clock()),
+                        {**counts, "records_new": result.records_new})
 
     def _stored(self, stream_id: str, batch: _Batch, new: int, result: RunResult) -> None:
         """Account for a committed batch and report it."""
@@ -355,12 +359,8 @@ class _Handoff:
                counts: dict[str, Any]) -> None:
         """Collect the previous batch's outcome (raising its error), then hand this one over."""
         self._collect()
-        result = self._result
         assert self._writer is not None, "submit only after ready()"
-        self._writer.submit(BatchJob(
-            result.stream, result.run_id, batch.records, batch.filings, expected, cursor,
-            format_ts(self._pipeline.clock()), {**counts, "records_new": result.records_new},
-        ))
+        self._writer.submit(self._pipeline._job(batch, expected, cursor, self._result, counts))
         self._in_flight = batch
 
     def close(self, *, drain: bool) -> None:
