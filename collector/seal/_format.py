@@ -38,6 +38,11 @@ __all__ = [
 
 SCHEMA = "evidence-collector/snapshot/v1"
 MERKLE_ALG = "rfc9162-sha256"
+MAX_SMALL_FILE = 1 << 20
+"""Manifest, sums, signature, key, README: a larger one is not a snapshot's."""
+MAX_RECORD_BYTES = 64 << 20
+"""One record line (or one population cell): far above any real one, so a crafted one cannot
+eat memory."""
 FILE_MANIFEST = "manifest.json"
 FILE_RECORDS = "records.jsonl"
 FILE_OSCAL = "oscal/assessment-results.json"

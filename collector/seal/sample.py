@@ -16,9 +16,6 @@ from collector.seal.verify import VerificationError
 
 __all__ = ["sample"]
 
-_SMALL = 1 << 20  # manifest and sums: anything larger is not ours
-_MAX_FIELD = 64 << 20  # a cell holds one record's field (csv's default limit is 128 KiB)
-
 
 class _Hashing(io.RawIOBase):
     """Reads through to ``src`` while hashing what was read."""
@@ -65,7 +62,7 @@ def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[li
         for required in (fmt.FILE_MANIFEST, fmt.FILE_SUMS):
             if required not in members:
                 raise VerificationError(f"{where}: {required}: missing")
-            if members[required].size > _SMALL:
+            if members[required].size > fmt.MAX_SMALL_FILE:
                 raise VerificationError(f"{where}: {required}: is too large")
         try:
             manifest = fmt.loads(tar.read(fmt.FILE_MANIFEST))
@@ -83,7 +80,7 @@ def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[li
             have = ", ".join(sorted(criteria)) if type(criteria) is dict else ""
             raise InputError(f"{where}: no population for {control} (criteria: {have or 'none'})")
         hashing = _Hashing(tar.open(name))
-        csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
+        csv.field_size_limit(max(csv.field_size_limit(), fmt.MAX_RECORD_BYTES))  # default 128 KiB
         reader = csv.reader(io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8",
                                              newline=""))
         try:

@@ -28,9 +28,7 @@ from collector.windows import parse_window
 __all__ = ["TrustedKeys", "VerificationError", "Verified", "verify_chain", "verify_snapshot"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_SMALL = 1 << 20  # manifest, sums, signature, key, README: anything larger is not ours
 _CHUNK = 1 << 20
-_MAX_LINE = 64 << 20  # one record; far above any real one, so a crafted line cannot eat memory
 
 
 class VerificationError(CollectorError):
@@ -138,7 +136,7 @@ class _Snapshot:
     def read_small(self, name: str) -> bytes:
         if name not in self.members:
             self.fail(name, "missing")
-        if self.members[name].size > _SMALL:
+        if self.members[name].size > fmt.MAX_SMALL_FILE:
             self.fail(name, "is too large")
         with self.open(name) as stream:
             return stream.read()
@@ -273,9 +271,9 @@ def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict
     prev: tuple[str, str] = ("", "")
     number = 0
     with snap.open(fmt.FILE_RECORDS) as stream:
-        for number, line in enumerate(iter(lambda: stream.readline(_MAX_LINE + 1), b""), 1):
-            if len(line) > _MAX_LINE:
-                fail(f"{fmt.FILE_RECORDS} line {number}", f"is longer than {_MAX_LINE:,} bytes")
+        for number, line in enumerate(iter(lambda: stream.readline(fmt.MAX_RECORD_BYTES + 1), b""), 1):
+            if len(line) > fmt.MAX_RECORD_BYTES:
+                fail(f"{fmt.FILE_RECORDS} line {number}", f"is longer than {fmt.MAX_RECORD_BYTES:,} bytes")
             update(line)
             body = line[:-1]
             try:
