@@ -13,7 +13,7 @@ from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -110,7 +110,7 @@ class BackupJobsStream(Stream[AwsConfig]):
                 return [raw for _, raw in spans]
         return [reserialised(job) for job in jobs]
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         listed: BackupJob = item.obj
         job = listed.job
         state = str(job.get("State", "UNKNOWN"))
@@ -137,7 +137,7 @@ class BackupJobsStream(Stream[AwsConfig]):
         if state in FAILED_STATES:
             detail = f": {job['StatusMessage']}" if job.get("StatusMessage") else ""
             exception = f"backup job {state}{detail}"
-        return Evidence(
+        return Normalised(
             kind="backup_result",
             actor=job.get("IamRoleArn"),
             source_url=(f"https://console.aws.amazon.com/backup/home?region={listed.region}"

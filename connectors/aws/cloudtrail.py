@@ -18,7 +18,7 @@ from connectors.aws._raw import json_array_items
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -260,7 +260,7 @@ class CloudTrailStream(Stream[AwsConfig]):
 
     # -- normalising -------------------------------------------------------------------------
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         trail: TrailEvent = item.obj
         event = trail.event
         name: str = event["eventName"]
@@ -308,7 +308,7 @@ class CloudTrailStream(Stream[AwsConfig]):
         elif name in ("StopLogging", "DeleteTrail") and not error:
             what = "stopped" if name == "StopLogging" else "deleted"
             exception = f"CloudTrail trail {what} ({target.get('name', 'unknown trail')})"
-        return Evidence(
+        return Normalised(
             kind=kind,
             actor=str(actor) if actor else None,
             source_url=f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{event['eventID']}",

@@ -15,7 +15,7 @@ from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError, RetriableError
-from connectors.sdk.items import Cursor, Evidence, SourceItem
+from connectors.sdk.items import Cursor, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -121,7 +121,7 @@ class CredentialReportStream(Stream[AwsConfig]):
                 continue
             yield SourceItem(arn, generated, line, ReportRow(row, generated))
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         report: ReportRow = item.obj
         row = report.row
         root = row.get("user") == ROOT_USER
@@ -146,7 +146,7 @@ class CredentialReportStream(Stream[AwsConfig]):
             exception = "root account has no MFA"
         elif password is True and not mfa:
             exception = "IAM user has a console password and no MFA"
-        return Evidence(
+        return Normalised(
             kind="mfa_status",
             actor=item.key,
             source_url=("https://console.aws.amazon.com/iam/home#/security_credentials" if root else

@@ -13,7 +13,7 @@ from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
-from connectors.sdk.items import Cursor, Evidence, SourceItem
+from connectors.sdk.items import Cursor, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -85,7 +85,7 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
                 raise PaginationError(f"aws: {operation} returned a marker twice in {where}")
             seen.add(marker)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         rds: RdsItem = item.obj
         obj = rds.obj
         if rds.what == "instance":
@@ -107,7 +107,7 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
                 exception = "RDS instance has automated backups off (retention 0 days)"
             url = (f"https://console.aws.amazon.com/rds/home?region={rds.region}"
                    f"#database:id={obj.get('DBInstanceIdentifier')}")
-            return Evidence("backup_result", None, url, data, exception)
+            return Normalised("backup_result", None, url, data, exception)
         data = {
             "record": "automated_snapshot",
             "snapshot": obj.get("DBSnapshotIdentifier"),
@@ -123,4 +123,4 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
         }
         url = (f"https://console.aws.amazon.com/rds/home?region={rds.region}"
                f"#db-snapshot:engine={obj.get('Engine')};id={obj.get('DBSnapshotIdentifier')}")
-        return Evidence("backup_result", None, url, data, None)
+        return Normalised("backup_result", None, url, data, None)

@@ -12,7 +12,7 @@ from github.GithubException import BadAttributeException, GithubException
 from connectors.github.config import GithubConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from github.GithubObject import GithubObject
@@ -132,7 +132,7 @@ class PullRequests(_GithubStream):
             return ItemFailure(f"{full}#{number}", "github: the pull request has no merged_at")
         return SourceItem(f"{full}#{number}", merged_at.astimezone(UTC), _raw(raw), obj)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         obj: dict[str, Any] = item.obj
         pull: dict[str, Any] = obj["pull"]
         author = (pull.get("user") or {}).get("login")
@@ -140,7 +140,7 @@ class PullRequests(_GithubStream):
         base = pull["base"]["ref"]
         approved = approvers(author, obj["reviews"])
         to_default = base == obj["default_branch"]
-        return Evidence(
+        return Normalised(
             kind="code_change",
             actor=merged_by or author,
             source_url=pull.get("html_url"),
@@ -194,7 +194,7 @@ class BranchProtection(_GithubStream):
                      "protection": protection}
             yield SourceItem(f"{full}@{branch_name}", cursor.ceiling, _raw(state), state)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         state: dict[str, Any] = item.obj
         rule: dict[str, Any] | None = state["protection"]
         reviews = (rule or {}).get("required_pull_request_reviews")
@@ -210,7 +210,7 @@ class BranchProtection(_GithubStream):
             exception = "default branch is not protected"
         elif not approvals:
             exception = "default branch protection requires no approving review"
-        return Evidence(
+        return Normalised(
             kind="config_state",
             actor=None,
             source_url=f"{state['html_url']}/settings/branches",
@@ -254,7 +254,7 @@ class OrgSettings(_GithubStream):
             # Only org owners may filter members by 2FA: keep the org record, mark the run partial.
             yield ItemFailure(f"{org.login}/members", str(exc), type(exc).__name__)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         obj: dict[str, Any] = item.obj
         if obj["type"] == "org":
             required = obj["two_factor_requirement_enabled"]
@@ -263,12 +263,12 @@ class OrgSettings(_GithubStream):
                 exception = "the token cannot read the org's 2FA requirement (it needs an org owner)"
             elif not required:
                 exception = "organization does not require two-factor authentication"
-            return Evidence(
+            return Normalised(
                 kind="mfa_status", actor=None, source_url=obj["html_url"],
                 data={"org": obj["org"], "two_factor_requirement_enabled": required},
                 exception=exception,
             )
-        return Evidence(
+        return Normalised(
             kind="mfa_status", actor=obj["login"], source_url=obj["html_url"],
             data={"org": obj["org"], "login": obj["login"], "two_factor_enabled": False},
             exception="member has two-factor authentication disabled",

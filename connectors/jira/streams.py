@@ -13,7 +13,7 @@ from connectors.jira._time import Position, jql_date, parse_jira_time, utc_text
 from connectors.jira.config import JiraConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ItemError
-from connectors.sdk.items import Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.jira import JiraConnector
@@ -146,7 +146,7 @@ class ChangeTickets(_IssueStream):
     kinds = frozenset({"change_ticket"})
     jql_key = "change_jql"
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         issue: dict[str, Any] = item.obj
         data = _common(issue)
         wanted = self.config.approval_status.casefold()
@@ -162,7 +162,7 @@ class ChangeTickets(_IssueStream):
             exception = (f"change resolved ({data['status']}) without passing the "
                          f"'{self.config.approval_status}' status")
         actor = approvers[-1] if approvers else data["reporter"]
-        return Evidence("change_ticket", actor, self.source_url(item.key), data, exception)
+        return Normalised("change_ticket", actor, self.source_url(item.key), data, exception)
 
 
 class Incidents(_IssueStream):
@@ -172,7 +172,7 @@ class Incidents(_IssueStream):
     kinds = frozenset({"incident"})
     jql_key = "incident_jql"
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         issue: dict[str, Any] = item.obj
         data = _common(issue)
         seconds = None
@@ -181,4 +181,4 @@ class Incidents(_IssueStream):
             seconds = int(delta.total_seconds())
         data["time_to_resolve_seconds"] = seconds
         actor = data["assignee"] or data["reporter"]
-        return Evidence("incident", actor, self.source_url(item.key), data)
+        return Normalised("incident", actor, self.source_url(item.key), data)

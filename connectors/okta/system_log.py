@@ -12,7 +12,7 @@ from connectors.okta._time import format_okta, normalise_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.okta.connector import OktaConnector
@@ -133,7 +133,7 @@ class SystemLogStream(Stream[OktaConfig]):
                 else:
                     yield SourceItem(uuid, parse_okta(at), raw, event, cursor=value)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         """Who did what to whom, the outcome and where from; no geolocation, no session ids."""
         event: dict[str, Any] = item.obj
         kind = event_kind(event["eventType"])
@@ -164,4 +164,4 @@ class SystemLogStream(Stream[OktaConfig]):
         until = format_okta(at + timedelta(milliseconds=1)).replace(":", "%3A")
         source_url = (f"{self.config.base_url}/api/v1/logs?since={since}&until={until}"
                       f"&filter=uuid+eq+%22{quote(str(event['uuid']), safe='')}%22")
-        return Evidence(kind=kind, actor=actor.get("alternateId"), source_url=source_url, data=data)
+        return Normalised(kind=kind, actor=actor.get("alternateId"), source_url=source_url, data=data)

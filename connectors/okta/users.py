@@ -10,7 +10,7 @@ from connectors.okta._json import split_array
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
     from connectors.okta.connector import OktaConnector
@@ -79,7 +79,7 @@ class UsersStream(Stream[OktaConfig]):
                     yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
                                      {"user": user, "factors": factors})
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         """Login, status, last login and each factor's type, provider and status; never the
         profile beyond the login, never factor profiles (phone numbers, device names)."""
         user: dict[str, Any] = item.obj["user"]
@@ -108,5 +108,5 @@ class UsersStream(Stream[OktaConfig]):
             if status == "ACTIVE" and active == 0:
                 exception = NO_ACTIVE_FACTOR
         source_url = self.okta.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
-        return Evidence(kind="mfa_status", actor=login, source_url=source_url, data=data,
+        return Normalised(kind="mfa_status", actor=login, source_url=source_url, data=data,
                         exception=exception)

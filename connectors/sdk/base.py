@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from connectors.sdk.errors import AuthError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 __all__ = [
     "Connector",
@@ -94,7 +94,7 @@ class Stream(ABC, Generic[C]):
         """Yield items newer than ``cursor.value`` and no later than ``cursor.ceiling``."""
 
     @abstractmethod
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         """Turn one source item into evidence; pure, so it can be tested without a source."""
 
 

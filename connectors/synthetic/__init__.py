@@ -12,7 +12,7 @@ import orjson
 
 from connectors.sdk.base import Connector, ConnectorConfig, Stream, StreamOutput, secret_field
 from connectors.sdk.errors import RetriableError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 __all__ = ["SyntheticConfig", "SyntheticConnector"]
 
@@ -75,12 +75,12 @@ class SyntheticEvents(Stream[SyntheticConfig]):
             yield SourceItem(key, observed, orjson.dumps(event), event, seq + 1)
         yield Checkpoint(cfg.count)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         event: dict[str, Any] = item.obj
         exception = None
         if event["outcome"] == "SUCCESS" and not event["mfa"]:
             exception = "successful sign-in without MFA"
-        return Evidence(
+        return Normalised(
             kind="access_log",
             actor=event["actor"],
             source_url=f"https://synthetic.invalid/events/{event['uuid']}",
@@ -106,9 +106,9 @@ class SyntheticUsers(Stream[SyntheticConfig]):
             user = {"id": f"u{n:05d}", "login": f"user{n}@example.com", "mfa": n % 7 != 0}
             yield SourceItem(user["id"], cursor.ceiling, orjson.dumps(user), user)  # type: ignore[arg-type]
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         user: dict[str, Any] = item.obj
-        return Evidence(
+        return Normalised(
             kind="mfa_status",
             actor=user["login"],
             source_url=f"https://synthetic.invalid/users/{user['id']}",

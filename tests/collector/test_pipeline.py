@@ -15,7 +15,7 @@ from collector.catalog import Catalog, Filing
 from collector.collect import collect
 from collector.config import load_settings
 from collector.pipeline import Pipeline
-from connectors.sdk import Checkpoint, Cursor, Evidence, SourceItem
+from connectors.sdk import Checkpoint, Cursor, Normalised, SourceItem
 from connectors.synthetic import SyntheticConfig, SyntheticConnector, SyntheticEvents
 from storage import Store
 
@@ -99,9 +99,9 @@ def test_run_rows_record_status_counts_and_cursor(tmp_path: Path) -> None:
 
 
 class _BadKind(SyntheticEvents):
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         evidence = super().normalise(item)
-        return Evidence("incident", evidence.actor, evidence.source_url, evidence.data)
+        return Normalised("incident", evidence.actor, evidence.source_url, evidence.data)
 
 
 class _Floats(SyntheticEvents):
@@ -110,8 +110,8 @@ class _Floats(SyntheticEvents):
         yield SourceItem("k1", now, b"{}", {"x": 1.5}, cursor=1)
         yield Checkpoint(2)
 
-    def normalise(self, item: SourceItem) -> Evidence:
-        return Evidence("access_log", None, None, dict(item.obj))
+    def normalise(self, item: SourceItem) -> Normalised:
+        return Normalised("access_log", None, None, dict(item.obj))
 
 
 @pytest.mark.parametrize("stream_type", [_BadKind, _Floats])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.sdk import Checkpoint, Cursor, Evidence, RetriableError, SourceItem, json_leq
+from connectors.sdk import Checkpoint, Cursor, Normalised, RetriableError, SourceItem, json_leq
 from connectors.sdk.contract import (
     ContractViolation,
     check_declared,
@@ -38,8 +38,8 @@ class _Backwards(SyntheticEvents):
         yield SourceItem("a", now, b"{}", {}, cursor=5)
         yield Checkpoint(3)
 
-    def normalise(self, item: SourceItem) -> Evidence:
-        return Evidence("access_log", None, None, {})
+    def normalise(self, item: SourceItem) -> Normalised:
+        return Normalised("access_log", None, None, {})
 
 
 class _BackwardsConnector(SyntheticConnector):
