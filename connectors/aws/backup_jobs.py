@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.aws._access import Target, as_connector_error
-from connectors.aws._raw import BodyCapture, iso, json_array_items, reserialised
+from connectors.aws._raw import BodyCapture, iso, reserialised
 from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
 from connectors.sdk.items import Checkpoint, Cursor, Normalised, SourceItem
+from connectors.sdk.rawjson import split_member
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -102,7 +103,7 @@ class BackupJobsStream(Stream[AwsConfig]):
         """Each job's exact bytes in the response; re-serialised when no response was received."""
         if body is not None:
             try:
-                spans = json_array_items(body.decode("utf-8"), "BackupJobs")
+                spans = split_member(body, "BackupJobs")
             except ValueError:
                 spans = []
             ids = [obj.get("BackupJobId") for obj, _ in spans]

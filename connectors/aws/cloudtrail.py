@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.aws._access import Target, as_connector_error
-from connectors.aws._raw import json_array_items
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_member
 
 if TYPE_CHECKING:
     from connectors.aws.connector import AwsConnector
@@ -80,7 +80,7 @@ def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
     """
     try:
         text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8")
-        records = json_array_items(text, "Records")
+        records = split_member(text, "Records")
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
     for index, (record, _) in enumerate(records):

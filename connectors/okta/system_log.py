@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-from connectors.okta._json import split_array
 from connectors.okta._time import format_okta, normalise_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
     from connectors.okta.connector import OktaConnector
@@ -111,7 +111,7 @@ class SystemLogStream(Stream[OktaConfig]):
                 raise FatalError(f"okta.system_log: /api/v1/logs did not return a list ({exc})") from exc
             if not elements:
                 return  # an empty page ends the window even if Okta offers a next link
-            for raw, event in elements:
+            for event, raw in elements:
                 try:
                     uuid, at = event["uuid"], normalise_okta(event["published"])
                     event_type = str(event["eventType"])

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-from connectors.okta._json import split_array
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import AuthError, FatalError
 from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
     from connectors.okta.connector import OktaConnector
@@ -53,7 +53,7 @@ class UsersStream(Stream[OktaConfig]):
                     users = split_array(response.content)
                 except ValueError as exc:
                     raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
-                for raw, user in users:
+                for user, raw in users:
                     user_id = user.get("id") if isinstance(user, dict) else None
                     if not isinstance(user_id, str) or not user_id:
                         yield ItemFailure("unknown", "a user without an id in /api/v1/users")
