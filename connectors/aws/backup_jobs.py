@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error
+from connectors.aws._access import AwsAccess, Target, as_connector_error
 from connectors.aws._raw import BodyCapture, iso, reserialised
 from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
@@ -15,9 +15,6 @@ from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
 from connectors.sdk.items import Checkpoint, Cursor, Normalised, SourceItem
 from connectors.sdk.rawjson import split_member
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
 
 __all__ = ["FAILED_STATES", "BackupJob", "BackupJobsStream"]
 
@@ -37,7 +34,7 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class BackupJobsStream(Stream[AwsConfig]):
+class BackupJobsStream(Stream[AwsConfig, AwsAccess]):
     """``ListBackupJobs`` per account and region, ``ByCreatedAfter`` = that part's cursor minus
     ``backup_lookback`` (so a job still running at one collection has its final state read at
     the next), ``ByCreatedBefore`` = the run's ceiling.
@@ -50,7 +47,6 @@ class BackupJobsStream(Stream[AwsConfig]):
     name = "backup_jobs"
     kinds = frozenset({"backup_result"})
     mode = "events"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         state: dict[str, str] = dict(cursor.value or {})
@@ -63,11 +59,11 @@ class BackupJobsStream(Stream[AwsConfig]):
             state[key] = iso(cursor.ceiling) or ""
             yield Checkpoint(dict(state))
 
-        yield from run_parts(self.connector.access.parts(), part)
+        yield from run_parts(self.session().parts(), part)
 
     def _jobs(self, target: Target, region: str, since: datetime, until: datetime,
               capture: BodyCapture) -> Iterator[SourceItem]:
-        client = self.connector.access.client(target, "backup", region, self.name)
+        client = self.session().client(target, "backup", region, self.name)
         capture.attach(client, "backup", "ListBackupJobs")
         token: str | None = None
         seen: set[str] = set()

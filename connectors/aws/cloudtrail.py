@@ -11,17 +11,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error
+from connectors.aws._access import AwsAccess, Target, as_connector_error
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 from connectors.sdk.rawjson import split_member
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
 
 __all__ = ["KIND_OF", "CloudTrailStream", "TrailEvent", "parse_log_file"]
 
@@ -106,7 +103,7 @@ def _relevant(event: dict[str, Any]) -> bool:
     return wanted is not None and event.get("eventSource") == wanted[0]
 
 
-class CloudTrailStream(Stream[AwsConfig]):
+class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     """Reads new log files under every ``AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/`` prefix.
 
     The cursor is ``{prefix: last key read}``. Keys are listed after the prefix's last key
@@ -120,13 +117,12 @@ class CloudTrailStream(Stream[AwsConfig]):
     name = "cloudtrail"
     kinds = frozenset({"access_log", "access_change", "config_state"})
     mode = "events"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         cfg = self.config
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
-        s3 = self.connector.access.client(target, "s3", cfg.regions[0], self.name)
+        s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
         prefixes = self._discover(s3, bucket, failures)

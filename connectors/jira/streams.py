@@ -16,7 +16,8 @@ from connectors.sdk.errors import ItemError
 from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
-    from connectors.jira import JiraConnector
+    # A type only: the client module imports the `jira` package, which the connector loads
+    # when it opens its session, never when the streams are declared.
     from connectors.jira._client import JiraApi
 
 __all__ = ["ChangeTickets", "Incidents", "transitions"]
@@ -81,15 +82,11 @@ def _is_resolved(issue: dict[str, Any]) -> bool:
     return bool(fields.get("resolutiondate") or fields.get("resolution") or category == "done")
 
 
-class _IssueStream(Stream[JiraConfig]):
+class _IssueStream(Stream[JiraConfig, "JiraApi"]):
     """Issues matching the configured JQL, updated since the cursor, oldest update first."""
 
     mode = "events"
     jql_key: ClassVar[str]
-
-    def _api(self) -> JiraApi:
-        connector: JiraConnector = self.connector  # type: ignore[assignment]
-        return connector.api()
 
     def query(self, since: datetime, api: JiraApi) -> str:
         """The JQL for issues updated at or after ``since`` (read a little early), oldest first."""
@@ -98,7 +95,7 @@ class _IssueStream(Stream[JiraConfig]):
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         position = Position(cursor.value)
-        api = self._api()
+        api = self.session()
         for page in api.search(self.query(position.updated or cursor.floor, api)):
             for issue in page["issues"]:
                 key = issue.get("key") if isinstance(issue, dict) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from connectors.okta._time import format_okta, normalise_okta, parse_okta
@@ -15,7 +15,8 @@ from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, So
 from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
-    from connectors.okta.connector import OktaConnector
+    # A type only: the HTTP client (httpx) loads when the connector opens its session.
+    from connectors.sdk.http import HttpClient
 
 __all__ = ["EVENT_FILTER", "SystemLogStream", "event_kind"]
 
@@ -70,7 +71,7 @@ def _target(target: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class SystemLogStream(Stream[OktaConfig]):
+class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
     """Events in bounded ``[since, until)`` windows, oldest first, never an open-ended poll.
 
     ``since`` is the last stored event's ``published`` (or the backfill floor), ``until`` the
@@ -82,11 +83,6 @@ class SystemLogStream(Stream[OktaConfig]):
     name = "system_log"
     kinds = frozenset({"access_log", "user_lifecycle", "access_change"})
     mode = "events"
-
-    @property
-    def okta(self) -> OktaConnector:
-        """The connector, typed."""
-        return cast("OktaConnector", self.connector)
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         """Yield stored event types after the cursor and before the ceiling; dropped types move
@@ -104,7 +100,8 @@ class SystemLogStream(Stream[OktaConfig]):
             "filter": EVENT_FILTER,
         }
         seen_set = set(seen)
-        for _, response in self.okta.client.pages("/api/v1/logs", params=params):
+        client: HttpClient = self.session()
+        for _, response in client.pages("/api/v1/logs", params=params):
             try:
                 elements = split_array(response.content)
             except ValueError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from connectors.okta.config import OktaConfig
@@ -13,7 +13,8 @@ from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
 from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
-    from connectors.okta.connector import OktaConnector
+    # A type only: the HTTP client (httpx) loads when the connector opens its session.
+    from connectors.sdk.http import HttpClient
 
 __all__ = ["NO_ACTIVE_FACTOR", "UsersStream"]
 
@@ -23,7 +24,7 @@ _LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
 """Okta's unfiltered list leaves DEPROVISIONED users out; a second, searched listing adds them."""
 
 
-class UsersStream(Stream[OktaConfig]):
+class UsersStream(Stream[OktaConfig, "HttpClient"]):
     """The MFA state of every user, read at the run's ceiling (a state stream).
 
     Requests per run: one per 200 users in each of the two listings, plus one factors
@@ -36,14 +37,9 @@ class UsersStream(Stream[OktaConfig]):
     kinds = frozenset({"mfa_status"})
     mode = "state"
 
-    @property
-    def okta(self) -> OktaConnector:
-        """The connector, typed."""
-        return cast("OktaConnector", self.connector)
-
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         """Yield one item per user; a user whose factors cannot be read is an ItemFailure."""
-        client = self.okta.client
+        client: HttpClient = self.session()
         limit = str(min(self.config.page_size, _USER_PAGE_MAX))
         read: set[str] = set()
         for search in _LISTINGS:
@@ -107,6 +103,6 @@ class UsersStream(Stream[OktaConfig]):
             data["active_factors"] = active
             if status == "ACTIVE" and active == 0:
                 exception = NO_ACTIVE_FACTOR
-        source_url = self.okta.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
+        source_url = self.config.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
         return Normalised(kind="mfa_status", actor=login, source_url=source_url, data=data,
                         exception=exception)

@@ -38,7 +38,7 @@ class SyntheticConfig(ConnectorConfig):
         return datetime.fromisoformat(self.start.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class SyntheticEvents(Stream[SyntheticConfig]):
+class SyntheticEvents(Stream[SyntheticConfig, None]):
     """Sign-in events numbered 0..count-1; the cursor is the next sequence number."""
 
     name = "events"
@@ -94,7 +94,7 @@ class SyntheticEvents(Stream[SyntheticConfig]):
         )
 
 
-class SyntheticUsers(Stream[SyntheticConfig]):
+class SyntheticUsers(Stream[SyntheticConfig, None]):
     """The MFA state of ``users`` accounts, read at the run's ceiling."""
 
     name = "users"
@@ -117,14 +117,18 @@ class SyntheticUsers(Stream[SyntheticConfig]):
         )
 
 
-class SyntheticConnector(Connector[SyntheticConfig]):
-    """Offline source of deterministic evidence; no network, no secrets."""
+class SyntheticConnector(Connector[SyntheticConfig, None]):
+    """Offline source of deterministic evidence; no network, no secrets, no session."""
 
     name = "synthetic"
     config_type = SyntheticConfig
     stream_types = (SyntheticEvents, SyntheticUsers)
 
+    def open_session(self) -> None:
+        """Nothing to open: the events are computed."""
+
     def check(self) -> None:
         """When ``token_env`` is set, its variable must hold a value, as a real source's token."""
+        super().check()
         if self.config.token_env:
             self.secret("token_env")

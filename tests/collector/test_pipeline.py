@@ -120,7 +120,7 @@ def test_connector_bugs_are_item_failures_not_crashes(tmp_path: Path, stream_typ
     store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
     connector = SyntheticConnector(SyntheticConfig(count=3))
     pipeline = Pipeline(store, Filing(Catalog.builtin(), {}))
-    result = pipeline.run(stream_type(connector), connector.config)
+    result = pipeline.run(stream_type(connector.config, connector.session, connector.name), connector.config)
     assert result.status == "partial" and result.failures >= 1 and result.records_new == 0
     assert store.read_cursor("synthetic.events") is None
     store.close()
@@ -149,7 +149,8 @@ def test_a_concurrent_cursor_move_fails_the_run_without_storing_its_batch(tmp_pa
                 store.advance_cursor(conn, "synthetic.events", None, "99", "t", "other-run")
 
     connector = SyntheticConnector(SyntheticConfig(count=5))
-    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(Raced(connector), connector.config)
+    raced = Raced(connector.config, connector.session, connector.name)
+    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(raced, connector.config)
     assert result.status == "failed" and result.error_class == "CursorConflict"
     assert result.records_new == 0 and store.count_records() == 0
     assert store.read_cursor("synthetic.events") == "99"
