@@ -103,8 +103,9 @@ class SyntheticUsers(Stream[SyntheticConfig, None]):
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         for n in range(self.config.users):
-            user = {"id": f"u{n:05d}", "login": f"user{n}@example.com", "mfa": n % 7 != 0}
-            yield SourceItem(user["id"], cursor.ceiling, orjson.dumps(user), user)  # type: ignore[arg-type]
+            key = f"u{n:05d}"
+            user = {"id": key, "login": f"user{n}@example.com", "mfa": n % 7 != 0}
+            yield SourceItem(key, cursor.ceiling, orjson.dumps(user), user)
 
     def normalise(self, item: SourceItem) -> Normalised:
         user: dict[str, Any] = item.obj
