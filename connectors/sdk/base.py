@@ -1,4 +1,4 @@
-"""The connector SDK's outer shape: typed config, a connector that declares its streams."""
+"""The connector SDK's outer shape: typed config, a connector that declares its streams and their session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal
 
+# typing_extensions for TypeVar(default=...) (PEP 696, in typing from 3.13): S defaults to Any, so
+# ``Connector[Any]`` and ``Stream[Any]`` written before streams had a session type still mean the same.
 from typing_extensions import TypeVar
 
 from connectors.sdk.errors import AuthError, FatalError
