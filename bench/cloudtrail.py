@@ -135,7 +135,8 @@ def _stages(files: list[tuple[str, bytes]], config: Any) -> tuple[float, float]:
         store = Store.open(f"sqlite:///{Path(tmp) / 'stage.db'}")
         pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=1000)
         started = time.perf_counter()
-        pipeline.run(Parsed(AwsConnector(config)), config)
+        aws = AwsConnector(config)
+        pipeline.run(Parsed(config, aws.session, aws.name), config)
         store_seconds = time.perf_counter() - started
         store.close()
     return parse_seconds, store_seconds

@@ -21,7 +21,8 @@ def main() -> None:
     from collector.collect import collect
     from collector.config import load_settings
     from collector.logs import configure_logging
-    from sandbox.github import FakeGithub, seed_org
+    from sandbox.github import FakeGithub
+    from sandbox.github_seed import seed_org
     from storage import Store
 
     parser = argparse.ArgumentParser(description=__doc__)

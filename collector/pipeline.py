@@ -120,7 +120,7 @@ class Pipeline:
         run_id = str(uuid.uuid4())
         started = self.clock()
         result = RunResult(stream=stream.id, run_id=run_id, started_at=started)
-        bound = log.bind(run_id=run_id, stream=stream.id, connector=stream.connector.name)
+        bound = log.bind(run_id=run_id, stream=stream.id, connector=stream.connector_name)
         started_text = format_ts(started)
         try:
             self.store.abandon_stale_runs(stream.id, started_text, started_text)

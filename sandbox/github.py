@@ -1,30 +1,23 @@
-"""A fake GitHub REST API (the endpoints PyGithub calls for PRs, branch protection and org 2FA)."""
+"""A fake GitHub REST API on loopback (the endpoints PyGithub calls for PRs, branch protection
+and org 2FA), with GitHub's rate-limit headers and its fault answers."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from random import Random
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from sandbox._http import FakeServer, Request, Response, Status
+from sandbox.github_data import GithubOrg, GithubPull, GithubRepo
 
 __all__ = [
     "DOCS_URL",
+    "WEB_URL",
     "FakeGithub",
-    "GithubOrg",
-    "GithubPull",
-    "GithubRepo",
-    "GithubReview",
-    "KnownExceptions",
-    "Protection",
-    "SeededOrg",
     "internal_error",
     "secondary_rate_limit",
-    "seed_org",
     "too_many_requests",
 ]
 
@@ -41,204 +34,6 @@ SECONDARY_MESSAGE = (
 def _ts(when: datetime) -> str:
     """GitHub's timestamp form: second resolution, UTC, ``Z``."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class GithubReview:
-    """One pull request review; ``submitted_at`` is None for a PENDING review."""
-
-    id: int
-    user: str
-    state: str
-    submitted_at: datetime | None
-
-
-@dataclass
-class GithubPull:
-    """One pull request; ``merged_at`` None and ``closed_at`` set means closed without merging."""
-
-    number: int
-    title: str
-    author: str
-    base: str
-    head_sha: str
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None = None
-    merged_at: datetime | None = None
-    merged_by: str | None = None
-    reviews: list[GithubReview] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        """``open`` or ``closed``."""
-        return "open" if self.closed_at is None else "closed"
-
-
-@dataclass
-class Protection:
-    """A branch's protection settings (the subset the collector reads)."""
-
-    required_approvals: int | None = 1
-    dismiss_stale_reviews: bool = True
-    require_code_owner_reviews: bool = False
-    enforce_admins: bool = True
-    status_checks: tuple[str, ...] = ("ci",)
-    allow_force_pushes: bool = False
-    allow_deletions: bool = False
-
-
-@dataclass
-class GithubRepo:
-    """A repository with its pulls and the protection of each protected branch."""
-
-    id: int
-    name: str
-    default_branch: str = "main"
-    private: bool = True
-    archived: bool = False
-    pulls: list[GithubPull] = field(default_factory=list)
-    protection: dict[str, Protection] = field(default_factory=dict)
-
-
-@dataclass
-class GithubOrg:
-    """An organisation: its 2FA requirement, members (login -> 2FA enabled) and repositories."""
-
-    login: str
-    two_factor_requirement_enabled: bool | None = True
-    members: dict[str, bool] = field(default_factory=dict)
-    repos: dict[str, GithubRepo] = field(default_factory=dict)
-
-    def add_pull(
-        self,
-        repo: str,
-        *,
-        author: str,
-        merged_at: datetime | None,
-        reviews: Iterable[tuple[str, str]] = (),
-        base: str | None = None,
-        merged_by: str | None = None,
-        updated_at: datetime | None = None,
-        title: str | None = None,
-    ) -> GithubPull:
-        """Append a closed pull request (merged when ``merged_at`` is set) with reviews
-        ``(login, state)`` submitted an hour apart before the merge; returns it."""
-        target = self.repos[repo]
-        reviews = list(reviews)
-        number = max((p.number for p in target.pulls), default=0) + 1
-        closed = merged_at or updated_at or datetime.now(UTC)
-        created = closed - timedelta(hours=len(reviews) + 2)
-        submitted = [
-            GithubReview(number * 100 + i, login, state, created + timedelta(hours=i + 1))
-            for i, (login, state) in enumerate(reviews)
-        ]
-        pull = GithubPull(
-            number=number,
-            title=title or f"Change {number} to {repo}",
-            author=author,
-            base=base or target.default_branch,
-            head_sha=f"{number:040x}",
-            created_at=created,
-            updated_at=updated_at or closed,
-            closed_at=closed,
-            merged_at=merged_at,
-            merged_by=(merged_by or author) if merged_at else None,
-            reviews=submitted,
-        )
-        target.pulls.append(pull)
-        return pull
-
-
-@dataclass(frozen=True)
-class KnownExceptions:
-    """The seeded data set's deliberate control failures, by source key."""
-
-    pr_unreviewed: str
-    pr_self_approved: str
-    pr_approval_withdrawn: str
-    unprotected_branch: str
-    zero_approvals_branch: str
-    member_2fa_disabled: str
-    org: str
-
-
-@dataclass(frozen=True)
-class SeededOrg:
-    """A generated organisation and the exceptions it contains."""
-
-    org: GithubOrg
-    known: KnownExceptions
-
-
-def seed_org(
-    seed: int = 7,
-    now: datetime | None = None,
-    *,
-    login: str = "acme",
-    days: int = 60,
-    every_hours: int = 40,
-) -> SeededOrg:
-    """An org with four repositories and ``days`` of pull requests before ``now``, the same for
-    the same arguments, with the failures named in ``known``; everything else passes."""
-    now = (now or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
-    rng = Random(seed)  # noqa: S311 - a reproducible data set, not security
-    people = ["alice", "bob", "carol", "dave", "erin", "frank"]
-    org = GithubOrg(login, two_factor_requirement_enabled=False,
-                    members={p: True for p in people} | {"mallory": False})
-    layout = [("api", Protection()), ("infra", Protection(required_approvals=2)),
-              ("web", Protection(required_approvals=0)), ("docs", None)]
-    for index, (name, protection) in enumerate(layout):
-        repo = GithubRepo(id=1000 + index, name=name)
-        if protection is not None:
-            repo.protection["main"] = protection
-        org.repos[name] = repo
-    start = now - timedelta(days=days)
-    for name in org.repos:
-        when = start + timedelta(minutes=rng.randrange(60 * every_hours))
-        while when < now - timedelta(hours=2):
-            author = rng.choice(people)
-            reviewer = rng.choice([p for p in people if p != author])
-            roll = rng.random()
-            if roll < 0.08:  # closed without merging
-                org.add_pull(name, author=author, merged_at=None, updated_at=when,
-                             reviews=[(reviewer, "CHANGES_REQUESTED")])
-            elif roll < 0.12:  # merged to a release branch without review: not the default branch
-                org.add_pull(name, author=author, merged_at=when, base="release")
-            else:
-                reviews = [(reviewer, "APPROVED")]
-                if rng.random() < 0.3:
-                    reviews.insert(0, (reviewer, "COMMENTED"))
-                merger = rng.choice([author, reviewer])
-                pull = org.add_pull(name, author=author, merged_at=when, reviews=reviews,
-                                    merged_by=merger)
-                if rng.random() < 0.2:  # a comment after the merge moves updated_at on
-                    pull.updated_at = when + timedelta(minutes=rng.randrange(1, 600))
-            when += timedelta(minutes=rng.randrange(60, 60 * every_hours))
-    api = org.repos["api"]
-    middle = now - timedelta(days=days // 2)
-    unreviewed = org.add_pull("api", author="dave", merged_at=middle, merged_by="dave",
-                              title="Hotfix without review")
-    self_approved = org.add_pull("api", author="erin", merged_at=middle + timedelta(hours=3),
-                                 reviews=[("erin", "APPROVED")], title="Self-approved change")
-    withdrawn = org.add_pull("api", author="frank", merged_at=middle + timedelta(hours=6),
-                             reviews=[("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")],
-                             title="Merged after approval was withdrawn")
-    # A repository with open work too: open pulls are never evidence of a merge.
-    open_pull = org.add_pull("api", author="bob", merged_at=None, updated_at=now - timedelta(hours=1),
-                             title="Work in progress")
-    open_pull.closed_at = None
-    api.pulls.sort(key=lambda p: p.number)
-    known = KnownExceptions(
-        pr_unreviewed=f"{login}/api#{unreviewed.number}",
-        pr_self_approved=f"{login}/api#{self_approved.number}",
-        pr_approval_withdrawn=f"{login}/api#{withdrawn.number}",
-        unprotected_branch=f"{login}/docs@main",
-        zero_approvals_branch=f"{login}/web@main",
-        member_2fa_disabled=f"{login}/mallory",
-        org=login,
-    )
-    return SeededOrg(org, known)
 
 
 def _rate_headers(used: int, reset: int) -> list[tuple[str, str]]:

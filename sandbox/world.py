@@ -84,7 +84,8 @@ class SandboxWorld:
         from moto.server import ThreadedMotoServer
 
         from sandbox.aws_backup import FakeBackup, demo_jobs
-        from sandbox.github import FakeGithub, seed_org
+        from sandbox.github import FakeGithub
+        from sandbox.github_seed import seed_org
         from sandbox.jira import FakeJira
         from sandbox.okta import FakeOkta
         from sandbox.okta_data import seed_org as seed_okta

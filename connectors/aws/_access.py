@@ -1,4 +1,8 @@
-"""Sessions and clients: the standard boto3 chain, STS roles per account, adaptive retries, typed errors."""
+"""Sessions and clients: the standard boto3 chain, STS roles per account, adaptive retries, typed errors.
+
+boto3 and botocore are imported when a client is first built or an error is mapped, never when
+the connector is imported: declaring streams and loading the config do not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,17 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import boto3
-import botocore.config
-import botocore.exceptions
-import botocore.parsers
+from typing import TYPE_CHECKING, Any
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.sdk.http import emit
+from connectors.sdk.retry import emit
+
+if TYPE_CHECKING:
+    import boto3
 
 __all__ = ["AwsAccess", "Target", "as_connector_error", "error_code"]
 
@@ -54,6 +57,8 @@ def _retry_truncated(attempts: int = 1, response: Any = None, operation: Any = N
     if not declared.isdigit() or received >= int(declared):
         return None
     if attempts >= max_attempts:
+        import botocore.exceptions
+
         raise botocore.exceptions.IncompleteReadError(actual_bytes=received, expected_bytes=int(declared))
     delay: float = min(4.0, 0.25 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
     return delay
@@ -75,12 +80,16 @@ def _reject_unreadable_json(response_dict: Any = None, operation_model: Any = No
     try:
         json.loads(body)
     except ValueError:
+        import botocore.parsers
+
         raise botocore.parsers.ResponseParserError(
             f"the answer is not JSON ({len(body)} bytes)") from None
 
 
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a ClientError, or "" for anything else."""
+    import botocore.exceptions
+
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
@@ -90,6 +99,9 @@ def as_connector_error(exc: Exception, what: str) -> ConnectorError:
     """Map a boto3/botocore exception to the SDK's typed errors; ``what`` names the call and place."""
     if isinstance(exc, ConnectorError):
         return exc
+    import botocore.exceptions
+    import botocore.parsers
+
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -130,15 +142,30 @@ class Target:
 
 
 class AwsAccess:
-    """Opens sessions and clients on demand; nothing is built at import time or in the constructor.
+    """What the AWS streams read through: sessions and clients opened on demand, and the
+    credential-report poller's ``sleep`` and ``clock``.
 
-    ``session`` replaces the standard-chain session (tests pass a moto-backed one). Clients
+    No session or client is built in the constructor: a client is built when a stream first
+    asks for it, so a collection builds only the clients of the streams that run.
+    ``session`` replaces the standard-chain session (tests pass a moto-backed one), ``sleep``
+    and ``clock`` the poller's wait and deadline (tests drive them without waiting). Clients
     are cached per (account, role session, service, region), so a test can fetch the very
     client a stream will use and attach a ``botocore.stub.Stubber`` to it.
     """
 
-    def __init__(self, config: AwsConfig, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self,
+        config: AwsConfig,
+        session: boto3.Session | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import botocore.config
+
         self.config = config
+        self.sleep = sleep
+        self.clock = clock
         self._session = session
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, str], boto3.Session] = {}
@@ -154,6 +181,8 @@ class AwsAccess:
     @property
     def base_session(self) -> boto3.Session:
         """The collector's own session from the standard credential chain."""
+        import boto3
+
         with self._lock:
             if self._session is None:
                 self._session = boto3.Session()
@@ -183,6 +212,8 @@ class AwsAccess:
             )
         except Exception as exc:
             raise as_connector_error(exc, f"sts:AssumeRole {target.role_arn}") from exc
+        import boto3
+
         creds = answer["Credentials"]
         session = boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],

@@ -1,8 +1,7 @@
-"""The exact bytes behind each item: array elements of a JSON body, elements of an XML body."""
+"""The exact bytes behind each item: the response body a client parsed, elements of an XML body."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from datetime import UTC, datetime
@@ -10,10 +9,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BodyCapture", "iso", "json_array_items", "reserialised", "xml_elements"]
-
-_DECODER = json.JSONDecoder()
-_WS = re.compile(r"[ \t\n\r]*")
+__all__ = ["BodyCapture", "iso", "reserialised", "xml_elements"]
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -23,54 +19,6 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _skip(text: str, index: int) -> int:
-    match = _WS.match(text, index)
-    return match.end() if match else index
-
-
-def json_array_items(text: str, key: str) -> list[tuple[Any, bytes]]:
-    """Each element of the top-level array ``key`` with the exact UTF-8 bytes it occupies.
-
-    Walks the top-level object with the standard library's scanner, so each element's span
-    is exactly what the source sent (after any transfer decompression). ValueError when the
-    text is not a JSON object or ``key`` is not an array in it (the caller reports the file).
-    """
-    i = _skip(text, 0)
-    if text[i:i + 1] != "{":
-        raise ValueError("expected a JSON object")
-    i = _skip(text, i + 1)
-    while text[i:i + 1] == '"':
-        name, i = _DECODER.raw_decode(text, i)
-        i = _skip(text, i)
-        if text[i:i + 1] != ":":
-            raise ValueError(f"expected ':' at offset {i}")
-        i = _skip(text, i + 1)
-        if name == key and text[i:i + 1] == "[":
-            return _elements(text, _skip(text, i + 1))
-        _, i = _DECODER.raw_decode(text, i)
-        i = _skip(text, i)
-        if text[i:i + 1] == ",":
-            i = _skip(text, i + 1)
-    raise ValueError(f'no "{key}" array in the object')
-
-
-def _elements(text: str, i: int) -> list[tuple[Any, bytes]]:
-    out: list[tuple[Any, bytes]] = []
-    if text[i:i + 1] == "]":
-        return out
-    while True:
-        obj, end = _DECODER.raw_decode(text, i)
-        out.append((obj, text[i:end].encode()))
-        i = _skip(text, end)
-        char = text[i:i + 1]
-        if char == ",":
-            i = _skip(text, i + 1)
-        elif char == "]":
-            return out
-        else:
-            raise ValueError(f"expected ',' or ']' at offset {i} (truncated?)")
 
 
 def xml_elements(body: bytes, tag: str) -> list[bytes]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error
-from connectors.aws._raw import BodyCapture, iso, json_array_items, reserialised
+from connectors.aws._access import AwsAccess, Target, as_connector_error
+from connectors.aws._raw import BodyCapture, iso, reserialised
 from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, SourceItem
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
+from connectors.sdk.items import Checkpoint, Cursor, Normalised, SourceItem
+from connectors.sdk.rawjson import split_member
 
 __all__ = ["FAILED_STATES", "BackupJob", "BackupJobsStream"]
 
@@ -36,7 +34,7 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class BackupJobsStream(Stream[AwsConfig]):
+class BackupJobsStream(Stream[AwsConfig, AwsAccess]):
     """``ListBackupJobs`` per account and region, ``ByCreatedAfter`` = that part's cursor minus
     ``backup_lookback`` (so a job still running at one collection has its final state read at
     the next), ``ByCreatedBefore`` = the run's ceiling.
@@ -49,7 +47,6 @@ class BackupJobsStream(Stream[AwsConfig]):
     name = "backup_jobs"
     kinds = frozenset({"backup_result"})
     mode = "events"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         state: dict[str, str] = dict(cursor.value or {})
@@ -62,11 +59,11 @@ class BackupJobsStream(Stream[AwsConfig]):
             state[key] = iso(cursor.ceiling) or ""
             yield Checkpoint(dict(state))
 
-        yield from run_parts(self.connector.access.parts(), part)
+        yield from run_parts(self.session().parts(), part)
 
     def _jobs(self, target: Target, region: str, since: datetime, until: datetime,
               capture: BodyCapture) -> Iterator[SourceItem]:
-        client = self.connector.access.client(target, "backup", region, self.name)
+        client = self.session().client(target, "backup", region, self.name)
         capture.attach(client, "backup", "ListBackupJobs")
         token: str | None = None
         seen: set[str] = set()
@@ -102,7 +99,7 @@ class BackupJobsStream(Stream[AwsConfig]):
         """Each job's exact bytes in the response; re-serialised when no response was received."""
         if body is not None:
             try:
-                spans = json_array_items(body.decode("utf-8"), "BackupJobs")
+                spans = split_member(body, "BackupJobs")
             except ValueError:
                 spans = []
             ids = [obj.get("BackupJobId") for obj, _ in spans]
@@ -110,7 +107,7 @@ class BackupJobsStream(Stream[AwsConfig]):
                 return [raw for _, raw in spans]
         return [reserialised(job) for job in jobs]
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         listed: BackupJob = item.obj
         job = listed.job
         state = str(job.get("State", "UNKNOWN"))
@@ -137,7 +134,7 @@ class BackupJobsStream(Stream[AwsConfig]):
         if state in FAILED_STATES:
             detail = f": {job['StatusMessage']}" if job.get("StatusMessage") else ""
             exception = f"backup job {state}{detail}"
-        return Evidence(
+        return Normalised(
             kind="backup_result",
             actor=job.get("IamRoleArn"),
             source_url=(f"https://console.aws.amazon.com/backup/home?region={listed.region}"

@@ -11,17 +11,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error
-from connectors.aws._raw import json_array_items
+from connectors.aws._access import AwsAccess, Target, as_connector_error
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_member
 
 __all__ = ["KIND_OF", "CloudTrailStream", "TrailEvent", "parse_log_file"]
 
@@ -80,7 +77,7 @@ def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
     """
     try:
         text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8")
-        records = json_array_items(text, "Records")
+        records = split_member(text, "Records")
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
     for index, (record, _) in enumerate(records):
@@ -106,7 +103,7 @@ def _relevant(event: dict[str, Any]) -> bool:
     return wanted is not None and event.get("eventSource") == wanted[0]
 
 
-class CloudTrailStream(Stream[AwsConfig]):
+class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     """Reads new log files under every ``AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/`` prefix.
 
     The cursor is ``{prefix: last key read}``. Keys are listed after the prefix's last key
@@ -120,13 +117,12 @@ class CloudTrailStream(Stream[AwsConfig]):
     name = "cloudtrail"
     kinds = frozenset({"access_log", "access_change", "config_state"})
     mode = "events"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         cfg = self.config
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
-        s3 = self.connector.access.client(target, "s3", cfg.regions[0], self.name)
+        s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
         prefixes = self._discover(s3, bucket, failures)
@@ -260,7 +256,7 @@ class CloudTrailStream(Stream[AwsConfig]):
 
     # -- normalising -------------------------------------------------------------------------
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         trail: TrailEvent = item.obj
         event = trail.event
         name: str = event["eventName"]
@@ -308,7 +304,7 @@ class CloudTrailStream(Stream[AwsConfig]):
         elif name in ("StopLogging", "DeleteTrail") and not error:
             what = "stopped" if name == "StopLogging" else "deleted"
             exception = f"CloudTrail trail {what} ({target.get('name', 'unknown trail')})"
-        return Evidence(
+        return Normalised(
             kind=kind,
             actor=str(actor) if actor else None,
             source_url=f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{event['eventID']}",

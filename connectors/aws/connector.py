@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-
-import boto3
+from typing import TYPE_CHECKING
 
 from connectors.aws._access import AwsAccess
 from connectors.aws.backup_jobs import BackupJobsStream
@@ -14,15 +13,18 @@ from connectors.aws.config import AwsConfig
 from connectors.aws.credential_report import CredentialReportStream
 from connectors.aws.rds_snapshots import RdsSnapshotsStream
 from connectors.sdk.base import Connector, HttpOptions
-from connectors.sdk.errors import FatalError
+
+if TYPE_CHECKING:
+    import boto3
 
 __all__ = ["AwsConnector"]
 
 
-class AwsConnector(Connector[AwsConfig]):
+class AwsConnector(Connector[AwsConfig, AwsAccess]):
     """Reads AWS through boto3 with the standard credential chain (never keys in the config).
 
-    ``session`` replaces the default-chain session, ``sleep`` and ``clock`` the
+    The streams share one ``AwsAccess``, which builds each boto3 client when a stream first
+    asks for it. ``session`` replaces the default-chain session, ``sleep`` and ``clock`` the
     credential-report poller's wait and deadline; they exist so tests drive real clients
     against moto or a Stubber without waiting.
     """
@@ -42,15 +44,14 @@ class AwsConnector(Connector[AwsConfig]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, env=env, http=http)
-        self.access = AwsAccess(config, session)
-        self.sleep = sleep
-        self.clock = clock
+        self._boto_session = session
+        self._sleep = sleep
+        self._clock = clock
 
-    def check(self) -> None:
-        """Refuse a config the loader would have refused (for connectors built without it)."""
-        for key, problem in self.config.problems():
-            raise FatalError(f"aws: connectors.aws.{key}: {problem}")
+    def open_session(self) -> AwsAccess:
+        """The access object; it builds no session or client until a stream asks for one."""
+        return AwsAccess(self.config, self._boto_session, sleep=self._sleep, clock=self._clock)
 
-    def close(self) -> None:
+    def close_session(self, session: AwsAccess) -> None:
         """Close every client opened during the collection."""
-        self.access.close()
+        session.close()

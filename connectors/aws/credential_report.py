@@ -7,18 +7,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error, error_code
+from connectors.aws._access import AwsAccess, Target, as_connector_error, error_code
 from connectors.aws._raw import iso
 from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError, RetriableError
-from connectors.sdk.items import Cursor, Evidence, SourceItem
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
+from connectors.sdk.items import Cursor, Normalised, SourceItem
 
 __all__ = ["CredentialReportStream", "ReportRow", "fetch_report"]
 
@@ -98,21 +95,21 @@ def _date(value: str | None) -> str | None:
     return value if value and value[:1].isdigit() else None
 
 
-class CredentialReportStream(Stream[AwsConfig]):
+class CredentialReportStream(Stream[AwsConfig, AwsAccess]):
     """The IAM credential report of each account: MFA, password and access-key state per user."""
 
     name = "iam_credential_report"
     kinds = frozenset({"mfa_status"})
     mode = "state"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
-        yield from run_parts(self.connector.access.parts(regional=False), self._part)
+        yield from run_parts(self.session().parts(regional=False), self._part)
 
     def _part(self, target: Target, region: str) -> Iterator[StreamOutput]:
-        iam = self.connector.access.client(target, "iam", region, self.name)
+        access = self.session()
+        iam = access.client(target, "iam", region, self.name)
         content, generated = fetch_report(iam, self.config.report_timeout.total_seconds(),
-                                          self.connector.sleep, self.connector.clock)
+                                          access.sleep, access.clock)
         for row, line in parse_report(content):
             arn = row.get("arn", "")
             if row.get("user") == ROOT_USER and not arn.endswith(":root"):
@@ -121,7 +118,7 @@ class CredentialReportStream(Stream[AwsConfig]):
                 continue
             yield SourceItem(arn, generated, line, ReportRow(row, generated))
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         report: ReportRow = item.obj
         row = report.row
         root = row.get("user") == ROOT_USER
@@ -146,7 +143,7 @@ class CredentialReportStream(Stream[AwsConfig]):
             exception = "root account has no MFA"
         elif password is True and not mfa:
             exception = "IAM user has a console password and no MFA"
-        return Evidence(
+        return Normalised(
             kind="mfa_status",
             actor=item.key,
             source_url=("https://console.aws.amazon.com/iam/home#/security_credentials" if root else

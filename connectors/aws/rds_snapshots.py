@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from connectors.aws._access import Target, as_connector_error
+from connectors.aws._access import AwsAccess, Target, as_connector_error
 from connectors.aws._raw import BodyCapture, iso, reserialised, xml_elements
 from connectors.aws.config import AwsConfig
 from connectors.aws.parts import run_parts
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import PaginationError
-from connectors.sdk.items import Cursor, Evidence, SourceItem
-
-if TYPE_CHECKING:
-    from connectors.aws.connector import AwsConnector
+from connectors.sdk.items import Cursor, Normalised, SourceItem
 
 __all__ = ["RdsItem", "RdsSnapshotsStream"]
 
@@ -30,7 +27,7 @@ class RdsItem:
     region: str
 
 
-class RdsSnapshotsStream(Stream[AwsConfig]):
+class RdsSnapshotsStream(Stream[AwsConfig, AwsAccess]):
     """Per account and region: one record per automated snapshot (observed at its creation, so
     an unchanged snapshot read again is the same record) and one per instance per read
     (observed at the run's start: retention is a state, evidence at every collection)."""
@@ -38,13 +35,12 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
     name = "rds_snapshots"
     kinds = frozenset({"backup_result"})
     mode = "state"
-    connector: AwsConnector
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         capture = BodyCapture()
 
         def part(target: Target, region: str) -> Iterator[StreamOutput]:
-            rds = self.connector.access.client(target, "rds", region, self.name)
+            rds = self.session().client(target, "rds", region, self.name)
             for instance, raw in self._pages(rds, "DescribeDBInstances", "DBInstances", "DBInstance",
                                              capture, target.part(region)):
                 arn = instance.get("DBInstanceArn") or instance.get("DBInstanceIdentifier")
@@ -57,7 +53,7 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
                 if arn and created is not None:  # a snapshot still being created has no time yet
                     yield SourceItem(arn, created.astimezone(UTC), raw, RdsItem("snapshot", snapshot, region))
 
-        yield from run_parts(self.connector.access.parts(), part)
+        yield from run_parts(self.session().parts(), part)
 
     @staticmethod
     def _pages(rds: Any, operation: str, key: str, tag: str, capture: BodyCapture, where: str,
@@ -85,7 +81,7 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
                 raise PaginationError(f"aws: {operation} returned a marker twice in {where}")
             seen.add(marker)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         rds: RdsItem = item.obj
         obj = rds.obj
         if rds.what == "instance":
@@ -107,7 +103,7 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
                 exception = "RDS instance has automated backups off (retention 0 days)"
             url = (f"https://console.aws.amazon.com/rds/home?region={rds.region}"
                    f"#database:id={obj.get('DBInstanceIdentifier')}")
-            return Evidence("backup_result", None, url, data, exception)
+            return Normalised("backup_result", None, url, data, exception)
         data = {
             "record": "automated_snapshot",
             "snapshot": obj.get("DBSnapshotIdentifier"),
@@ -123,4 +119,4 @@ class RdsSnapshotsStream(Stream[AwsConfig]):
         }
         url = (f"https://console.aws.amazon.com/rds/home?region={rds.region}"
                f"#db-snapshot:engine={obj.get('Engine')};id={obj.get('DBSnapshotIdentifier')}")
-        return Evidence("backup_result", None, url, data, None)
+        return Normalised("backup_result", None, url, data, None)

@@ -1,7 +1,13 @@
-"""PyGithub wired for collection: a tuned GithubRetry, typed errors, per-request transport retries."""
+"""PyGithub wired for collection: a tuned GithubRetry, typed errors, per-request transport retries,
+and the reads the streams share (the org, its repositories, a branch's protection).
+
+Importing this module imports PyGithub; the connector imports it only when it opens its session,
+so listing streams or loading the config does not pay for it.
+"""
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -9,17 +15,22 @@ from typing import Any, TypeVar
 
 import github
 import requests
+from github.Branch import Branch
+from github.BranchProtection import BranchProtection
 from github.GithubException import (
+    BadAttributeException,
     BadCredentialsException,
     GithubException,
     RateLimitExceededException,
 )
 from github.GithubObject import GithubObject
+from github.Organization import Organization
 from github.PaginatedList import PaginatedList
+from github.Repository import Repository
 
 from connectors.sdk.base import HttpOptions
-from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.sdk.http import RETRY_STATUSES, emit
+from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
+from connectors.sdk.retry import RETRY_STATUSES, emit
 
 __all__ = ["GithubClient", "build_retry", "translate"]
 
@@ -163,3 +174,39 @@ class GithubClient:
                 self._backoff(attempt)
             except (GithubException, requests.exceptions.RequestException) as exc:
                 raise translate(exc, what, self.env_var) from exc
+
+    def converted(self, fn: Callable[[], T], what: str) -> T:
+        """Read attributes of an object PyGithub already holds; a value it cannot convert is an
+        ItemError naming the value (cut short), for the caller to report against its item."""
+        try:
+            return fn()
+        except BadAttributeException as exc:
+            raise ItemError(f"{NAME}: unreadable {what} field value {str(exc.actual_value)[:80]!r}") from exc
+
+    def organization(self, org: str) -> Organization:
+        """The organisation ``org`` (one request)."""
+        return self.call(lambda: self.api.get_organization(org), f"GET /orgs/{org}")
+
+    def repositories(self, org: str, repos: tuple[str, ...] = ()) -> Iterator[Repository]:
+        """The repositories named in ``repos`` (``<repo>`` or ``<org>/<repo>``), else every
+        repository of ``org``, in listing order."""
+        if repos:
+            for entry in repos:
+                full = f"{org}/{entry.rpartition('/')[2]}"
+                yield self.call(functools.partial(self.api.get_repo, full), f"GET /repos/{full}")
+            return
+        organization = self.organization(org)
+        yield from self.each(organization.get_repos(), f"GET /orgs/{org}/repos")
+
+    def protection(self, branch: Branch, what: str) -> BranchProtection | None:
+        """The branch's protection, or None when GitHub answers that the branch is not protected."""
+        try:
+            return self.call(branch.get_protection, what)
+        except FatalError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, AuthError) or not (
+                isinstance(cause, GithubException) and cause.status == 404
+                and "not protected" in str((cause.data or {}).get("message", "")).lower()
+            ):
+                raise
+            return None

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from github.GithubException import BadAttributeException, GithubException
 
 from connectors.github.config import GithubConfig
 from connectors.sdk.base import Stream, StreamOutput
-from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.errors import FatalError, ItemError
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
+    # Types only: the client module imports PyGithub, which the connector loads when it opens
+    # its session, never when the streams are declared.
     from github.GithubObject import GithubObject
     from github.PullRequest import PullRequest
     from github.Repository import Repository
 
-    from connectors.github.connector import GithubConnector
+    from connectors.github._client import GithubClient
 
 __all__ = ["BranchProtection", "OrgSettings", "PullRequests", "approvers", "github_ts", "received"]
 
@@ -44,13 +46,12 @@ def approvers(author: str | None, reviews: list[dict[str, Any]]) -> list[str]:
     return sorted(login for login, state in latest.items() if state == "APPROVED" and login != author)
 
 
-def _unreadable(exc: BadAttributeException) -> str:
-    """A field PyGithub could not convert, for an item failure (the value, cut short)."""
-    return f"github: unreadable pull request field value {str(exc.actual_value)[:80]!r}"
-
-
 def _raw(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def _times(pull: PullRequest) -> tuple[datetime | None, datetime | None]:
+    return pull.updated_at, pull.merged_at
 
 
 def received(obj: GithubObject) -> dict[str, Any]:
@@ -63,10 +64,12 @@ def received(obj: GithubObject) -> dict[str, Any]:
     return dict(data)
 
 
-class _GithubStream(Stream[GithubConfig]):
-    @property
-    def gh(self) -> GithubConnector:
-        return cast("GithubConnector", self.connector)
+class _GithubStream(Stream[GithubConfig, "GithubClient"]):
+    """A GitHub stream: the config, and the PyGithub client the connector opens on first use."""
+
+    def repositories(self, client: GithubClient) -> Iterator[Repository]:
+        """The configured repositories, else every repository of the org."""
+        return client.repositories(self.config.org, self.config.repos)
 
 
 class PullRequests(_GithubStream):
@@ -87,8 +90,8 @@ class PullRequests(_GithubStream):
         # next run, so that stopping at ``updated_at <= cursor`` never skips a later update.
         limit = github_ts(cursor.ceiling)
         floor = github_ts(cursor.floor)
-        client = self.gh.client
-        for repo in self.gh.repositories():
+        client = self.session()
+        for repo in self.repositories(client):
             full = repo.full_name
             since = state.get(full)
             newest = since
@@ -96,9 +99,10 @@ class PullRequests(_GithubStream):
             listing = repo.get_pulls(state="closed", sort="updated", direction="desc")
             for pull in client.each(listing, f"GET /repos/{full}/pulls"):
                 try:
-                    updated_at, merged_at = pull.updated_at, pull.merged_at
-                except BadAttributeException as exc:
-                    yield ItemFailure(f"{full}#{pull.number}", _unreadable(exc))
+                    updated_at, merged_at = client.converted(
+                        functools.partial(_times, pull), "pull request")
+                except ItemError as exc:
+                    yield ItemFailure(f"{full}#{pull.number}", str(exc))
                     continue
                 if updated_at is None:
                     continue
@@ -111,13 +115,13 @@ class PullRequests(_GithubStream):
                 if merged_at is not None:
                     merged.append(pull)
             for pull in reversed(merged):
-                yield self._item(repo, pull)
+                yield self._item(client, repo, pull)
             if newest is not None and newest != since:
                 state[full] = newest
                 yield Checkpoint(dict(state))
 
-    def _item(self, repo: Repository, listed: PullRequest) -> SourceItem | ItemFailure:
-        client = self.gh.client
+    @staticmethod
+    def _item(client: GithubClient, repo: Repository, listed: PullRequest) -> SourceItem | ItemFailure:
         full = repo.full_name
         number = listed.number
         pull = client.call(lambda: repo.get_pull(number), f"GET /repos/{full}/pulls/{{n}}")
@@ -125,14 +129,14 @@ class PullRequests(_GithubStream):
         raw = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
         obj = {**raw, "repo": full, "default_branch": repo.default_branch}
         try:
-            merged_at = pull.merged_at or listed.merged_at
-        except BadAttributeException as exc:
-            return ItemFailure(f"{full}#{number}", _unreadable(exc))
+            merged_at = client.converted(lambda: pull.merged_at or listed.merged_at, "pull request")
+        except ItemError as exc:
+            return ItemFailure(f"{full}#{number}", str(exc))
         if merged_at is None:  # listed as merged: a detail without the time is a broken item
             return ItemFailure(f"{full}#{number}", "github: the pull request has no merged_at")
         return SourceItem(f"{full}#{number}", merged_at.astimezone(UTC), _raw(raw), obj)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         obj: dict[str, Any] = item.obj
         pull: dict[str, Any] = obj["pull"]
         author = (pull.get("user") or {}).get("login")
@@ -140,7 +144,7 @@ class PullRequests(_GithubStream):
         base = pull["base"]["ref"]
         approved = approvers(author, obj["reviews"])
         to_default = base == obj["default_branch"]
-        return Evidence(
+        return Normalised(
             kind="code_change",
             actor=merged_by or author,
             source_url=pull.get("html_url"),
@@ -173,28 +177,18 @@ class BranchProtection(_GithubStream):
     mode = "state"
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
-        client = self.gh.client
-        for repo in self.gh.repositories():
+        client = self.session()
+        for repo in self.repositories(client):
             full, branch_name = repo.full_name, repo.default_branch
             where = f"GET /repos/{full}/branches/{{branch}}"
-            branch = client.call(lambda repo=repo, b=branch_name: repo.get_branch(b), where)  # type: ignore[misc]
-            protection: dict[str, Any] | None
-            try:
-                protection = client.call(lambda branch=branch: received(branch.get_protection()),  # type: ignore[misc]
-                                         f"{where}/protection")
-            except FatalError as exc:
-                cause = exc.__cause__
-                if isinstance(exc, AuthError) or not (
-                    isinstance(cause, GithubException) and cause.status == 404
-                    and "not protected" in str((cause.data or {}).get("message", "")).lower()
-                ):
-                    raise
-                protection = None
+            branch = client.call(functools.partial(repo.get_branch, branch_name), where)
+            rule = client.protection(branch, f"{where}/protection")
+            protection = None if rule is None else received(rule)
             state = {"repo": full, "branch": branch_name, "html_url": repo.html_url,
                      "protection": protection}
             yield SourceItem(f"{full}@{branch_name}", cursor.ceiling, _raw(state), state)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         state: dict[str, Any] = item.obj
         rule: dict[str, Any] | None = state["protection"]
         reviews = (rule or {}).get("required_pull_request_reviews")
@@ -210,7 +204,7 @@ class BranchProtection(_GithubStream):
             exception = "default branch is not protected"
         elif not approvals:
             exception = "default branch protection requires no approving review"
-        return Evidence(
+        return Normalised(
             kind="config_state",
             actor=None,
             source_url=f"{state['html_url']}/settings/branches",
@@ -238,8 +232,8 @@ class OrgSettings(_GithubStream):
     mode = "state"
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
-        client = self.gh.client
-        org = self.gh.organization()
+        client = self.session()
+        org = client.organization(self.config.org)
         raw = received(org)
         setting = {"org": org.login, "html_url": org.html_url,
                    "two_factor_requirement_enabled": raw.get("two_factor_requirement_enabled")}
@@ -254,7 +248,7 @@ class OrgSettings(_GithubStream):
             # Only org owners may filter members by 2FA: keep the org record, mark the run partial.
             yield ItemFailure(f"{org.login}/members", str(exc), type(exc).__name__)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         obj: dict[str, Any] = item.obj
         if obj["type"] == "org":
             required = obj["two_factor_requirement_enabled"]
@@ -263,12 +257,12 @@ class OrgSettings(_GithubStream):
                 exception = "the token cannot read the org's 2FA requirement (it needs an org owner)"
             elif not required:
                 exception = "organization does not require two-factor authentication"
-            return Evidence(
+            return Normalised(
                 kind="mfa_status", actor=None, source_url=obj["html_url"],
                 data={"org": obj["org"], "two_factor_requirement_enabled": required},
                 exception=exception,
             )
-        return Evidence(
+        return Normalised(
             kind="mfa_status", actor=obj["login"], source_url=obj["html_url"],
             data={"org": obj["org"], "login": obj["login"], "two_factor_enabled": False},
             exception="member has two-factor authentication disabled",

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, ItemError, PaginationError, RetriableError
-from connectors.sdk.http import RETRY_STATUSES, emit, retry_wait
+from connectors.sdk.retry import RETRY_STATUSES, emit, retry_wait
 
 __all__ = ["SEARCH_FIELDS", "JiraApi", "RetryingAdapter", "asked_wait"]
 

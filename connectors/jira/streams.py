@@ -13,10 +13,11 @@ from connectors.jira._time import Position, jql_date, parse_jira_time, utc_text
 from connectors.jira.config import JiraConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ItemError
-from connectors.sdk.items import Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
-    from connectors.jira import JiraConnector
+    # A type only: the client module imports the `jira` package, which the connector loads
+    # when it opens its session, never when the streams are declared.
     from connectors.jira._client import JiraApi
 
 __all__ = ["ChangeTickets", "Incidents", "transitions"]
@@ -81,15 +82,11 @@ def _is_resolved(issue: dict[str, Any]) -> bool:
     return bool(fields.get("resolutiondate") or fields.get("resolution") or category == "done")
 
 
-class _IssueStream(Stream[JiraConfig]):
+class _IssueStream(Stream[JiraConfig, "JiraApi"]):
     """Issues matching the configured JQL, updated since the cursor, oldest update first."""
 
     mode = "events"
     jql_key: ClassVar[str]
-
-    def _api(self) -> JiraApi:
-        connector: JiraConnector = self.connector  # type: ignore[assignment]
-        return connector.api()
 
     def query(self, since: datetime, api: JiraApi) -> str:
         """The JQL for issues updated at or after ``since`` (read a little early), oldest first."""
@@ -98,7 +95,7 @@ class _IssueStream(Stream[JiraConfig]):
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         position = Position(cursor.value)
-        api = self._api()
+        api = self.session()
         for page in api.search(self.query(position.updated or cursor.floor, api)):
             for issue in page["issues"]:
                 key = issue.get("key") if isinstance(issue, dict) else None
@@ -146,7 +143,7 @@ class ChangeTickets(_IssueStream):
     kinds = frozenset({"change_ticket"})
     jql_key = "change_jql"
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         issue: dict[str, Any] = item.obj
         data = _common(issue)
         wanted = self.config.approval_status.casefold()
@@ -162,7 +159,7 @@ class ChangeTickets(_IssueStream):
             exception = (f"change resolved ({data['status']}) without passing the "
                          f"'{self.config.approval_status}' status")
         actor = approvers[-1] if approvers else data["reporter"]
-        return Evidence("change_ticket", actor, self.source_url(item.key), data, exception)
+        return Normalised("change_ticket", actor, self.source_url(item.key), data, exception)
 
 
 class Incidents(_IssueStream):
@@ -172,7 +169,7 @@ class Incidents(_IssueStream):
     kinds = frozenset({"incident"})
     jql_key = "incident_jql"
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         issue: dict[str, Any] = item.obj
         data = _common(issue)
         seconds = None
@@ -181,4 +178,4 @@ class Incidents(_IssueStream):
             seconds = int(delta.total_seconds())
         data["time_to_resolve_seconds"] = seconds
         actor = data["assignee"] or data["reporter"]
-        return Evidence("incident", actor, self.source_url(item.key), data)
+        return Normalised("incident", actor, self.source_url(item.key), data)

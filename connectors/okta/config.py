@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from connectors.sdk.base import ConnectorConfig, required_field, secret_field
 
@@ -37,6 +37,11 @@ class OktaConfig(ConnectorConfig):
     def base_url(self) -> str:
         """``org_url`` without a trailing slash."""
         return self.org_url.rstrip("/")
+
+    def api_url(self, path: str, **query: str) -> str:
+        """An absolute URL into the org's API, for a record's ``source_url``."""
+        url = f"{self.base_url}{path}"
+        return f"{url}?{urlencode(query)}" if query else url
 
     def problems(self) -> list[tuple[str, str]]:
         """(key, problem) for every value that cannot work; the config loader reports the first."""

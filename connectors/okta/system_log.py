@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from connectors.okta._json import split_array
 from connectors.okta._time import format_okta, normalise_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
-    from connectors.okta.connector import OktaConnector
+    # A type only: the HTTP client (httpx) loads when the connector opens its session.
+    from connectors.sdk.http import HttpClient
 
 __all__ = ["EVENT_FILTER", "SystemLogStream", "event_kind"]
 
@@ -70,7 +71,7 @@ def _target(target: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class SystemLogStream(Stream[OktaConfig]):
+class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
     """Events in bounded ``[since, until)`` windows, oldest first, never an open-ended poll.
 
     ``since`` is the last stored event's ``published`` (or the backfill floor), ``until`` the
@@ -82,11 +83,6 @@ class SystemLogStream(Stream[OktaConfig]):
     name = "system_log"
     kinds = frozenset({"access_log", "user_lifecycle", "access_change"})
     mode = "events"
-
-    @property
-    def okta(self) -> OktaConnector:
-        """The connector, typed."""
-        return cast("OktaConnector", self.connector)
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         """Yield stored event types after the cursor and before the ceiling; dropped types move
@@ -104,14 +100,15 @@ class SystemLogStream(Stream[OktaConfig]):
             "filter": EVENT_FILTER,
         }
         seen_set = set(seen)
-        for _, response in self.okta.client.pages("/api/v1/logs", params=params):
+        client: HttpClient = self.session()
+        for _, response in client.pages("/api/v1/logs", params=params):
             try:
                 elements = split_array(response.content)
             except ValueError as exc:
                 raise FatalError(f"okta.system_log: /api/v1/logs did not return a list ({exc})") from exc
             if not elements:
                 return  # an empty page ends the window even if Okta offers a next link
-            for raw, event in elements:
+            for event, raw in elements:
                 try:
                     uuid, at = event["uuid"], normalise_okta(event["published"])
                     event_type = str(event["eventType"])
@@ -133,7 +130,7 @@ class SystemLogStream(Stream[OktaConfig]):
                 else:
                     yield SourceItem(uuid, parse_okta(at), raw, event, cursor=value)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         """Who did what to whom, the outcome and where from; no geolocation, no session ids."""
         event: dict[str, Any] = item.obj
         kind = event_kind(event["eventType"])
@@ -164,4 +161,4 @@ class SystemLogStream(Stream[OktaConfig]):
         until = format_okta(at + timedelta(milliseconds=1)).replace(":", "%3A")
         source_url = (f"{self.config.base_url}/api/v1/logs?since={since}&until={until}"
                       f"&filter=uuid+eq+%22{quote(str(event['uuid']), safe='')}%22")
-        return Evidence(kind=kind, actor=actor.get("alternateId"), source_url=source_url, data=data)
+        return Normalised(kind=kind, actor=actor.get("alternateId"), source_url=source_url, data=data)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from connectors.okta._json import split_array
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
-    from connectors.okta.connector import OktaConnector
+    # A type only: the HTTP client (httpx) loads when the connector opens its session.
+    from connectors.sdk.http import HttpClient
 
 __all__ = ["NO_ACTIVE_FACTOR", "UsersStream"]
 
@@ -23,7 +24,7 @@ _LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
 """Okta's unfiltered list leaves DEPROVISIONED users out; a second, searched listing adds them."""
 
 
-class UsersStream(Stream[OktaConfig]):
+class UsersStream(Stream[OktaConfig, "HttpClient"]):
     """The MFA state of every user, read at the run's ceiling (a state stream).
 
     Requests per run: one per 200 users in each of the two listings, plus one factors
@@ -36,14 +37,9 @@ class UsersStream(Stream[OktaConfig]):
     kinds = frozenset({"mfa_status"})
     mode = "state"
 
-    @property
-    def okta(self) -> OktaConnector:
-        """The connector, typed."""
-        return cast("OktaConnector", self.connector)
-
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         """Yield one item per user; a user whose factors cannot be read is an ItemFailure."""
-        client = self.okta.client
+        client: HttpClient = self.session()
         limit = str(min(self.config.page_size, _USER_PAGE_MAX))
         read: set[str] = set()
         for search in _LISTINGS:
@@ -53,7 +49,7 @@ class UsersStream(Stream[OktaConfig]):
                     users = split_array(response.content)
                 except ValueError as exc:
                     raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
-                for raw, user in users:
+                for user, raw in users:
                     user_id = user.get("id") if isinstance(user, dict) else None
                     if not isinstance(user_id, str) or not user_id:
                         yield ItemFailure("unknown", "a user without an id in /api/v1/users")
@@ -79,7 +75,7 @@ class UsersStream(Stream[OktaConfig]):
                     yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
                                      {"user": user, "factors": factors})
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         """Login, status, last login and each factor's type, provider and status; never the
         profile beyond the login, never factor profiles (phone numbers, device names)."""
         user: dict[str, Any] = item.obj["user"]
@@ -107,6 +103,6 @@ class UsersStream(Stream[OktaConfig]):
             data["active_factors"] = active
             if status == "ACTIVE" and active == 0:
                 exception = NO_ACTIVE_FACTOR
-        source_url = self.okta.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
-        return Evidence(kind="mfa_status", actor=login, source_url=source_url, data=data,
+        source_url = self.config.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
+        return Normalised(kind="mfa_status", actor=login, source_url=source_url, data=data,
                         exception=exception)

@@ -9,7 +9,16 @@ from typing import Any
 
 from connectors.sdk.base import Connector
 from connectors.sdk.errors import ConnectorError
-from connectors.sdk.items import KEEP, KINDS, Checkpoint, Cursor, Evidence, ItemFailure, SourceItem, json_leq
+from connectors.sdk.items import (
+    KEEP,
+    KINDS,
+    Checkpoint,
+    Cursor,
+    ItemFailure,
+    Normalised,
+    SourceItem,
+    json_leq,
+)
 
 __all__ = ["ContractViolation", "check_declared", "check_errors_typed", "check_run"]
 
@@ -61,10 +70,10 @@ def check_run(connector: Connector[Any], stream_name: str, cursor_value: Any = N
                 raise ContractViolation(f"{where}: observed after the run's ceiling")
             if not isinstance(output.raw, bytes):
                 raise ContractViolation(f"{where}: raw must be the bytes received")
-            evidence = stream.normalise(output)
-            if not isinstance(evidence, Evidence) or evidence.kind not in stream.kinds:
+            normalised = stream.normalise(output)
+            if not isinstance(normalised, Normalised) or normalised.kind not in stream.kinds:
                 raise ContractViolation(f"{where}: normalised to an undeclared kind")
-            if not isinstance(evidence.data, dict):
+            if not isinstance(normalised.data, dict):
                 raise ContractViolation(f"{where}: data must be a JSON object")
             value = output.cursor
         elif isinstance(output, Checkpoint):

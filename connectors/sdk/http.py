@@ -13,10 +13,14 @@ import httpx
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError
+from connectors.sdk.retry import RETRY_STATUSES, Listener, add_listener, emit, remove_listener, retry_wait
 
+# The retry policy and the listeners live in connectors.sdk.retry (no httpx there, for the
+# connectors whose vendor SDK brings its own HTTP library); named here too, as they always were.
 __all__ = [
     "RETRY_STATUSES",
     "HttpClient",
+    "Listener",
     "add_listener",
     "emit",
     "parse_link_header",
@@ -24,35 +28,10 @@ __all__ = [
     "retry_wait",
 ]
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+\s*=\s*"?[^";,]*"?\s*)*)')
 _REL = re.compile(r'rel\s*=\s*"?([^";,]*)"?')
 _RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset")
 _REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining")
-
-Listener = Callable[[str, str], None]
-"""Called with (event, connector) for "request" and "retry" events; feeds metrics."""
-
-# Process-wide listeners (the daemon's metrics) hear every client, however a connector built it.
-_LISTENERS: list[Listener] = []
-
-
-def add_listener(listener: Listener) -> None:
-    """Hear (event, connector) from every HttpClient in this process."""
-    _LISTENERS.append(listener)
-
-
-def remove_listener(listener: Listener) -> None:
-    """Stop hearing events; a listener never added is ignored."""
-    if listener in _LISTENERS:
-        _LISTENERS.remove(listener)
-
-
-def emit(event: str, connector: str) -> None:
-    """Tell process-wide listeners about a "request" (each attempt) or a "retry"; for connectors
-    whose vendor SDK sends requests itself (boto3, PyGithub, jira)."""
-    for listener in tuple(_LISTENERS):
-        listener(event, connector)
 
 
 def parse_link_header(values: list[str]) -> dict[str, str]:
@@ -92,13 +71,6 @@ def _retry_after(headers: Mapping[str, str], now: float, *, reset: bool = True) 
 def _exhausted(headers: Mapping[str, str]) -> bool:
     """The vendor says no requests are left in the current rate-limit window."""
     return any(headers.get(name, "").strip() == "0" for name in _REMAINING_HEADERS)
-
-
-def retry_wait(attempt: int, options: HttpOptions, asked: float | None, rng: random.Random) -> float:
-    """Back-off before retry ``attempt`` (1-based): full jitter, never less than the server asked."""
-    ceiling = min(options.max_backoff, options.backoff * (2 ** (attempt - 1)))
-    jittered = rng.uniform(ceiling / 2, ceiling)
-    return max(jittered, asked or 0.0)
 
 
 def _is_rate_limited_403(response: httpx.Response) -> bool:

@@ -11,9 +11,9 @@ __all__ = [
     "KINDS",
     "Checkpoint",
     "Cursor",
-    "Evidence",
     "ItemFailure",
     "JSONValue",
+    "Normalised",
     "SourceItem",
     "json_leq",
 ]
@@ -60,7 +60,7 @@ class Cursor:
     floor: datetime
 
 
-# SourceItem and Evidence are made once per item on the hot path: slots but not frozen, since a
+# SourceItem and Normalised are made once per item on the hot path: slots but not frozen, since a
 # frozen dataclass's __init__ costs three times as much (object.__setattr__ per field). Nothing
 # holds them past the item they describe.
 @dataclass(slots=True)
@@ -95,7 +95,7 @@ class ItemFailure:
 
 
 @dataclass(slots=True)
-class Evidence:
+class Normalised:
     """A source item normalised: what the record says, before the pipeline hashes and files it."""
 
     kind: str

@@ -12,7 +12,7 @@ import orjson
 
 from connectors.sdk.base import Connector, ConnectorConfig, Stream, StreamOutput, secret_field
 from connectors.sdk.errors import RetriableError
-from connectors.sdk.items import Checkpoint, Cursor, Evidence, ItemFailure, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 __all__ = ["SyntheticConfig", "SyntheticConnector"]
 
@@ -38,7 +38,7 @@ class SyntheticConfig(ConnectorConfig):
         return datetime.fromisoformat(self.start.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class SyntheticEvents(Stream[SyntheticConfig]):
+class SyntheticEvents(Stream[SyntheticConfig, None]):
     """Sign-in events numbered 0..count-1; the cursor is the next sequence number."""
 
     name = "events"
@@ -75,12 +75,12 @@ class SyntheticEvents(Stream[SyntheticConfig]):
             yield SourceItem(key, observed, orjson.dumps(event), event, seq + 1)
         yield Checkpoint(cfg.count)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         event: dict[str, Any] = item.obj
         exception = None
         if event["outcome"] == "SUCCESS" and not event["mfa"]:
             exception = "successful sign-in without MFA"
-        return Evidence(
+        return Normalised(
             kind="access_log",
             actor=event["actor"],
             source_url=f"https://synthetic.invalid/events/{event['uuid']}",
@@ -94,7 +94,7 @@ class SyntheticEvents(Stream[SyntheticConfig]):
         )
 
 
-class SyntheticUsers(Stream[SyntheticConfig]):
+class SyntheticUsers(Stream[SyntheticConfig, None]):
     """The MFA state of ``users`` accounts, read at the run's ceiling."""
 
     name = "users"
@@ -103,12 +103,13 @@ class SyntheticUsers(Stream[SyntheticConfig]):
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         for n in range(self.config.users):
-            user = {"id": f"u{n:05d}", "login": f"user{n}@example.com", "mfa": n % 7 != 0}
-            yield SourceItem(user["id"], cursor.ceiling, orjson.dumps(user), user)  # type: ignore[arg-type]
+            key = f"u{n:05d}"
+            user = {"id": key, "login": f"user{n}@example.com", "mfa": n % 7 != 0}
+            yield SourceItem(key, cursor.ceiling, orjson.dumps(user), user)
 
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         user: dict[str, Any] = item.obj
-        return Evidence(
+        return Normalised(
             kind="mfa_status",
             actor=user["login"],
             source_url=f"https://synthetic.invalid/users/{user['id']}",
@@ -117,14 +118,18 @@ class SyntheticUsers(Stream[SyntheticConfig]):
         )
 
 
-class SyntheticConnector(Connector[SyntheticConfig]):
-    """Offline source of deterministic evidence; no network, no secrets."""
+class SyntheticConnector(Connector[SyntheticConfig, None]):
+    """Offline source of deterministic evidence; no network, no secrets, no session."""
 
     name = "synthetic"
     config_type = SyntheticConfig
     stream_types = (SyntheticEvents, SyntheticUsers)
 
+    def open_session(self) -> None:
+        """Nothing to open: the events are computed."""
+
     def check(self) -> None:
         """When ``token_env`` is set, its variable must hold a value, as a real source's token."""
+        super().check()
         if self.config.token_env:
             self.secret("token_env")

@@ -15,7 +15,7 @@ from collector.catalog import Catalog, Filing
 from collector.collect import collect
 from collector.config import load_settings
 from collector.pipeline import Pipeline
-from connectors.sdk import Checkpoint, Cursor, Evidence, SourceItem
+from connectors.sdk import Checkpoint, Cursor, Normalised, SourceItem
 from connectors.synthetic import SyntheticConfig, SyntheticConnector, SyntheticEvents
 from storage import Store
 
@@ -99,9 +99,9 @@ def test_run_rows_record_status_counts_and_cursor(tmp_path: Path) -> None:
 
 
 class _BadKind(SyntheticEvents):
-    def normalise(self, item: SourceItem) -> Evidence:
+    def normalise(self, item: SourceItem) -> Normalised:
         evidence = super().normalise(item)
-        return Evidence("incident", evidence.actor, evidence.source_url, evidence.data)
+        return Normalised("incident", evidence.actor, evidence.source_url, evidence.data)
 
 
 class _Floats(SyntheticEvents):
@@ -110,8 +110,8 @@ class _Floats(SyntheticEvents):
         yield SourceItem("k1", now, b"{}", {"x": 1.5}, cursor=1)
         yield Checkpoint(2)
 
-    def normalise(self, item: SourceItem) -> Evidence:
-        return Evidence("access_log", None, None, dict(item.obj))
+    def normalise(self, item: SourceItem) -> Normalised:
+        return Normalised("access_log", None, None, dict(item.obj))
 
 
 @pytest.mark.parametrize("stream_type", [_BadKind, _Floats])
@@ -120,7 +120,7 @@ def test_connector_bugs_are_item_failures_not_crashes(tmp_path: Path, stream_typ
     store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
     connector = SyntheticConnector(SyntheticConfig(count=3))
     pipeline = Pipeline(store, Filing(Catalog.builtin(), {}))
-    result = pipeline.run(stream_type(connector), connector.config)
+    result = pipeline.run(stream_type(connector.config, connector.session, connector.name), connector.config)
     assert result.status == "partial" and result.failures >= 1 and result.records_new == 0
     assert store.read_cursor("synthetic.events") is None
     store.close()
@@ -149,7 +149,8 @@ def test_a_concurrent_cursor_move_fails_the_run_without_storing_its_batch(tmp_pa
                 store.advance_cursor(conn, "synthetic.events", None, "99", "t", "other-run")
 
     connector = SyntheticConnector(SyntheticConfig(count=5))
-    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(Raced(connector), connector.config)
+    raced = Raced(connector.config, connector.session, connector.name)
+    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(raced, connector.config)
     assert result.status == "failed" and result.error_class == "CursorConflict"
     assert result.records_new == 0 and store.count_records() == 0
     assert store.read_cursor("synthetic.events") == "99"

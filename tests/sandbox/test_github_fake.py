@@ -11,13 +11,8 @@ import requests
 from github.GithubException import BadCredentialsException, GithubException
 from github.Requester import Requester
 
-from sandbox.github import (
-    FakeGithub,
-    SeededOrg,
-    secondary_rate_limit,
-    seed_org,
-    too_many_requests,
-)
+from sandbox.github import FakeGithub, secondary_rate_limit, too_many_requests
+from sandbox.github_seed import SeededOrg, seed_org
 
 TOKEN = "ghp_fake_token"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -16,7 +16,8 @@ from connectors.sdk.base import HttpOptions
 from connectors.sdk.http import HttpClient
 from connectors.sdk.items import Cursor, SourceItem
 from sandbox._http import FakeServer, Response, Status
-from sandbox.github import FakeGithub, seed_org
+from sandbox.github import FakeGithub
+from sandbox.github_seed import seed_org
 from sandbox.jira import DEFAULT_EMAIL, DEFAULT_TOKEN, FakeJira
 from schedules.metrics import Metrics
 

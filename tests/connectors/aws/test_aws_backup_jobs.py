@@ -44,7 +44,7 @@ def job(n: int, state: str, message: str | None = None) -> dict[str, Any]:
 def stubbed(session: Any, **config: Any) -> tuple[AwsConnector, Any]:
     """A connector (backup jobs only) and the client its stream will use in us-east-1."""
     aws = AwsConnector(AwsConfig(streams=("backup_jobs",), **config), session=session)
-    return aws, aws.access.client(Target(None), "backup", REGION, "backup_jobs")
+    return aws, aws.session().client(Target(None), "backup", REGION, "backup_jobs")
 
 
 def run(aws: AwsConnector, value: Any = None) -> list[Any]:

@@ -92,7 +92,7 @@ def test_digest_files_and_irrelevant_events_are_skipped(moto_session: Any, make_
     seed = seed_cloudtrail(s3, BUCKET, utcnow())
     aws = make_connector(moto_session)
     gets: list[str] = []
-    client = aws.access.client(aws.access.targets()[0], "s3", REGION, "cloudtrail")
+    client = aws.session().client(aws.session().targets()[0], "s3", REGION, "cloudtrail")
     client.meta.events.register("before-send.s3.GetObject", lambda request, **_: gets.append(request.url))
     now = utcnow()
     keys = [o.key for o in aws.stream("cloudtrail").fetch(Cursor(None, now, now - timedelta(days=90)))
@@ -205,7 +205,7 @@ def test_access_denied_on_the_bucket_fails_the_run_with_an_auth_error(moto_sessi
                                                                       make_connector: Any) -> None:
     """When the trail bucket cannot be listed at all, the stream raises AuthError (run failed)."""
     aws = make_connector(moto_session)
-    client = aws.access.client(aws.access.targets()[0], "s3", REGION, "cloudtrail")
+    client = aws.session().client(aws.session().targets()[0], "s3", REGION, "cloudtrail")
     now = utcnow()
     with Stubber(client) as stub:
         stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
@@ -220,7 +220,7 @@ def test_access_denied_on_one_prefix_is_partial_and_the_rest_continue(moto_sessi
     s3 = moto_session.client("s3", region_name=REGION)
     seed_cloudtrail(s3, BUCKET, utcnow())
     aws = make_connector(moto_session)
-    client = aws.access.client(aws.access.targets()[0], "s3", REGION, "cloudtrail")
+    client = aws.session().client(aws.session().targets()[0], "s3", REGION, "cloudtrail")
 
     def deny_member(params: Any, **_: Any) -> None:
         if str(params.get("Prefix", "")).startswith(f"AWSLogs/{ORG_ID}/{MEMBER_ACCOUNT}/CloudTrail/eu-west-1/") \

@@ -46,7 +46,7 @@ def stubbed(session: Any, clock: FakeClock | None = None, **config: Any) -> tupl
     clock = clock or FakeClock()
     aws = AwsConnector(AwsConfig(streams=("iam_credential_report",), **config), session=session,
                        sleep=clock.sleep, clock=lambda: clock.now)
-    return aws, aws.access.client(Target(None), "iam", REGION, "iam_credential_report")
+    return aws, aws.session().client(Target(None), "iam", REGION, "iam_credential_report")
 
 
 def items(aws: AwsConnector) -> list[Any]:
@@ -171,8 +171,8 @@ def test_each_role_is_assumed_with_a_named_session_and_a_denied_account_is_parti
                                  lambda params, **_: asked.append(dict(params)))
     aws = AwsConnector(AwsConfig(streams=("iam_credential_report",), assume_role_arns=roles),
                        session=moto_session, sleep=lambda _: None)
-    denied = aws.access.client(Target(roles[0]), "iam", REGION, "iam_credential_report")
-    allowed = aws.access.client(Target(roles[1]), "iam", REGION, "iam_credential_report")
+    denied = aws.session().client(Target(roles[0]), "iam", REGION, "iam_credential_report")
+    allowed = aws.session().client(Target(roles[1]), "iam", REGION, "iam_credential_report")
     seed_iam(allowed)
     with Stubber(denied) as stub:
         stub.add_client_error("generate_credential_report", "AccessDenied", "not authorised", 403)

@@ -58,7 +58,7 @@ def test_raw_hash_is_the_instance_element_as_received(moto_session: Any, make_co
     very response the stream received."""
     seed_rds(moto_session.client("rds", region_name=REGION))
     aws = make_connector(moto_session, streams=["rds_snapshots"])
-    client = aws.access.client(Target(None), "rds", REGION, "rds_snapshots")
+    client = aws.session().client(Target(None), "rds", REGION, "rds_snapshots")
     seen: list[bytes] = []
     client.meta.events.register("before-parse.rds.DescribeDBInstances",
                                 lambda response_dict, **_: seen.append(response_dict["body"]))

@@ -30,7 +30,7 @@ def test_an_answer_truncated_at_every_attempt_fails_the_run(fake_backup: FakeBac
         fake_backup.add(entry)
     fake_backup.faults.push(Truncated(), times=3)
     aws = make_connector(None, streams=["backup_jobs"], service_endpoints=[f"backup={fake_backup.url}"])
-    aws.access.botocore_config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 3})
+    aws.session().botocore_config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 3})
     result = pipeline.run(aws.stream("backup_jobs"), aws.config)
     assert result.status in ("failed", "partial") and result.records_new == 0
     assert result.error is not None and "IncompleteReadError" in result.error

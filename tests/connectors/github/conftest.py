@@ -10,7 +10,8 @@ import pytest
 
 from connectors.github import GithubConfig, GithubConnector
 from connectors.sdk.base import HttpOptions
-from sandbox.github import FakeGithub, SeededOrg, seed_org
+from sandbox.github import FakeGithub
+from sandbox.github_seed import SeededOrg, seed_org
 
 TOKEN = "ghp_fake_token"
 # Retries as in production, with waits short enough for tests.

@@ -15,13 +15,8 @@ from connectors.sdk.contract import check_declared, check_errors_typed, check_ru
 from connectors.sdk.errors import AuthError, RetriableError
 from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
 from sandbox._http import Drop, Slow, Status, Truncated
-from sandbox.github import (
-    FakeGithub,
-    SeededOrg,
-    internal_error,
-    secondary_rate_limit,
-    too_many_requests,
-)
+from sandbox.github import FakeGithub, internal_error, secondary_rate_limit, too_many_requests
+from sandbox.github_seed import SeededOrg
 
 MakeConnector = Callable[..., GithubConnector]
 FAST = HttpOptions(max_attempts=6, backoff=0.01, max_backoff=0.05, timeout=5.0)  # as in conftest.py

@@ -17,7 +17,8 @@ from collector.pipeline import Pipeline
 from connectors.github import GithubConfig, GithubConnector
 from connectors.sdk.base import HttpOptions
 from sandbox._http import Drop, Truncated
-from sandbox.github import FakeGithub, SeededOrg, internal_error, secondary_rate_limit, too_many_requests
+from sandbox.github import FakeGithub, internal_error, secondary_rate_limit, too_many_requests
+from sandbox.github_seed import SeededOrg
 from storage import Store
 
 TOKEN = "ghp_fake_token"

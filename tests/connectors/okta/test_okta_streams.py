@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from connectors.okta import OktaConfig, OktaConnector, event_kind
-from connectors.okta._json import split_array
 from connectors.okta.users import NO_ACTIVE_FACTOR
 from connectors.sdk import AuthError, Checkpoint, Cursor, ItemFailure, RetriableError, SourceItem
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.contract import check_declared, check_errors_typed, check_run
+from connectors.sdk.rawjson import split_array
 from sandbox._http import Status
 from sandbox.okta import DEFAULT_TOKEN, FakeOkta, RateLimit
 from sandbox.okta_data import EXCEPTION_LOGINS, OktaOrg, format_published, make_event
@@ -217,7 +217,7 @@ def test_source_url_fetches_the_same_event_bytes(connector_for: Make, fake: Fake
         evidence = connector.stream("system_log").normalise(item)
         assert evidence.source_url is not None and evidence.source_url.startswith(fake.url)
         response = httpx.get(evidence.source_url, headers={"Authorization": f"SSWS {DEFAULT_TOKEN}"})
-        [(raw, event)] = split_array(response.content)
+        [(event, raw)] = split_array(response.content)
         assert event["uuid"] == item.key
         assert hashlib.sha256(raw).digest() == hashlib.sha256(item.raw).digest()
 

@@ -1,0 +1,117 @@
+"""The fake GitHub's data: an organisation with members' 2FA, repositories, pull requests with
+their reviews, and branch protection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["GithubOrg", "GithubPull", "GithubRepo", "GithubReview", "Protection"]
+
+
+@dataclass
+class GithubReview:
+    """One pull request review; ``submitted_at`` is None for a PENDING review."""
+
+    id: int
+    user: str
+    state: str
+    submitted_at: datetime | None
+
+
+@dataclass
+class GithubPull:
+    """One pull request; ``merged_at`` None and ``closed_at`` set means closed without merging."""
+
+    number: int
+    title: str
+    author: str
+    base: str
+    head_sha: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    merged_at: datetime | None = None
+    merged_by: str | None = None
+    reviews: list[GithubReview] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """``open`` or ``closed``."""
+        return "open" if self.closed_at is None else "closed"
+
+
+@dataclass
+class Protection:
+    """A branch's protection settings (the subset the collector reads)."""
+
+    required_approvals: int | None = 1
+    dismiss_stale_reviews: bool = True
+    require_code_owner_reviews: bool = False
+    enforce_admins: bool = True
+    status_checks: tuple[str, ...] = ("ci",)
+    allow_force_pushes: bool = False
+    allow_deletions: bool = False
+
+
+@dataclass
+class GithubRepo:
+    """A repository with its pulls and the protection of each protected branch."""
+
+    id: int
+    name: str
+    default_branch: str = "main"
+    private: bool = True
+    archived: bool = False
+    pulls: list[GithubPull] = field(default_factory=list)
+    protection: dict[str, Protection] = field(default_factory=dict)
+
+
+@dataclass
+class GithubOrg:
+    """An organisation: its 2FA requirement, members (login -> 2FA enabled) and repositories."""
+
+    login: str
+    two_factor_requirement_enabled: bool | None = True
+    members: dict[str, bool] = field(default_factory=dict)
+    repos: dict[str, GithubRepo] = field(default_factory=dict)
+
+    def add_pull(
+        self,
+        repo: str,
+        *,
+        author: str,
+        merged_at: datetime | None,
+        reviews: Iterable[tuple[str, str]] = (),
+        base: str | None = None,
+        merged_by: str | None = None,
+        updated_at: datetime | None = None,
+        title: str | None = None,
+    ) -> GithubPull:
+        """Append a closed pull request (merged when ``merged_at`` is set) with reviews
+        ``(login, state)`` submitted an hour apart before the merge; returns it."""
+        target = self.repos[repo]
+        reviews = list(reviews)
+        number = max((p.number for p in target.pulls), default=0) + 1
+        closed = merged_at or updated_at or datetime.now(UTC)
+        created = closed - timedelta(hours=len(reviews) + 2)
+        submitted = [
+            GithubReview(number * 100 + i, login, state, created + timedelta(hours=i + 1))
+            for i, (login, state) in enumerate(reviews)
+        ]
+        pull = GithubPull(
+            number=number,
+            title=title or f"Change {number} to {repo}",
+            author=author,
+            base=base or target.default_branch,
+            head_sha=f"{number:040x}",
+            created_at=created,
+            updated_at=updated_at or closed,
+            closed_at=closed,
+            merged_at=merged_at,
+            merged_by=(merged_by or author) if merged_at else None,
+            reviews=submitted,
+        )
+        target.pulls.append(pull)
+        return pull

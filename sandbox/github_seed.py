@@ -1,0 +1,102 @@
+"""A seeded, deterministic GitHub organisation for the fake, with its deliberate control failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from random import Random
+
+from sandbox.github_data import GithubOrg, GithubRepo, Protection
+
+__all__ = ["KnownExceptions", "SeededOrg", "seed_org"]
+
+
+@dataclass(frozen=True)
+class KnownExceptions:
+    """The seeded data set's deliberate control failures, by source key."""
+
+    pr_unreviewed: str
+    pr_self_approved: str
+    pr_approval_withdrawn: str
+    unprotected_branch: str
+    zero_approvals_branch: str
+    member_2fa_disabled: str
+    org: str
+
+
+@dataclass(frozen=True)
+class SeededOrg:
+    """A generated organisation and the exceptions it contains."""
+
+    org: GithubOrg
+    known: KnownExceptions
+
+
+def seed_org(
+    seed: int = 7,
+    now: datetime | None = None,
+    *,
+    login: str = "acme",
+    days: int = 60,
+    every_hours: int = 40,
+) -> SeededOrg:
+    """An org with four repositories and ``days`` of pull requests before ``now``, the same for
+    the same arguments, with the failures named in ``known``; everything else passes."""
+    now = (now or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
+    rng = Random(seed)  # noqa: S311 - a reproducible data set, not security
+    people = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    org = GithubOrg(login, two_factor_requirement_enabled=False,
+                    members={p: True for p in people} | {"mallory": False})
+    layout = [("api", Protection()), ("infra", Protection(required_approvals=2)),
+              ("web", Protection(required_approvals=0)), ("docs", None)]
+    for index, (name, protection) in enumerate(layout):
+        repo = GithubRepo(id=1000 + index, name=name)
+        if protection is not None:
+            repo.protection["main"] = protection
+        org.repos[name] = repo
+    start = now - timedelta(days=days)
+    for name in org.repos:
+        when = start + timedelta(minutes=rng.randrange(60 * every_hours))
+        while when < now - timedelta(hours=2):
+            author = rng.choice(people)
+            reviewer = rng.choice([p for p in people if p != author])
+            roll = rng.random()
+            if roll < 0.08:  # closed without merging
+                org.add_pull(name, author=author, merged_at=None, updated_at=when,
+                             reviews=[(reviewer, "CHANGES_REQUESTED")])
+            elif roll < 0.12:  # merged to a release branch without review: not the default branch
+                org.add_pull(name, author=author, merged_at=when, base="release")
+            else:
+                reviews = [(reviewer, "APPROVED")]
+                if rng.random() < 0.3:
+                    reviews.insert(0, (reviewer, "COMMENTED"))
+                merger = rng.choice([author, reviewer])
+                pull = org.add_pull(name, author=author, merged_at=when, reviews=reviews,
+                                    merged_by=merger)
+                if rng.random() < 0.2:  # a comment after the merge moves updated_at on
+                    pull.updated_at = when + timedelta(minutes=rng.randrange(1, 600))
+            when += timedelta(minutes=rng.randrange(60, 60 * every_hours))
+    api = org.repos["api"]
+    middle = now - timedelta(days=days // 2)
+    unreviewed = org.add_pull("api", author="dave", merged_at=middle, merged_by="dave",
+                              title="Hotfix without review")
+    self_approved = org.add_pull("api", author="erin", merged_at=middle + timedelta(hours=3),
+                                 reviews=[("erin", "APPROVED")], title="Self-approved change")
+    withdrawn = org.add_pull("api", author="frank", merged_at=middle + timedelta(hours=6),
+                             reviews=[("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")],
+                             title="Merged after approval was withdrawn")
+    # A repository with open work too: open pulls are never evidence of a merge.
+    open_pull = org.add_pull("api", author="bob", merged_at=None, updated_at=now - timedelta(hours=1),
+                             title="Work in progress")
+    open_pull.closed_at = None
+    api.pulls.sort(key=lambda p: p.number)
+    known = KnownExceptions(
+        pr_unreviewed=f"{login}/api#{unreviewed.number}",
+        pr_self_approved=f"{login}/api#{self_approved.number}",
+        pr_approval_withdrawn=f"{login}/api#{withdrawn.number}",
+        unprotected_branch=f"{login}/docs@main",
+        zero_approvals_branch=f"{login}/web@main",
+        member_2fa_disabled=f"{login}/mallory",
+        org=login,
+    )
+    return SeededOrg(org, known)

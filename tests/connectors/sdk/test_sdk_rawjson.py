@@ -1,0 +1,52 @@
+"""The raw-JSON splitter: each array element's value with the exact bytes it occupies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.sdk.rawjson import split_array, split_member
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+_SPACING = st.sampled_from([(",", ":"), (", ", ": "), (" ,\n ", " :\t")])
+
+
+def _dump(values: list[Any], separators: tuple[str, str]) -> str:
+    return json.dumps(values, separators=separators, ensure_ascii=False)
+
+
+@given(st.lists(_VALUES, max_size=5), _SPACING)
+def test_each_element_is_its_value_and_the_bytes_it_occupies(values: list[Any], spacing: tuple[str, str]) -> None:
+    """Every element comes back in order with its value and bytes that are a slice of the input."""
+    text = _dump(values, spacing)
+    found = split_array(text.encode())
+    assert [value for value, _ in found] == values
+    body = text.encode()
+    for value, raw in found:
+        assert raw in body and json.loads(raw) == value
+
+
+@given(st.lists(_VALUES, max_size=5), _SPACING)
+def test_a_member_array_is_found_among_other_keys(values: list[Any], spacing: tuple[str, str]) -> None:
+    """The array under the named key is split, whatever comes before or after it in the object."""
+    inner = _dump(values, spacing)
+    text = '{"before": {"Records": [1]}, "Records": ' + inner + ', "after": "x"}'
+    assert split_member(text, "Records") == split_array(inner)
+
+
+@pytest.mark.parametrize("text", ['{"Records": [1, 2', "[1, 2", "[1 2]", '{"a": 1}', "{}", "[", ""])
+def test_truncated_or_wrong_shapes_are_value_errors(text: str) -> None:
+    """A body cut short, or without the array asked for, is a ValueError, never a short list."""
+    with pytest.raises(ValueError):
+        if text.startswith("{"):
+            split_member(text, "Records")
+        else:
+            split_array(text)
