@@ -197,7 +197,7 @@ class LocalBlobStore:
     def _ensure_dirs(self) -> None:
         for folder in (self.root, self._dir):
             try:
-                folder.mkdir()
+                folder.mkdir(parents=folder is self.root)
             except FileExistsError:
                 if not folder.is_dir():
                     raise BlobError(f"blob store {self.url}: {folder} is not a folder") from None
@@ -302,7 +302,12 @@ class S3BlobStore:
     bytes it received. The alternative, a multipart upload to a temporary key then a copy, would
     leave a second locked object behind under a default retention and loses the whole-object
     SHA-256 (S3 keeps only per-part SHA-256 for multipart uploads). Cost: a temp file the size of
-    the document; limit: one PutObject takes at most 5 GiB.
+    the document (in ``$TMPDIR``); limit: one PutObject takes at most 5 GiB.
+
+    Permissions used: s3:PutObject and s3:PutObjectRetention (upload with retention),
+    s3:GetObject and s3:GetObjectVersion (read), s3:ListBucket and s3:ListBucketVersions
+    (existence, and finding a version hidden by a delete marker),
+    s3:GetBucketObjectLockConfiguration (the check at start).
     """
 
     def __init__(self, client: Any, bucket: str, prefix: str, object_lock_days: int, url: str) -> None:
@@ -372,7 +377,7 @@ class S3BlobStore:
                 )
             key = self._key(info.sha256)
             try:
-                if self._head(key):
+                if self._head(key, forbidden_is_absent=True):
                     return info
                 spool.seek(0)
                 self._client.put_object(**self._put_args(key, info, spool))
@@ -399,13 +404,18 @@ class S3BlobStore:
             args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.object_lock_days)
         return args
 
-    def _head(self, key: str) -> bool:
+    def _head(self, key: str, *, forbidden_is_absent: bool = False) -> bool:
         from botocore.exceptions import ClientError
 
         try:
             self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            code = _code(exc)
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            # Without s3:ListBucket, S3 answers 403 for a missing key; the conditional PutObject
+            # that follows still refuses to overwrite, so an upload may go ahead.
+            if forbidden_is_absent and code in ("403", "AccessDenied", "Forbidden"):
                 return False
             raise
         return True

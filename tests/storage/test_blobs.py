@@ -62,12 +62,12 @@ class _CountingStream(io.RawIOBase):
 
 
 def test_local_put_then_open_returns_the_bytes(tmp_path: Path) -> None:
-    """A put returns the content's SHA-256 and size, and open gives the same bytes back from sha256/<hex>."""
-    store = open_blob_store(str(tmp_path / "blobs"))
+    """A put creates the folder, returns the content's SHA-256 and size, and open gives the bytes back."""
+    store = open_blob_store(str(tmp_path / "data" / "blobs"))
     data = b"Information security policy v3\n" * 1000
     info = store.put(io.BytesIO(data))
     assert info == BlobInfo(_sha(data), len(data))
-    assert (tmp_path / "blobs" / "sha256" / info.sha256).read_bytes() == data
+    assert (tmp_path / "data" / "blobs" / "sha256" / info.sha256).read_bytes() == data
     assert store.exists(info.sha256)
     with store.open(info.sha256) as blob:
         assert blob.read() == data
