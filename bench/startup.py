@@ -81,20 +81,21 @@ def _seed(aws: str, now: datetime) -> None:
     seed_all(session, bucket=BUCKET, region=REGION, endpoint_url=aws, now=now)
 
 
-def _timed(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one subprocess.
+def _timed(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in MiB, exit code) of one subprocess.
 
-    The peak comes from /usr/bin/time, a small process that forks the command: a child forked
+    CPU time (user + system) moves less than wall time on a busy machine. The figures come
+    from /usr/bin/time, a small process that forks the command: a child forked
     from this process (boto3 and moto loaded) would report this process's size as its own
     peak, since Linux carries the parent's high-water RSS across fork and exec.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         started = time.perf_counter()
-        code = subprocess.call([TIME, "-q", "-f", "%M", "-o", rss.name, *argv], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        code = subprocess.call([TIME, "-q", "-f", "%U %S %M", "-o", rss.name, *argv], cwd=cwd,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - started
-        kib = int(rss.read().split()[-1])
-    return wall, kib / 1024, code
+        user, system, kib = rss.read().split()[-3:]
+    return wall, float(user) + float(system), int(kib) / 1024, code
 
 
 def _collector() -> list[str]:
@@ -116,7 +117,8 @@ def main() -> None:
     aws, stop_moto = _start_moto()
     backup = FakeBackup(demo_jobs(now))
     backup.start()
-    rows: dict[str, list[tuple[float, float, int]]] = {"python -c pass": [], "collector collect": []}
+    rows: dict[str, list[tuple[float, float, float, int]]] = {"python -c pass": [],
+                                                              "collector collect": []}
     try:
         _seed(aws, now)
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -133,18 +135,18 @@ def main() -> None:
         backup.stop()
         stop_moto()
 
-    print(f"{'':20} {'wall s (median)':>16} {'peak MiB (median)':>18} {'exit codes':>12}")
+    print(f"{'':20} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9} {'exit':>5}   (medians)")
     for name, runs in rows.items():
-        wall = statistics.median(r[0] for r in runs)
-        rss = statistics.median(r[1] for r in runs)
-        codes = ",".join(sorted({str(r[2]) for r in runs}))
-        print(f"{name:20} {wall:16.3f} {rss:18.1f} {codes:>12}")
+        wall, cpu, rss = (statistics.median(r[i] for r in runs) for i in range(3))
+        codes = ",".join(sorted({str(r[3]) for r in runs}))
+        print(f"{name:20} {wall:8.3f} {cpu:8.3f} {rss:9.1f} {codes:>5}")
     collect = rows["collector collect"]
     wall = statistics.median(r[0] for r in collect)
-    rss = statistics.median(r[1] for r in collect)
+    rss = statistics.median(r[2] for r in collect)
     verdict = "within" if wall <= BAR_SECONDS and rss <= BAR_MIB else "outside"
-    print(f"bar: at most {BAR_SECONDS:.1f} s and {BAR_MIB:.0f} MiB -> {verdict} "
-          f"({args.repeat} repeats, {'warm' if args.warm else 'new'} store)")
+    print(f"bar: at most {BAR_SECONDS:.1f} s wall and {BAR_MIB:.0f} MiB -> {verdict} "
+          f"({args.repeat} repeats, {'warm' if args.warm else 'new'} store; exit 1 is aws.cloudtrail "
+          "partial: the seed holds a truncated trail file on purpose)")
 
 
 if __name__ == "__main__":
