@@ -2,7 +2,8 @@
 
 Like pip's ``commands`` package: ``COMMANDS`` maps each command name to the module that holds it
 and its one-line help, and only the module of the command being run is imported. Each command
-module defines ``add_arguments(parser)`` and ``run(args) -> int``.
+module defines ``add_arguments(parser)`` and ``run(args) -> int``, and imports what it runs
+with inside ``run``, so that ``collector <command> --help`` loads no store, connector or SDK.
 """
 
 from __future__ import annotations

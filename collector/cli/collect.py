@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from collector.cli._common import settings_from
-from collector.collect import PlannedStream, collect, plan_streams
-from collector.config import open_store
-from collector.pipeline import BatchReport
+
+if TYPE_CHECKING:
+    from collector.collect import PlannedStream
+    from collector.pipeline import BatchReport
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every stream succeeded, 1 when any failed or was partial."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from collector.collect import collect, plan_streams
+    from collector.config import open_store
+
     settings = settings_from(args)
     planned = plan_streams(settings, args.stream)
     if not planned:

@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from collector.catalog import Catalog
 from collector.cli._common import add_json_option, print_json, settings_from
-from collector.collect import plan_streams
-from collector.config import open_store
-from collector.digest.scope import filed_criteria, in_scope_criteria
 
 __all__ = ["add_arguments", "run"]
 
@@ -27,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print every criterion of the catalog with its filing and counts; exit 0."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from collector.catalog import Catalog
+    from collector.collect import plan_streams
+    from collector.config import open_store
+    from collector.digest.scope import filed_criteria, in_scope_criteria
+
     settings = settings_from(args)
     catalog = Catalog.builtin()
     streams = plan_streams(settings)

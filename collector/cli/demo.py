@@ -6,9 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from collector.demo import print_report, run_demo
-from collector.logs import configure_logging
-
 __all__ = ["add_arguments", "run"]
 
 
@@ -21,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every stream collected and the sealed chain verified."""
+    from collector.demo import print_report, run_demo
+    from collector.logs import configure_logging
+
     configure_logging(args.log_level or "error")
     result = run_demo(Path(args.dir) if args.dir else None,
                       say=lambda line: print(line, file=sys.stderr, flush=True))

@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from collector.cli._common import settings_from
-from collector.config import open_store
-from collector.digest.job import run_digest
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when written (and delivered), 1 when a delivery failed."""
+    from collector.config import open_store
+    from collector.digest.job import run_digest
+
     settings = settings_from(args)
     store = open_store(settings)
     try:

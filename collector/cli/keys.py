@@ -5,20 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from collector.cli._common import settings_from
-from collector.config import Settings
 from collector.errors import ConfigError, InputError
-from collector.seal.keys import (
-    KeyFileError,
-    create_key,
-    fingerprint,
-    load_sealing_key,
-    public_key_path,
-    public_pem,
-)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from collector.config import Settings
 
 __all__ = ["add_arguments", "run"]
 
@@ -37,6 +32,8 @@ def _key_file(args: argparse.Namespace) -> tuple[Settings, Path]:
 
 
 def _print_key(key_file: Path, public: Ed25519PublicKey) -> None:
+    from collector.seal.keys import fingerprint, public_key_path, public_pem
+
     sys.stdout.write(public_pem(public).decode())
     print(f"private key:  {key_file}")
     print(f"public key:   {public_key_path(key_file)}")
@@ -45,6 +42,8 @@ def _print_key(key_file: Path, public: Ed25519PublicKey) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     """A new Ed25519 key (0600) and its public key; never overwrites."""
+    from collector.seal.keys import KeyFileError, create_key
+
     _, key_file = _key_file(args)
     try:
         key = create_key(key_file)
@@ -56,6 +55,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """The public key and fingerprint of the configured sealing key."""
+    from collector.seal.keys import KeyFileError, load_sealing_key
+
     settings, key_file = _key_file(args)
     try:
         key = load_sealing_key(key_file)

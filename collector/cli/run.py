@@ -11,10 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from collector.config import config_path, load_settings
 from collector.errors import InputError
-from schedules.daemon import run_daemon
-from schedules.logsetup import configure_daemon_logging
 
 __all__ = ["LISTEN_ENV", "add_arguments", "run"]
 
@@ -46,6 +43,10 @@ def _listen(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """JSON events on stdout until SIGTERM/SIGINT, then exit 0."""
+    from collector.config import config_path, load_settings
+    from schedules.daemon import run_daemon
+    from schedules.logsetup import configure_daemon_logging
+
     listen = _listen(args)
     settings = load_settings(config_path(args.config))
     configure_daemon_logging(args.log_level or "info")

@@ -6,8 +6,6 @@ import argparse
 import csv
 import sys
 
-from collector.seal.sample import sample
-
 __all__ = ["add_arguments", "run"]
 
 
@@ -23,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the sample as CSV with the population file's header; exit 0."""
+    from collector.seal.sample import sample
+
     rows = sample(args.snapshot, args.control, args.size, args.seed)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(rows)

@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 
 from collector.cli._common import settings_from
-from collector.config import open_store
 from collector.errors import InputError
-from collector.seal.snapshot import sealer_from_settings
 
 __all__ = ["add_arguments", "run"]
 
@@ -25,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print each snapshot written; exit 0."""
+    from collector.config import open_store
+    from collector.seal.snapshot import sealer_from_settings
+
     settings = settings_from(args)
     if args.amend and not args.window:
         raise InputError("--amend needs --window ID: the sealed window to amend")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from collector.cli._common import add_json_option, print_json, settings_from
-from collector.config import Settings, open_store
-from collector.durations import format_duration
-from storage import Store
+
+if TYPE_CHECKING:
+    from collector.config import Settings
+    from storage import Store
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
     """The streams of every configured connector, and of any other connector that has runs."""
+    from collector.durations import format_duration
+
     runs = store.latest_runs()
     counts = store.record_counts()
     registry = settings.registry
@@ -54,6 +54,11 @@ def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the configured streams with their last run and record counts; exit 0."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from collector.config import open_store
+
     settings = settings_from(args)
     store = open_store(settings)
     try:

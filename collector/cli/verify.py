@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.errors import InputError
-from collector.seal.keys import FingerprintError, KeyFileError, NoTrustedKeyError
-from collector.seal.verify import TrustedKeys, Verified, verify_chain
+
+if TYPE_CHECKING:
+    from collector.seal.verify import TrustedKeys, Verified
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _trust(args: argparse.Namespace) -> TrustedKeys:
     """The keys ``--key`` and ``--fingerprint`` name; an InputError names the flag to fix."""
+    from collector.seal.keys import FingerprintError, KeyFileError, NoTrustedKeyError
+    from collector.seal.verify import TrustedKeys
+
     try:
         return TrustedKeys.load(args.key, args.fingerprint)
     except KeyFileError as exc:
@@ -67,6 +72,8 @@ def _report(v: Verified) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every snapshot and the chain between them are valid (a VerificationError: 1)."""
+    from collector.seal.verify import verify_chain
+
     for snapshot in args.snapshots:
         if not Path(snapshot).is_file():
             what = "is a folder" if Path(snapshot).is_dir() else "does not exist"

@@ -30,12 +30,18 @@ def _modules_after(*argv: str) -> list[str]:
     return loaded
 
 
+_HEAVY = ("storage", "connectors", "schedules", "sqlalchemy", "alembic", "httpx", "boto3", "github",
+          "jira", "rich", "structlog", "cryptography", "apscheduler", "jinja2", "orjson")
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_only_the_invoked_command_module_is_imported(command: str) -> None:
-    """`collector <command> --help` imports that command's module and no other command's."""
+    """`collector <command> --help` imports that command's module and no other command's, and
+    none of the libraries its run needs."""
     loaded = _modules_after(command, "--help")
     commands = {m for m in loaded if m.startswith("collector.cli.") and m != "collector.cli._common"}
     assert commands == {COMMANDS[command].module}
+    assert [m for m in loaded if any(m == h or m.startswith(h + ".") for h in _HEAVY)] == []
 
 
 def test_verify_help_imports_no_config_store_or_connectors() -> None:
