@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from collector.catalog import Catalog
+from collector.collect import PlannedStream
 from collector.digest import DigestScope, build_digest
 from collector.digest.render import write_files
-from collector.digest.scope import StreamPlan
 from collector.records import format_ts
 from collector.windows import parse_window
 from storage import Store
@@ -142,7 +142,8 @@ def main() -> None:
           f"({time.perf_counter() - t0:.1f} s)  db={db_path} ({db_path.stat().st_size / 2**20:.0f} MiB)")
 
     catalog = Catalog.builtin()
-    streams = tuple(StreamPlan(s[0], frozenset({s[1]}), timedelta(hours=1)) for s in STREAMS)
+    streams = tuple(PlannedStream(sid.partition(".")[0], sid.partition(".")[2], frozenset({kind}),
+                                  timedelta(hours=1)) for sid, kind, *_ in STREAMS)
     in_scope = ("CC6.1", "CC6.2", "CC6.3", "CC7.2", "CC8.1", "A1.2")
     scope = DigestScope(parse_window(WEEK, "UTC"), "month", in_scope, streams, catalog)
     store = Store.open(f"sqlite:///{db_path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from threading import Event
 from typing import Any
 
@@ -13,7 +14,6 @@ from collector.config import Settings
 from collector.errors import ConfigError, InputError
 from collector.pipeline import BatchReport, Pipeline, RunResult
 from connectors.sdk.base import Connector, HttpOptions
-from connectors.sdk.registry import discover
 from storage import Store
 
 __all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams"]
@@ -21,10 +21,13 @@ __all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_
 
 @dataclass(frozen=True, slots=True)
 class PlannedStream:
-    """A stream chosen to run, with its connector's name."""
+    """An enabled stream: its connector, its name, the kinds it yields, how often it is collected."""
 
     connector: str
     name: str
+    kinds: frozenset[str]
+    interval: timedelta
+    """The connector's ``interval``: how often the daemon collects the stream."""
 
     @property
     def id(self) -> str:
@@ -33,20 +36,25 @@ class PlannedStream:
 
 
 def plan_streams(settings: Settings, requested: Sequence[str] | None = None) -> list[PlannedStream]:
-    """Enabled streams in declaration order, or exactly the ``requested`` IDs (validated)."""
-    registry = discover().connectors
+    """Enabled streams in declaration order, or exactly the ``requested`` IDs (validated).
+
+    Imports only the enabled connectors (through ``settings.registry``, once each); an ID that
+    is not enabled imports at most the connector it names, to say whether it exists at all.
+    """
     enabled: list[PlannedStream] = []
     for name, cfg in settings.enabled_connectors().items():
-        names = cfg.streams or registry[name].stream_names()
-        enabled.extend(PlannedStream(name, s) for s in registry[name].stream_names() if s in names)
+        for stream_type in settings.registry.load(name).stream_types:
+            if not cfg.streams or stream_type.name in cfg.streams:
+                enabled.append(PlannedStream(name, stream_type.name, frozenset(stream_type.kinds),
+                                             cfg.interval))
     if not requested:
         return enabled
     by_id = {p.id: p for p in enabled}
     chosen: list[PlannedStream] = []
     for stream_id in requested:
         if stream_id not in by_id:
-            known = {sid for c in registry.values() for sid in c.stream_ids()}
-            why = "is not enabled in the config" if stream_id in known else "is not a known stream"
+            known = settings.registry.knows_stream(stream_id)
+            why = "is not enabled in the config" if known else "is not a known stream"
             raise InputError(f"--stream {stream_id}: {why}")
         chosen.append(by_id[stream_id])
     return chosen
@@ -76,7 +84,7 @@ def check_secrets(settings: Settings, connectors: Sequence[str],
 def open_connector(settings: Settings, name: str, env: Mapping[str, str] | None = None,
                    http: HttpOptions | None = None) -> Connector[Any]:
     """Instantiate connector ``name`` with its validated config."""
-    cls = discover().connectors[name]
+    cls = settings.registry.load(name)
     connector = cls(settings.connectors[name], env=env, http=http)
     connector.check()
     return connector

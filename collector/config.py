@@ -11,12 +11,17 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.catalog import Catalog
 from collector.durations import parse_duration
 from collector.errors import ConfigError
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.registry import ConnectorLoadError, Registry
+
+if TYPE_CHECKING:
+    from storage import Store
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -28,6 +33,7 @@ __all__ = [
     "WindowSettings",
     "config_path",
     "load_settings",
+    "open_store",
     "parse_section",
 ]
 
@@ -104,6 +110,9 @@ class Settings:
     connectors: Mapping[str, ConnectorConfig] = field(default_factory=dict)
     filing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     in_scope: tuple[str, ...] = ()
+    registry: Registry = field(default_factory=Registry, compare=False, repr=False)
+    """The connectors this config was validated against; every later lookup (planning,
+    opening, the digest's scope) goes through it, so each connector is imported once."""
 
     @property
     def base_dir(self) -> Path:
@@ -134,6 +143,22 @@ class Settings:
     def enabled_connectors(self) -> dict[str, ConnectorConfig]:
         """Connector sections with ``enabled = true``."""
         return {name: cfg for name, cfg in self.connectors.items() if cfg.enabled}
+
+
+def open_store(settings: Settings) -> Store:
+    """Open (and migrate) the store ``[storage].url`` names; a failure is a ConfigError naming that key."""
+    # Imported here: SQLAlchemy is paid for only by the commands that open the store.
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from storage import StorageError, Store
+
+    try:
+        return Store.open(settings.storage_url)
+    except (StorageError, OSError) as exc:  # OSError: the database's folder cannot be made
+        raise ConfigError(str(settings.path), "storage.url", str(exc).splitlines()[0]) from None
+    except (ArgumentError, NoSuchModuleError) as exc:  # not a URL SQLAlchemy knows
+        raise ConfigError(str(settings.path), "storage.url",
+                          f"not a database URL this collector can open: {exc}") from None
 
 
 def config_path(explicit: str | None) -> Path:
@@ -241,10 +266,6 @@ def _check_schedule(file: str, schedule: str) -> None:
 
 def load_settings(path: Path) -> Settings:
     """Read and validate the config file; every problem is one ConfigError naming file and key."""
-    # Imported here so that `collector verify` never pays for the connector registry.
-    from collector.catalog import Catalog
-    from connectors.sdk.registry import discover
-
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -283,18 +304,22 @@ def load_settings(path: Path) -> Settings:
     if daemon.max_consecutive_failures < 1:
         raise ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1")
 
-    registry = discover().connectors
+    registry = Registry()
     connector_tables = doc.get("connectors", {})
     if not isinstance(connector_tables, dict):
         raise ConfigError(file, "connectors", "expected a table of connector sections")
     connectors: dict[str, ConnectorConfig] = {}
     for name, table in connector_tables.items():
+        # Only the connectors the file names are imported (each imports its vendor SDK).
         if name not in registry:
             raise ConfigError(
                 file, f"connectors.{name}",
-                f"unknown connector (available: {', '.join(sorted(registry))})",
+                f"unknown connector (available: {', '.join(registry.names())})",
             )
-        connector = registry[name]
+        try:
+            connector = registry.load(name)
+        except ConnectorLoadError as exc:
+            raise ConfigError(file, f"connectors.{name}", str(exc)) from None
         cfg = parse_section(connector.config_type, table, file, f"connectors.{name}")
         for index, stream in enumerate(cfg.streams):
             if stream not in connector.stream_names():
@@ -310,14 +335,13 @@ def load_settings(path: Path) -> Settings:
         connectors[name] = cfg
 
     catalog = Catalog.builtin()
-    all_streams = {sid for c in registry.values() for sid in c.stream_ids()}
     filing_table = doc.get("filing", {})
     if not isinstance(filing_table, dict):
         raise ConfigError(file, "filing", "expected a table of stream = [criteria]")
     filing: dict[str, tuple[str, ...]] = {}
     for stream, criteria in filing_table.items():
         key = f'filing."{stream}"'
-        if stream not in all_streams:
+        if not registry.knows_stream(stream):
             raise ConfigError(file, key, f'unknown stream "{stream}"')
         filing[stream] = _coerce(file, key, tuple[str, ...], criteria)
         for criterion in filing[stream]:
@@ -345,4 +369,5 @@ def load_settings(path: Path) -> Settings:
         connectors=connectors,
         filing=filing,
         in_scope=in_scope,
+        registry=registry,
     )

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -18,14 +17,14 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from collector.cli_collect import open_store
 from collector.collect import PlannedStream, check_secrets, open_connector, plan_streams
-from collector.config import Settings
+from collector.config import Settings, open_store
 from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
 from schedules.shutdown import Shutdown
+from storage import Store
 
 __all__ = ["SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler", "jitter_for", "run_daemon"]
 
@@ -68,7 +67,7 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     )
     once = {"coalesce": True, "max_instances": 1}  # a late job runs once, never beside itself
     for stream in planned:
-        interval = settings.connectors[stream.connector].interval
+        interval = stream.interval
         seconds = max(1.0, interval.total_seconds())
         scheduler.add_job(
             collect_stream, IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
@@ -200,7 +199,7 @@ class Daemon:
         return 0
 
     @staticmethod
-    def _seed(store: Any, stream: str, health: HealthState, metrics: Metrics) -> None:
+    def _seed(store: Store, stream: str, health: HealthState, metrics: Metrics) -> None:
         """Last success from the store, so a restart does not forget when a stream last worked."""
         for run in store.runs_of(stream, limit=50):
             if run.status == "ok" and run.ended_at:

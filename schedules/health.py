@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import structlog
 
+from collector.pipeline import RunResult
 from collector.records import format_ts
 from schedules.metrics import CONTENT_TYPE, Metrics
 
@@ -45,8 +46,8 @@ class HealthState:
         with self._lock:
             self._streams.setdefault(stream, StreamHealth()).last_success_at = ended_at
 
-    def record(self, result: Any) -> int:
-        """Note a finished run (a ``RunResult``); return the stream's failures in a row.
+    def record(self, result: RunResult) -> int:
+        """Note a finished run; return the stream's failures in a row.
 
         A failed run extends the streak; an ``ok`` or a partial run (items skipped, the rest
         stored) ends it; a run cut short by shutdown says nothing about the source.

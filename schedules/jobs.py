@@ -1,13 +1,7 @@
-"""The daemon's jobs: collect one stream, seal ended windows, write the weekly digest.
-
-Each job is one call into `collector`. Sealing and the digest are reached through a seam
-(`collector.seal.seal_due_windows`, `collector.digest.write_digest`) so the daemon runs, and
-says so once in its log, when a build does not carry those features.
-"""
+"""The daemon's jobs, each one call into `collector`: collect a stream, seal windows, write the digest."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 import traceback
 from collections import Counter
@@ -21,37 +15,16 @@ import structlog
 
 from collector.collect import collect
 from collector.config import Settings
+from collector.digest.job import write_digest
 from collector.errors import CollectorError
+from collector.seal.snapshot import sealer_from_settings
 from schedules.health import HealthState
 from schedules.metrics import Metrics
+from storage import Store
 
-__all__ = [
-    "DIGEST_FEATURE",
-    "SEALER_FEATURE",
-    "SEAL_FEATURE",
-    "JobContext",
-    "collect_stream",
-    "find_feature",
-    "seal_windows",
-    "write_weekly_digest",
-]
+__all__ = ["JobContext", "collect_stream", "seal_windows", "write_weekly_digest"]
 
 log = structlog.get_logger("schedules.jobs")
-
-SEAL_FEATURE = ("collector.seal", "seal_due_windows")
-"""``seal_due_windows(settings, store, now) -> list[str]``: seal every window that ended more
-than ``[windows].seal_grace`` before ``now`` and is not sealed yet, oldest first; return the
-IDs sealed (empty when none was due)."""
-
-SEALER_FEATURE = ("collector.seal.snapshot", "sealer_from_settings")
-"""Used when ``seal_due_windows`` is absent: ``sealer_from_settings(settings, store)`` returns a
-sealer whose ``seal()`` seals every ended window past its grace, oldest first, and returns
-snapshots with ``window_id`` and ``reproduced``."""
-
-DIGEST_FEATURE = ("collector.digest", "write_digest")
-"""``write_digest(settings, store, week=None) -> Path``: write (and deliver, where configured)
-the digest of ``week`` (None: the last full ISO week in ``[windows].timezone``); return the
-path of ``digest-<week>.json``."""
 
 
 @dataclass
@@ -59,14 +32,13 @@ class JobContext:
     """What every job shares: config, store, observers, the stop signal, and who is running."""
 
     settings: Settings
-    store: Any
+    store: Store
     metrics: Metrics
     health: HealthState
     stop: threading.Event
     clock: Callable[[], datetime]
     _running: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _missing: set[str] = field(default_factory=set)
     first_round: set[str] = field(default_factory=set)
     """Streams whose first run since start has not finished; sealing waits for them."""
     on_first_round: Callable[[], None] | None = None
@@ -105,49 +77,6 @@ class JobContext:
         with self._lock:
             return sorted(self._running)
 
-    def feature(self, module: str, function: str) -> Callable[..., Any] | None:
-        """``module.function`` if this build has it; otherwise log ``feature_unavailable`` once."""
-        found = find_feature(module, function)
-        if found is None:
-            self.unavailable(module, function)
-        return found
-
-    def unavailable(self, module: str, function: str) -> None:
-        """Log ``feature_unavailable`` the first time a job finds ``module`` missing."""
-        with self._lock:
-            first = module not in self._missing
-            self._missing.add(module)
-        if first:
-            log.warning("feature_unavailable", feature=f"{module}.{function}",
-                        note="this build lacks it; the job does nothing until it is installed")
-
-
-def find_feature(module: str, function: str) -> Callable[..., Any] | None:
-    """``module.function``, or None when the module (or the function) is not in this build."""
-    try:
-        found = getattr(importlib.import_module(module), function, None)
-    except ModuleNotFoundError as exc:
-        # Only the feature's own absence is expected; a missing dependency inside it is a bug.
-        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
-            raise
-        return None
-    return found if callable(found) else None
-
-
-def _seal_with(make_sealer: Callable[..., Any]) -> Callable[..., list[str]]:
-    """``seal_due_windows`` built on ``sealer_from_settings(settings, store).seal()``.
-
-    ``seal()`` rewrites the due window's snapshot when it is already sealed (byte-identical);
-    the hourly job skips that, and reports only windows sealed anew.
-    """
-    def seal_due_windows(settings: Settings, store: Any, now: datetime) -> list[str]:
-        sealer = make_sealer(settings, store)
-        sealer.clock = lambda: now
-        if sealer.due_window().id in {row.window_id for row in store.snapshots()}:
-            return []
-        return [done.window_id for done in sealer.seal() if not done.reproduced]
-    return seal_due_windows
-
 
 def _failed(ctx: JobContext, job: str, exc: BaseException, **bind: Any) -> None:
     ctx.metrics.job_errors.labels(job=job).inc()
@@ -184,13 +113,8 @@ def seal_windows(ctx: JobContext) -> None:
         return
     with ctx.running("seal"):
         try:
-            seal = find_feature(*SEAL_FEATURE)
-            if seal is None and (make := find_feature(*SEALER_FEATURE)) is not None:
-                seal = _seal_with(make)
-            if seal is None:
-                ctx.unavailable(*SEAL_FEATURE)
-                return
-            sealed = list(seal(ctx.settings, ctx.store, ctx.clock()))
+            sealer = sealer_from_settings(ctx.settings, ctx.store)
+            sealed = [done.window_id for done in sealer.seal_due(ctx.clock())]
         except Exception as exc:
             _failed(ctx, "seal", exc)
             return
@@ -207,10 +131,7 @@ def write_weekly_digest(ctx: JobContext) -> None:
         return
     with ctx.running("digest"):
         try:
-            write = ctx.feature(*DIGEST_FEATURE)
-            if write is None:
-                return
-            path = write(ctx.settings, ctx.store, None)
+            path = write_digest(ctx.settings, ctx.store, None)
         except Exception as exc:
             _failed(ctx, "digest", exc)
             return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -16,6 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from collector import __version__
 from collector.observe import add_http_listener, remove_http_listener
+from collector.pipeline import BatchReport, RunResult
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -94,16 +93,16 @@ class Metrics:
         for status in ("ok", "partial", "failed"):
             self.runs.labels(stream=stream, status=status)
 
-    def on_batch(self, report: Any) -> None:
-        """Count one committed batch (a ``collector.pipeline.BatchReport``)."""
+    def on_batch(self, report: BatchReport) -> None:
+        """Count one committed batch."""
         for kind, n in report.kinds.items():
             self.records.labels(stream=report.stream, kind=kind).inc(n)
         self.records_new.labels(stream=report.stream).inc(report.new)
         for criterion, n in report.exceptions.items():
             self.exceptions.labels(criterion=criterion).inc(n)
 
-    def on_run(self, result: Any, failures_in_row: int) -> None:
-        """Count one finished run (a ``collector.pipeline.RunResult``)."""
+    def on_run(self, result: RunResult, failures_in_row: int) -> None:
+        """Count one finished run."""
         self.runs.labels(stream=result.stream, status=result.status).inc()
         self.run_seconds.labels(stream=result.stream).observe(result.seconds)
         self.failures_in_row.labels(stream=result.stream).set(failures_in_row)

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from collector.catalog import Catalog
+from collector.collect import PlannedStream, plan_streams
 from collector.config import Settings
-from collector.digest.scope import StreamPlan, enabled_streams, in_scope_criteria
+from collector.digest.scope import in_scope_criteria
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
 from collector.windows import Window, parse_window, window_containing, windows_between
@@ -44,7 +45,7 @@ class DigestScope:
     week: Window
     period: str
     in_scope: tuple[str, ...]
-    streams: tuple[StreamPlan, ...]
+    streams: tuple[PlannedStream, ...]
     catalog: Catalog
 
     @property
@@ -67,7 +68,7 @@ def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) 
 
         raise InputError(f"--week {week_id}: expected an ISO week like 2026-W48")
     catalog = Catalog.builtin()
-    streams = enabled_streams(settings)
+    streams = plan_streams(settings)
     return DigestScope(week, settings.windows.period, in_scope_criteria(settings, streams, catalog),
                        tuple(streams), catalog)
 
@@ -121,7 +122,7 @@ def _exception_lines(groups: dict[_GroupKey, dict[str, Any]], scope: DigestScope
     return lines
 
 
-def _stream_entry(plan: StreamPlan, runs: Any, records_week: int, now: datetime) -> dict[str, Any]:
+def _stream_entry(plan: PlannedStream, runs: Any, records_week: int, now: datetime) -> dict[str, Any]:
     """A stream's status: ``failing`` when its latest finished run failed (or was partial for a
     reason other than shutdown); else ``stale`` without a successful run within 2 x interval;
     else ``ok``."""

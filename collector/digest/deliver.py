@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from collector.config import DigestSettings, Settings
-from collector.errors import ConfigError
+from collector.errors import CollectorError, ConfigError
 from collector.records import format_ts
 from storage import Store
 from storage.digest_queries import record_delivery
@@ -41,8 +41,13 @@ SLACK_TIMEOUT = 15.0
 SMTP_TIMEOUT = 30.0
 
 
-class DeliveryError(Exception):
-    """One delivery channel failed; the message is safe to log and store (no URL, no secret)."""
+class DeliveryError(CollectorError):
+    """One delivery channel failed; the message is safe to log and store (no URL, no secret).
+
+    Exit 1: the digest is written; a later run (or the next week's digest) delivers again.
+    """
+
+    exit_code = 1
 
 
 @dataclass(frozen=True, slots=True)

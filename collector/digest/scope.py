@@ -1,40 +1,18 @@
-"""What a digest covers: the criteria in scope and the enabled streams with their intervals."""
+"""What a digest covers: the criteria the enabled streams file under, and the criteria in scope."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
 
 from collector.catalog import Catalog
-from collector.collect import plan_streams
+from collector.collect import PlannedStream
 from collector.config import Settings
-from connectors.sdk.registry import discover
 
-__all__ = ["StreamPlan", "enabled_streams", "filed_criteria", "in_scope_criteria"]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPlan:
-    """An enabled stream, the kinds it yields and how often its connector collects."""
-
-    id: str
-    kinds: frozenset[str]
-    interval: timedelta
+__all__ = ["filed_criteria", "in_scope_criteria"]
 
 
-def enabled_streams(settings: Settings) -> list[StreamPlan]:
-    """The enabled streams in declaration order (as `collector collect` would run them)."""
-    registry = discover().connectors
-    out: list[StreamPlan] = []
-    for planned in plan_streams(settings):
-        connector = registry[planned.connector]
-        stream_type = next(s for s in connector.stream_types if s.name == planned.name)
-        interval = settings.connectors[planned.connector].interval
-        out.append(StreamPlan(planned.id, frozenset(stream_type.kinds), interval))
-    return out
-
-
-def filed_criteria(settings: Settings, streams: list[StreamPlan], catalog: Catalog) -> dict[str, list[str]]:
+def filed_criteria(settings: Settings, streams: Sequence[PlannedStream],
+                   catalog: Catalog) -> dict[str, list[str]]:
     """Criterion -> the enabled streams filing under it (per-stream override, else kind default)."""
     filed: dict[str, list[str]] = {}
     for stream in streams:
@@ -46,7 +24,8 @@ def filed_criteria(settings: Settings, streams: list[StreamPlan], catalog: Catal
     return filed
 
 
-def in_scope_criteria(settings: Settings, streams: list[StreamPlan], catalog: Catalog) -> tuple[str, ...]:
+def in_scope_criteria(settings: Settings, streams: Sequence[PlannedStream],
+                      catalog: Catalog) -> tuple[str, ...]:
     """``[controls].in_scope`` when set, else every criterion an enabled stream files under;
     in catalog order."""
     wanted = set(settings.in_scope) if settings.in_scope else set(

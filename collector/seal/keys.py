@@ -18,8 +18,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from collector.errors import CollectorError
+
 __all__ = [
+    "FingerprintError",
     "KeyFileError",
+    "NoTrustedKeyError",
     "SealingKey",
     "create_key",
     "fingerprint",
@@ -30,8 +34,22 @@ __all__ = [
 ]
 
 
-class KeyFileError(Exception):
+class KeyFileError(CollectorError):
     """A key file is missing, unreadable or not an Ed25519 key; the message names the file."""
+
+    exit_code = 2
+
+
+class FingerprintError(CollectorError):
+    """A key fingerprint is not a SPKI SHA-256 (64 hex digits); the message names it."""
+
+    exit_code = 2
+
+
+class NoTrustedKeyError(CollectorError):
+    """Nothing to verify against: neither a public key nor a fingerprint was given."""
+
+    exit_code = 2
 
 
 def public_key_path(key_file: Path) -> Path:

@@ -25,6 +25,7 @@ from typing import IO, Any
 import orjson
 
 from collector import __version__
+from collector.config import Settings
 from collector.errors import CollectorError, InputError
 from collector.records import format_ts, parse_ts
 from collector.seal import _format as fmt
@@ -212,6 +213,18 @@ class Sealer:
         blobs: list[bytes | bytearray] = [snapshot_ids(self.store, r.window_id, r.seq)
                                           for r in earlier]
         return self._seal_new(window, max(r.seq for r in earlier) + 1, blobs)
+
+    def seal_due(self, now: datetime) -> list[Sealed]:
+        """As of ``now``: seal every ended window past its grace that is not sealed yet, oldest
+        first, stamped ``now``; [] when the due window is sealed already (nothing is re-written).
+
+        For the daemon's hourly job; this sealer's own clock is left alone.
+        """
+        as_of = Sealer(self.store, self.options, self.key, timestamper=self.timestamper,
+                       clock=lambda: now, version=self.version)
+        if as_of.due_window().id in {row.window_id for row in snapshot_rows(self.store)}:
+            return []
+        return [done for done in as_of.seal() if not done.reproduced]
 
     def reproduce(self, window_id: str) -> list[Sealed]:
         """Write the window's stored snapshots (sealed and amendments) again, byte-identical."""
@@ -439,7 +452,7 @@ def _write_snapshot(path: Path, recs: _Records, sums: bytes, signature: bytes,
         write_tar(out, [(name, members[name]) for name in sorted(members)], mtime)
 
 
-def sealer_from_settings(settings: Any, store: Store, out_dir: Path | None = None) -> Sealer:
+def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None = None) -> Sealer:
     """A sealer configured by ``[windows]``, ``[signing]`` and ``[controls].in_scope``.
 
     For the daemon and ``collector demo``: ``sealer_from_settings(settings, store).seal()``

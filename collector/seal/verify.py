@@ -21,7 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from collector.errors import CollectorError, InputError
 from collector.seal import _format as fmt
 from collector.seal._tar import Member, SnapshotTar
-from collector.seal.keys import KeyFileError, fingerprint, load_public_key
+from collector.seal.keys import (
+    FingerprintError,
+    KeyFileError,
+    NoTrustedKeyError,
+    fingerprint,
+    load_public_key,
+)
 from collector.seal.merkle import MerkleTree
 from collector.windows import parse_window
 
@@ -47,27 +53,29 @@ class TrustedKeys:
     @classmethod
     def load(cls, key_files: Iterable[str | Path] = (), fingerprints: Iterable[str] = ()
              ) -> TrustedKeys:
-        """Trust the PEM public keys in ``key_files`` and the hex SPKI SHA-256 ``fingerprints``."""
+        """Trust the PEM public keys in ``key_files`` and the hex SPKI SHA-256 ``fingerprints``.
+
+        KeyFileError names a key file that cannot be read or is not an Ed25519 public key,
+        FingerprintError a fingerprint that is not 64 hex digits; NoTrustedKeyError when both
+        are empty.
+        """
         keys: dict[str, Ed25519PublicKey] = {}
         for path in key_files:
             try:
                 data = Path(path).read_bytes()
             except OSError as exc:
-                raise InputError(f"--key {path}: {exc.strerror or exc}") from None
-            try:
-                key = load_public_key(data, f"--key {path}")
-            except KeyFileError as exc:
-                raise InputError(str(exc)) from None
+                raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+            key = load_public_key(data, str(path))
             keys[fingerprint(key)] = key
         pins = set()
         for fp in fingerprints:
             clean = fp.strip().lower().replace(":", "")
             if not _HEX64.fullmatch(clean):
-                raise InputError(f"--fingerprint {fp}: expected 64 hex digits (SPKI SHA-256)")
+                raise FingerprintError(f"{fp}: expected 64 hex digits (SPKI SHA-256)")
             pins.add(clean)
         if not keys and not pins:
-            raise InputError("no trusted key: pass --key PUB.pem or --fingerprint HEX (the SPKI "
-                             "SHA-256 the organisation gave you out of band)")
+            raise NoTrustedKeyError("no trusted key: give a public key or the fingerprint (SPKI "
+                                    "SHA-256) the organisation handed over out of band")
         return cls(keys, frozenset(pins))
 
     def describe(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -157,3 +158,31 @@ def test_a_secret_with_a_pasted_newline_is_refused_before_any_request(tmp_path: 
                                           "has leading or trailing whitespace") as caught:
         check_secrets(settings, ["synthetic"], {"EC_TEST_TOKEN": "tok-123\n"})
     assert "tok-123" not in str(caught.value)
+
+
+_IMPORTS_PROBE = """
+import json, sys
+from pathlib import Path
+from collector.config import load_settings
+load_settings(Path(sys.argv[1]))
+print(json.dumps(sorted(sys.modules)))
+"""
+_CONNECTORS = ("connectors.aws", "connectors.github", "connectors.jira", "connectors.okta", "boto3",
+               "github", "jira")
+
+
+def _loaded_by_loading(config: Path) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", _IMPORTS_PROBE, str(config)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {h for h in _CONNECTORS if any(m == h or m.startswith(h + ".") for m in loaded)}
+
+
+def test_loading_imports_only_the_connectors_the_config_names(tmp_path: Path) -> None:
+    """A config with one connector section imports that connector alone; a filing entry for
+    another connector's stream imports that one too, and no vendor SDK it does not need."""
+    config = tmp_path / "config.toml"
+    config.write_text("[connectors.synthetic]\ncount = 1\n")
+    assert _loaded_by_loading(config) == set()
+    config.write_text("[connectors.synthetic]\ncount = 1\n[filing]\n'okta.users' = ['CC6.1']\n")
+    assert _loaded_by_loading(config) == {"connectors.okta"}

@@ -176,7 +176,7 @@ def test_files_the_dockerfile_copies_are_enough_to_build_the_package(tmp_path: P
 
     [wheel] = list((tmp_path / "wheel").glob("evidence_collector-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("collector/cli.py", "collector/data/criteria.toml", "collector/data/filing.toml",
+    for needed in ("collector/cli/__init__.py", "collector/data/criteria.toml", "collector/data/filing.toml",
                    "storage/migrations/env.py", "storage/migrations/versions/0001_initial.py",
                    "schedules/daemon.py", "connectors/okta/__init__.py", "sandbox/world.py"):
         assert needed in names, f"the image would lack {needed}"

@@ -1,9 +1,8 @@
-"""Job functions in-process: the seal/digest seam, stream health bookkeeping, HTTP metrics, the schedule."""
+"""Job functions in-process: sealing and the digest, stream health bookkeeping, HTTP metrics, the schedule."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import structlog
 from _daemon import write_config
 from structlog.testing import capture_logs
 
-import schedules.jobs as jobs
 from collector.config import load_settings
+from collector.digest.build import default_week
 from collector.pipeline import RunResult
+from collector.records import format_ts
+from collector.seal.keys import create_key
 from schedules.daemon import build_scheduler, jitter_for
 from schedules.health import HealthState
 from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
@@ -48,130 +48,87 @@ def ctx(tmp_path: Path) -> Iterator[JobContext]:
     store.close()
 
 
+def _with_key(ctx: JobContext) -> None:
+    create_key(ctx.settings.resolve(ctx.settings.signing.key_file))
+
+
 @pytest.fixture
-def feature_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A directory on sys.path for stand-ins of features built elsewhere (seal, digest)."""
-    root = tmp_path / "features"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    yield root
-    for name in [m for m in sys.modules if m.startswith("ec_feature_")]:
-        del sys.modules[name]
+def autumn(tmp_path: Path) -> Iterator[JobContext]:
+    """A job context whose synthetic events fall in September and October 2026, collected."""
+    settings = load_settings(write_config(tmp_path, synthetic={
+        "count": 30, "start": "2026-09-20T00:00:00Z", "step_seconds": 86400}))
+    store = Store.open(settings.storage_url)
+    ctx = JobContext(settings, store, Metrics(), HealthState(2, ["synthetic.events"]),
+                     threading.Event(), lambda: NOW)
+    collect_stream(ctx, "synthetic.events")
+    yield ctx
+    store.close()
 
 
-def test_a_missing_feature_is_logged_once_and_the_job_does_nothing(ctx: JobContext,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the seal module the hourly job logs feature_unavailable once, raises nothing, seals nothing."""
-    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_absent", "seal_due_windows"))
-    monkeypatch.setattr(jobs, "SEALER_FEATURE", ("ec_feature_absent.snapshot", "sealer_from_settings"))
+def test_sealing_without_a_key_is_a_job_failure_naming_the_key(ctx: JobContext) -> None:
+    """Without the sealing key the hourly job logs a failure naming signing.key_file each time,
+    raises nothing and seals nothing."""
     with capture_logs() as logs:
         seal_windows(ctx)
         seal_windows(ctx)
-    assert [e["event"] for e in logs] == ["feature_unavailable"]
-    assert logs[0]["feature"] == "ec_feature_absent.seal_due_windows"
+    failed = [e for e in logs if e["event"] == "job_failed"]
+    assert [e["job"] for e in failed] == ["seal", "seal"]
+    assert failed[0]["error_class"] == "ConfigError" and "signing.key_file" in failed[0]["error"]
     assert ctx.metrics.sealed._value.get() == 0
     assert ctx.active() == []
 
 
-def test_a_broken_feature_is_a_job_failure_not_silence(ctx: JobContext, feature_modules: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A feature module that fails to import its own dependency is reported as a failed job, with the name."""
-    (feature_modules / "ec_feature_broken.py").write_text("import ec_no_such_dependency\n")
-    monkeypatch.setattr(jobs, "DIGEST_FEATURE", ("ec_feature_broken", "write_digest"))
+def test_a_failing_digest_is_a_job_failure_not_silence(ctx: JobContext) -> None:
+    """A digest that cannot be written is reported as a failed job, with the path, and counted."""
+    out_dir = ctx.settings.resolve(ctx.settings.digest.out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    out_dir.write_text("a file where the digest folder belongs")
     with capture_logs() as logs:
         write_weekly_digest(ctx)
     [failed] = [e for e in logs if e["event"] == "job_failed"]
-    assert failed["job"] == "digest" and "ec_no_such_dependency" in failed["error"]
+    assert failed["job"] == "digest" and str(out_dir) in failed["error"]
     assert ctx.metrics.job_errors.labels(job="digest")._value.get() == 1
 
 
-def test_sealed_windows_are_logged_and_counted(ctx: JobContext, feature_modules: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seal job passes (settings, store, now) and logs and counts every window the feature sealed."""
-    (feature_modules / "ec_feature_seal.py").write_text(
-        "CALLS = []\n"
-        "def seal_due_windows(settings, store, now):\n"
-        "    CALLS.append((settings.path, store.dialect, now))\n"
-        "    return ['2026-09', '2026-10']\n"
-    )
-    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_seal", "seal_due_windows"))
+def test_sealed_windows_are_logged_and_counted_once(autumn: JobContext) -> None:
+    """The seal job seals every due window at the job's clock, oldest first, logs and counts each,
+    and once the due window is sealed it writes nothing again."""
+    _with_key(autumn)
     with capture_logs() as logs:
-        seal_windows(ctx)
+        seal_windows(autumn)
     assert [e["window"] for e in logs if e["event"] == "window_sealed"] == ["2026-09", "2026-10"]
-    assert ctx.metrics.sealed._value.get() == 2
-    assert sys.modules["ec_feature_seal"].CALLS == [(ctx.settings.path, "sqlite", NOW)]
-
-
-_SEALER = """
-from types import SimpleNamespace as NS
-SEALED = {}
-class Sealer:
-    def __init__(self, store):
-        self.store = store
-        self.clock = None
-        self.calls = 0
-    def due_window(self):
-        return NS(id="2026-10")
-    def seal(self):
-        SEALED["clock"] = self.clock()
-        return [NS(window_id="2026-09", reproduced=False), NS(window_id="2026-10", reproduced=False),
-                NS(window_id="2026-10", reproduced=True)]
-def sealer_from_settings(settings, store):
-    return Sealer(store)
-"""
-
-
-def test_the_sealer_fallback_reports_new_snapshots_and_skips_a_sealed_due_window(
-        ctx: JobContext, feature_modules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without seal_due_windows the job drives sealer.seal() at the job's clock, reports only new snapshots,
-    and does not call it at all once the due window is sealed."""
-    (feature_modules / "ec_feature_sealer.py").write_text(_SEALER)
-    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_absent", "seal_due_windows"))
-    monkeypatch.setattr(jobs, "SEALER_FEATURE", ("ec_feature_sealer", "sealer_from_settings"))
+    assert autumn.metrics.sealed._value.get() == 2
+    rows = autumn.store.snapshots()
+    assert [r.window_id for r in rows] == ["2026-09", "2026-10"]
+    assert rows[0].sealed_at == format_ts(NOW)
+    tars = sorted(autumn.settings.resolve("data/snapshots").glob("*.tar"))
+    written = [t.stat().st_mtime_ns for t in tars]
     with capture_logs() as logs:
-        seal_windows(ctx)
-    assert [e["window"] for e in logs if e["event"] == "window_sealed"] == ["2026-09", "2026-10"]
-    assert sys.modules["ec_feature_sealer"].SEALED["clock"] == NOW
-    with ctx.store.engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO snapshots (window_id, seq, file_name, window_start, window_end, sealed_at, "
-            "record_count, merkle_root, sums_sha256, signature, key_spki_sha256, manifest) VALUES "
-            "('2026-10', 0, '2026-10.tar', '2026-10-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z', "
-            "'2026-11-02T00:00:00.000000Z', 0, 'r', 's', 'g', 'k', '{}')"))
-    sys.modules["ec_feature_sealer"].SEALED.clear()
-    with capture_logs() as logs:
-        seal_windows(ctx)
+        seal_windows(autumn)
     assert not [e for e in logs if e["event"] == "window_sealed"]
-    assert sys.modules["ec_feature_sealer"].SEALED == {}
+    assert [t.stat().st_mtime_ns for t in tars] == written
+    assert autumn.metrics.sealed._value.get() == 2
 
 
-def test_a_failing_seal_is_logged_and_counted_and_never_raises(ctx: JobContext, feature_modules: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_seal_is_logged_and_counted_and_never_raises(ctx: JobContext) -> None:
     """An exception inside sealing becomes a job_failed event and a job error count; the daemon goes on."""
-    (feature_modules / "ec_feature_badseal.py").write_text(
-        "def seal_due_windows(settings, store, now):\n    raise RuntimeError('disk full')\n"
-    )
-    monkeypatch.setattr(jobs, "SEAL_FEATURE", ("ec_feature_badseal", "seal_due_windows"))
+    _with_key(ctx)
+    ctx.settings.resolve("data/snapshots").write_text("a file where the snapshots folder belongs")
     with capture_logs() as logs:
         seal_windows(ctx)
     [failed] = [e for e in logs if e["event"] == "job_failed"]
-    assert failed["error_class"] == "RuntimeError" and "trace" in failed
+    assert failed["error_class"] == "FileExistsError" and "trace" in failed
     assert ctx.metrics.job_errors.labels(job="seal")._value.get() == 1
 
 
-def test_digest_job_calls_write_digest_for_the_default_week(ctx: JobContext, feature_modules: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The weekly job calls write_digest(settings, store, None) and logs the path it wrote."""
-    (feature_modules / "ec_feature_digest.py").write_text(
-        "from pathlib import Path\n"
-        "def write_digest(settings, store, week=None):\n"
-        "    assert week is None\n"
-        "    return Path('/tmp/digest-2026-W47.json')\n"
-    )
-    monkeypatch.setattr(jobs, "DIGEST_FEATURE", ("ec_feature_digest", "write_digest"))
+def test_digest_job_writes_the_digest_of_the_week_just_ended(ctx: JobContext) -> None:
+    """The weekly job writes the digest of the last complete week and logs the path it wrote."""
+    week = default_week(ctx.settings.windows.timezone, datetime.now(UTC)).id
     with capture_logs() as logs:
         write_weekly_digest(ctx)
-    assert [e["path"] for e in logs if e["event"] == "digest_written"] == ["/tmp/digest-2026-W47.json"]
+    [path] = [e["path"] for e in logs if e["event"] == "digest_written"]
+    assert Path(path) == ctx.settings.resolve(ctx.settings.digest.out_dir) / f"digest-{week}.json"
+    assert Path(path).is_file()
     assert ctx.metrics.digests._value.get() == 1
 
 

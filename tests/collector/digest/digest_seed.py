@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from collector.catalog import Catalog
+from collector.collect import PlannedStream
 from collector.digest import DigestScope
-from collector.digest.scope import StreamPlan
 from collector.records import EvidenceRecord, build_record, format_ts
 from collector.windows import parse_window
 from storage import Store
@@ -106,10 +106,10 @@ def seed_runs(store: Store) -> None:
 def seeded_scope() -> DigestScope:
     """The digest scope over W48 with the seeded streams (intervals as a config would set them)."""
     streams = (
-        StreamPlan("synthetic.events", frozenset({"access_log"}), HOUR),
-        StreamPlan("synthetic.users", frozenset({"mfa_status"}), HOUR),
-        StreamPlan("github.pull_requests", frozenset({"code_change"}), HOUR),
-        StreamPlan("aws.backup_jobs", frozenset({"backup_result"}), 2 * HOUR),
-        StreamPlan("okta.system_log", frozenset({"access_log"}), 15 * timedelta(minutes=1)),
+        PlannedStream("synthetic", "events", frozenset({"access_log"}), HOUR),
+        PlannedStream("synthetic", "users", frozenset({"mfa_status"}), HOUR),
+        PlannedStream("github", "pull_requests", frozenset({"code_change"}), HOUR),
+        PlannedStream("aws", "backup_jobs", frozenset({"backup_result"}), 2 * HOUR),
+        PlannedStream("okta", "system_log", frozenset({"access_log"}), 15 * timedelta(minutes=1)),
     )
     return DigestScope(parse_window("2026-W48", "UTC"), "month", IN_SCOPE, streams, Catalog.builtin())

@@ -1,0 +1,107 @@
+"""The `collector` command: which module holds each command, argument parsing, errors and exit codes.
+
+Like pip's ``commands`` package: ``COMMANDS`` maps each command name to the module that holds it
+and its one-line help, and only the module of the command being run is imported. Each command
+module defines ``add_arguments(parser)`` and ``run(args) -> int``, and imports what it runs
+with inside ``run``, so that ``collector <command> --help`` loads no store, connector or SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from collector import __version__
+from collector.errors import CollectorError
+
+__all__ = ["COMMANDS", "CommandInfo", "build_parser", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    """Where a command lives and what ``collector --help`` says of it."""
+
+    module: str
+    summary: str
+
+
+# In the order `collector --help` lists them.
+COMMANDS: dict[str, CommandInfo] = {
+    "collect": CommandInfo("collector.cli.collect",
+                           "collect once from every enabled stream (or those named)"),
+    "streams": CommandInfo("collector.cli.streams",
+                           "each stream: enabled, schedule, last run, status, cursor"),
+    "controls": CommandInfo("collector.cli.controls", "criteria, their filing and coverage"),
+    "run": CommandInfo("collector.cli.run",
+                       "the daemon: scheduled collection, weekly digest, sealing, /healthz and /metrics"),
+    "demo": CommandInfo("collector.cli.demo",
+                        "run the whole product against local fakes of AWS, Okta, GitHub, Jira"),
+    "digest": CommandInfo("collector.cli.digest",
+                          "write the weekly coverage digest (JSON, Markdown, HTML)"),
+    "seal": CommandInfo("collector.cli.seal", "seal an ended window into a signed snapshot"),
+    "verify": CommandInfo("collector.cli.verify",
+                          "verify snapshots (several, in order: also their chain)"),
+    "sample": CommandInfo("collector.cli.sample", "a reproducible sample of a criterion's population"),
+    "keys": CommandInfo("collector.cli.keys", "the Ed25519 sealing key"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser listing every command; only ``command``'s module is imported and its
+    arguments registered (the others are named, with their help, but take no arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="collector",
+        description="Collect SOC 2 evidence, write coverage digests, seal and verify snapshots.",
+    )
+    parser.add_argument("--version", action="version", version=f"collector {__version__}")
+    parser.add_argument(
+        "--config", metavar="PATH", default=None,
+        help="config file (default: $COLLECTOR_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument("--log-level", default=None, metavar="LEVEL",
+                        choices=("debug", "info", "warning", "error"),
+                        help="debug, info, warning or error (default: warning; info for run)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, info in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=info.summary, add_help=False)
+            continue
+        module = importlib.import_module(info.module)
+        command_parser = sub.add_parser(name, help=info.summary)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(func=module.run)
+    return parser
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Find the command with a parser that imports no command module, then parse for real.
+
+    The first pass also answers ``--help``, ``--version`` and a missing or unknown command,
+    exactly as the full parser would: its top level is the same.
+    """
+    found, _ = build_parser().parse_known_args(argv)
+    return build_parser(found.command).parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the command; a CollectorError is one line on stderr and its exit code."""
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
+    try:
+        code: int = args.func(args)
+    except CollectorError as exc:
+        print(f"collector: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        # A path given on the command line or in the config that cannot be written or read
+        # (--out /etc/passwd, an unwritable out_dir, a folder that does not exist): bad input.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"collector: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("collector: interrupted", file=sys.stderr)
+        return 130
+    return code
