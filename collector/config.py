@@ -327,7 +327,7 @@ def load_settings(path: Path) -> Settings:
                     file, f"connectors.{name}.streams[{index}]",
                     f'unknown stream "{stream}" (available: {", ".join(connector.stream_names())})',
                 )
-        for key, problem in getattr(cfg, "problems", lambda: [])():
+        for key, problem in cfg.problems():
             raise ConfigError(file, f"connectors.{name}.{key}", problem)
         if cfg.interval < MIN_INTERVAL:
             raise ConfigError(file, f"connectors.{name}.interval",

@@ -22,16 +22,6 @@ ALLOWED = {
 # `collector run` alone the daemon layer it starts.
 EXTRA = {"collector/demo.py": {"sandbox"}, "collector/cli/run.py": {"schedules"}}
 
-# TEMPORARY: the connector packages' connector <-> stream cycles that issue #19 removes on
-# another branch (a stream gets a typed client, not its connector). Empty this after merging it;
-# any cycle not listed here fails now.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"connectors.aws.backup_jobs", "connectors.aws.cloudtrail", "connectors.aws.connector",
-               "connectors.aws.credential_report", "connectors.aws.rds_snapshots"}),
-    frozenset({"connectors.github.connector", "connectors.github.streams"}),
-    frozenset({"connectors.jira", "connectors.jira.streams"}),
-    frozenset({"connectors.okta.connector", "connectors.okta.system_log", "connectors.okta.users"}),
-}
 
 
 def _project_imports(path: Path) -> set[str]:
@@ -151,7 +141,7 @@ def _import_cycles(root: Path, packages: Iterable[str]) -> list[frozenset[str]]:
 def test_no_import_cycles() -> None:
     """No project module imports itself back through other modules, counting imports inside
     functions and under TYPE_CHECKING."""
-    cycles = [sorted(c) for c in _import_cycles(ROOT, PACKAGES) if c not in KNOWN_CYCLES]
+    cycles = [sorted(c) for c in _import_cycles(ROOT, PACKAGES)]
     assert cycles == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
