@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.catalog import Catalog
+from collector.controls import DEFAULT_CATEGORIES, ControlLibrary, Scope, resolve_scope
 from collector.durations import parse_duration
 from collector.errors import ConfigError
 from connectors.sdk.base import ConnectorConfig
-from connectors.sdk.registry import ConnectorLoadError, Registry
+from connectors.sdk.registry import BUILTIN_STREAMS, ConnectorLoadError, Registry
 
 if TYPE_CHECKING:
     from storage import Store
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "MANUAL_STREAMS",
     "DaemonSettings",
     "DigestSettings",
     "Settings",
@@ -32,6 +34,7 @@ __all__ = [
     "StorageSettings",
     "WindowSettings",
     "config_path",
+    "known_stream_ids",
     "load_settings",
     "open_store",
     "parse_section",
@@ -109,7 +112,12 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     connectors: Mapping[str, ConnectorConfig] = field(default_factory=dict)
     filing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    in_scope: tuple[str, ...] = ()
+    controls_library: str = ""
+    """``[controls] library``: the organisation's control library file ("" = the starter)."""
+    library: ControlLibrary = field(default_factory=ControlLibrary.starter, compare=False, repr=False)
+    """The control library, validated at load against the catalog and the known streams."""
+    scope: Scope = field(default_factory=lambda: resolve_scope(Catalog.builtin()))
+    """``[scope]``: the criteria in scope (categories minus exclusions, each with its reason)."""
     registry: Registry = field(default_factory=Registry, compare=False, repr=False)
     """The connectors this config was validated against; every later lookup (planning,
     opening, the digest's scope) goes through it, so each connector is imported once."""
@@ -264,6 +272,59 @@ def _check_schedule(file: str, schedule: str) -> None:
         )
 
 
+MANUAL_STREAMS = ("manual.documents", "manual.attestations")
+"""The built-in streams of evidence people bring (documents and attestations)."""
+
+
+def known_stream_ids(registry: Registry, connectors: Mapping[str, ConnectorConfig]) -> set[str]:
+    """Every stream id a control library may name: the built-ins' (without importing them), the
+    manual streams, and the streams of the third-party connectors this config names."""
+    known = {f"{c}.{s}" for c, names in BUILTIN_STREAMS.items() for s in names}
+    known.update(MANUAL_STREAMS)
+    for name in connectors:
+        known.update(f"{name}.{s}" for s in registry.stream_names(name))
+    return known
+
+
+def _load_library(file: str, table: Any, catalog: Catalog, registry: Registry,
+                  connectors: Mapping[str, ConnectorConfig], base: Path) -> tuple[str, ControlLibrary]:
+    """``[controls]``: the library file (relative to the config's folder), or the starter."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, "controls", "expected a table")
+    for key in table:
+        if key == "in_scope":
+            raise ConfigError(file, "controls.in_scope", "replaced by [scope] categories and "
+                                                         "[scope] exclude (with a reason per criterion)")
+        if key != "library":
+            raise ConfigError(file, f"controls.{key}", "unknown key (known keys: library)")
+    library_file = _coerce(file, "controls.library", str, table.get("library", ""))
+    known = known_stream_ids(registry, connectors)
+    if not library_file:
+        return "", ControlLibrary.starter(known)
+    candidate = Path(library_file).expanduser()
+    resolved = candidate if candidate.is_absolute() else base / candidate
+    if not resolved.is_file():
+        raise ConfigError(file, "controls.library", f"{resolved} is not a readable file (`collector "
+                                                    "controls init` writes the starter there)")
+    return library_file, ControlLibrary.load(resolved, catalog, known)
+
+
+def _load_scope(file: str, table: Any, catalog: Catalog) -> Scope:
+    """``[scope]``: categories (default security) minus exclusions, each with its reason."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, "scope", "expected a table")
+    for key in table:
+        if key not in ("categories", "exclude"):
+            raise ConfigError(file, f"scope.{key}", "unknown key (known keys: categories, exclude)")
+    categories = _coerce(file, "scope.categories", tuple[str, ...],
+                         table.get("categories", list(DEFAULT_CATEGORIES)))
+    exclude = table.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
+        raise ConfigError(file, "scope.exclude",
+                          'expected an array of tables like {criterion = "CC6.4", reason = "…"}')
+    return resolve_scope(catalog, categories, exclude, file)
+
+
 def load_settings(path: Path) -> Settings:
     """Read and validate the config file; every problem is one ConfigError naming file and key."""
     file = str(path)
@@ -279,7 +340,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, None, f"invalid TOML: {exc}") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
-                "controls"}
+                "controls", "scope"}
     for key in doc:
         if key not in sections:
             raise ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})")
@@ -348,16 +409,9 @@ def load_settings(path: Path) -> Settings:
             if criterion not in catalog.criteria:
                 raise ConfigError(file, key, f'unknown criterion "{criterion}"')
 
-    controls = doc.get("controls", {})
-    if not isinstance(controls, dict):
-        raise ConfigError(file, "controls", "expected a table")
-    for key in controls:
-        if key != "in_scope":
-            raise ConfigError(file, f"controls.{key}", "unknown key (known keys: in_scope)")
-    in_scope = _coerce(file, "controls.in_scope", tuple[str, ...], controls.get("in_scope", []))
-    for criterion in in_scope:
-        if criterion not in catalog.criteria:
-            raise ConfigError(file, "controls.in_scope", f'unknown criterion "{criterion}"')
+    library_file, library = _load_library(file, doc.get("controls", {}), catalog, registry,
+                                          connectors, path.resolve().parent)
+    scope = _load_scope(file, doc.get("scope", {}), catalog)
 
     return Settings(
         path=path.resolve(),
@@ -368,6 +422,8 @@ def load_settings(path: Path) -> Settings:
         daemon=daemon,
         connectors=connectors,
         filing=filing,
-        in_scope=in_scope,
+        controls_library=library_file,
+        library=library,
+        scope=scope,
         registry=registry,
     )

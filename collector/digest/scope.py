@@ -26,9 +26,7 @@ def filed_criteria(settings: Settings, streams: Sequence[PlannedStream],
 
 def in_scope_criteria(settings: Settings, streams: Sequence[PlannedStream],
                       catalog: Catalog) -> tuple[str, ...]:
-    """``[controls].in_scope`` when set, else every criterion an enabled stream files under;
-    in catalog order."""
-    wanted = set(settings.in_scope) if settings.in_scope else set(
-        filed_criteria(settings, streams, catalog)
-    )
-    return tuple(c for c in catalog.criteria if c in wanted)
+    """The criteria in scope (``[scope]``: categories minus exclusions), in catalog order; never
+    only those the enabled streams happen to file under, which made coverage 100% by construction."""
+    del streams  # kept for callers; scope no longer depends on what is enabled
+    return tuple(c for c in catalog.criteria if c in set(settings.scope.criteria))

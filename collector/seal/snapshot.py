@@ -453,7 +453,7 @@ def _write_snapshot(path: Path, recs: _Records, sums: bytes, signature: bytes,
 
 
 def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None = None) -> Sealer:
-    """A sealer configured by ``[windows]``, ``[signing]`` and ``[controls].in_scope``.
+    """A sealer configured by ``[windows]``, ``[signing]`` and ``[scope]``.
 
     For the daemon and ``collector demo``: ``sealer_from_settings(settings, store).seal()``
     seals every ended window whose grace has passed. Raises ``ConfigError`` naming
@@ -469,6 +469,6 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
         raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
     options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
                           out_dir=out_dir or settings.resolve("data/snapshots"),
-                          grace=settings.windows.seal_grace, in_scope=tuple(settings.in_scope))
+                          grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria))
     stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     return Sealer(store, options, key, timestamper=stamper)

@@ -11,6 +11,7 @@ from connectors.sdk.base import Connector
 
 __all__ = [
     "BUILTIN",
+    "BUILTIN_STREAMS",
     "ENTRY_POINT_GROUP",
     "ConnectorLoadError",
     "Discovery",
@@ -28,6 +29,18 @@ BUILTIN: dict[str, str] = {
     "jira": "connectors.jira:JiraConnector",
     "okta": "connectors.okta:OktaConnector",
 }
+
+
+BUILTIN_STREAMS: dict[str, tuple[str, ...]] = {
+    "synthetic": ("events", "users"),
+    "aws": ("cloudtrail", "iam_credential_report", "backup_jobs", "rds_snapshots"),
+    "github": ("pull_requests", "branch_protection", "org_settings"),
+    "jira": ("change_tickets", "incidents"),
+    "okta": ("system_log", "users"),
+}
+"""The streams each built-in declares, in declaration order, so that a stream id named in the
+config or the control library is checked without importing its connector (a test holds this
+table equal to the declared streams)."""
 
 
 class ConnectorLoadError(Exception):
@@ -113,13 +126,16 @@ class Registry:
     def stream_names(self, name: str) -> tuple[str, ...]:
         """The streams connector ``name`` declares; () when there is no such connector or it
         cannot be imported (a name to report as unknown, not a crash)."""
+        if name in self._builtin and name in BUILTIN_STREAMS:
+            return BUILTIN_STREAMS[name]
         try:
             return self.load(name).stream_names()
         except (KeyError, ConnectorLoadError):
             return ()
 
     def knows_stream(self, stream_id: str) -> bool:
-        """Whether ``<connector>.<stream>`` names a declared stream; imports only that connector."""
+        """Whether ``<connector>.<stream>`` names a declared stream; imports no built-in, and of a
+        third party only that connector."""
         connector, dot, stream = stream_id.partition(".")
         return bool(dot) and connector in self and stream in self.stream_names(connector)
 

@@ -52,7 +52,12 @@ BAD = [
     ("int as string", "[connectors.synthetic]\ncount = '10'", "connectors.synthetic.count: expected an integer"),
     ("filing unknown criterion", "[filing]\n'synthetic.events' = ['CC99.1']", 'unknown criterion "CC99.1"'),
     ("filing unknown stream", "[filing]\n'okta.nothing' = ['CC6.1']", 'unknown stream "okta.nothing"'),
-    ("in_scope unknown", "[controls]\nin_scope = ['XX1']", "controls.in_scope"),
+    ("in_scope replaced by [scope]", "[controls]\nin_scope = ['CC6.1']", "controls.in_scope"),
+    ("library missing", "[controls]\nlibrary = 'nope.toml'", "nope.toml"),
+    ("scope category unknown", "[scope]\ncategories = ['secrecy']", "scope.categories"),
+    ("scope exclusion without reason", "[scope]\nexclude = [{criterion = 'CC6.4'}]", "scope.exclude[0].reason"),
+    ("scope exclude not tables", "[scope]\nexclude = ['CC6.4']", "scope.exclude"),
+    ("scope unknown key", "[scope]\ncriteria = []", "scope.criteria"),
     ("section not table", "storage = 'sqlite:///x'", "storage: expected a table"),
     ("bad storage url", "[storage]\nurl = 'mysql://x'", "storage.url"),
     ("batch size", "[storage]\nbatch_size = 0", "storage.batch_size"),
@@ -179,10 +184,10 @@ def _loaded_by_loading(config: Path) -> set[str]:
 
 
 def test_loading_imports_only_the_connectors_the_config_names(tmp_path: Path) -> None:
-    """A config with one connector section imports that connector alone; a filing entry for
-    another connector's stream imports that one too, and no vendor SDK it does not need."""
+    """A config with one connector section imports that connector alone; a filing entry (or a
+    control library) naming another built-in's stream is checked without importing it."""
     config = tmp_path / "config.toml"
     config.write_text("[connectors.synthetic]\ncount = 1\n")
     assert _loaded_by_loading(config) == set()
     config.write_text("[connectors.synthetic]\ncount = 1\n[filing]\n'okta.users' = ['CC6.1']\n")
-    assert _loaded_by_loading(config) == {"connectors.okta"}
+    assert _loaded_by_loading(config) == set()

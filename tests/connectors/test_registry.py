@@ -64,3 +64,12 @@ def test_unknown_names_and_streams() -> None:
     assert not registry.knows_stream("synthetic.nothing")
     assert not registry.knows_stream("salesforce.accounts")
     assert not registry.knows_stream("synthetic")
+
+
+def test_builtin_stream_table_matches_the_declared_streams() -> None:
+    """BUILTIN_STREAMS (read without importing a connector) lists exactly what each built-in declares."""
+    from connectors.sdk.registry import BUILTIN, BUILTIN_STREAMS, load_builtin
+
+    assert set(BUILTIN_STREAMS) == set(BUILTIN)
+    for name in BUILTIN:
+        assert BUILTIN_STREAMS[name] == load_builtin(name).stream_names(), name

@@ -32,7 +32,7 @@ def test_collect_then_streams_and_controls(tmp_path: Path, capsys: pytest.Captur
     assert controls["CC7.2"]["records"] == 30 and controls["CC7.2"]["in_scope"]
     assert controls["CC6.1"]["records"] == 33  # 30 sign-ins + 3 MFA states
     assert controls["CC6.1"]["streams"] == ["synthetic.events", "synthetic.users"]
-    assert not controls["CC1.1"]["in_scope"]
+    assert controls["CC1.1"]["in_scope"] and not controls["A1.2"]["in_scope"]  # [scope] default: security
 
 
 def test_failed_stream_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,7 +38,7 @@ def test_collect_then_digest_writes_the_three_files(tmp_path: Path,
     assert sorted(p.name for p in out.iterdir()) == [f"digest-{week.id}.{e}" for e in ("html", "json", "md")]
     digest = orjson.loads((out / f"digest-{week.id}.json").read_bytes())
     assert digest["week"] == week.id
-    assert digest["coverage"]["in_scope"] == 2
+    assert digest["coverage"]["in_scope"] == 33  # every security criterion, not only those filed
     events = next(s for s in digest["streams"] if s["id"] == "synthetic.events")
     in_week = sum(1 for k in range(48) if week.contains(start + timedelta(hours=k)))
     assert (events["status"], events["records_week"]) == ("ok", in_week)

@@ -136,20 +136,23 @@ def test_days_follow_the_configured_time_zone(tmp_path: Path) -> None:
     assert _by_id(digest)["CC7.2"]["records_by_day"] == [1, 0, 0, 0, 0, 0, 0]
 
 
-def test_scope_defaults_to_criteria_filed_by_enabled_streams(tmp_path: Path) -> None:
-    """Without [controls].in_scope, scope is the union of the enabled streams' filing (overrides
-    included); with it, exactly the listed criteria. The default week is the last complete one."""
+def test_scope_is_every_criterion_of_the_chosen_categories(tmp_path: Path) -> None:
+    """Scope is every criterion of [scope] categories (default security: CC1.1-CC9.2) minus the
+    exclusions, whatever the enabled streams file under. The default week is the last complete one."""
     config = tmp_path / "config.toml"
     config.write_text('[connectors.synthetic]\ninterval = "15m"\n'
                       '[filing]\n"synthetic.users" = ["CC6.1", "CC6.2"]\n')
     settings = load_settings(config)
     scope = scope_from_settings(settings, None, NOW)
-    assert scope.in_scope == ("CC6.1", "CC6.2", "CC7.2")
+    assert len(scope.in_scope) == 33
+    assert scope.in_scope[0] == "CC1.1" and scope.in_scope[-1] == "CC9.2"
     assert scope.week.id == "2026-W48"
     assert [(s.id, s.interval) for s in scope.streams] == [
         ("synthetic.events", timedelta(minutes=15)), ("synthetic.users", timedelta(minutes=15))]
-    config.write_text('[connectors.synthetic]\n[controls]\nin_scope = ["A1.2", "CC6.1"]\n')
-    assert scope_from_settings(load_settings(config), "2026-W40", NOW).in_scope == ("CC6.1", "A1.2")
+    config.write_text('[connectors.synthetic]\n[scope]\ncategories = ["security", "availability"]\n'
+                      'exclude = [{criterion = "CC6.4", reason = "no data centre: hosted on AWS"}]\n')
+    in_scope = scope_from_settings(load_settings(config), "2026-W40", NOW).in_scope
+    assert len(in_scope) == 35 and "CC6.4" not in in_scope and in_scope[-3:] == ("A1.1", "A1.2", "A1.3")
     assert default_week("UTC", datetime(2026, 11, 30, 0, 0, tzinfo=UTC)).id == "2026-W48"
     assert default_week("UTC", datetime(2026, 11, 29, 23, 59, tzinfo=UTC)).id == "2026-W47"
 

@@ -19,7 +19,7 @@ from storage import Store
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text('[storage]\nurl = "sqlite:///data/evidence.db"\n'
-                    '[controls]\nin_scope = ["CC6.1", "CC8.1"]\n')
+                    '[scope]\ncategories = ["security"]\n')
     return path
 
 
