@@ -14,13 +14,17 @@ __all__ = [
     "CriterionDay",
     "DeliveryRow",
     "ExceptionRow",
+    "PairBucket",
     "StreamRuns",
     "criterion_day_counts",
     "criterion_range_counts",
     "delivery_failures",
     "exception_records",
     "last_evidence",
+    "pair_bucket_totals",
     "record_delivery",
+    "source_key_newest",
+    "stream_newest_before",
     "stream_record_counts",
     "stream_runs",
 ]
@@ -59,6 +63,19 @@ class ExceptionRow:
     observed_at: str
     actor: str | None
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class PairBucket:
+    """Records of one (stream, kind) observed in one bucket of a range: how many, how many
+    exceptions, and the newest ``observed_at``."""
+
+    stream: str
+    kind: str
+    bucket: int
+    records: int
+    exceptions: int
+    newest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +189,69 @@ def stream_record_counts(conn: Connection, streams: Sequence[str], start: str, e
     )
     return {s: int(conn.execute(query, {"s": s, "start": start, "end": end}).scalar_one())
             for s in streams}
+
+
+def pair_bucket_totals(conn: Connection, edges: Sequence[str]) -> list[PairBucket]:
+    """Records per (stream, kind) in each bucket ``[edges[i], edges[i + 1])`` (bucket ``i``) of
+    ``edges[0] <= observed_at < edges[-1]``; ``edges`` strictly increasing.
+
+    One pass over the range, bucketed with CASE: (stream, kind) is in no index, so each record
+    of the range is visited once through the (observed_at, id) key, never once per bucket.
+    """
+    if len(edges) < 2:
+        return []
+    last = len(edges) - 1
+    cases = " ".join(f"WHEN observed_at >= :e{i} THEN {i}" for i in range(last - 1, 0, -1))
+    bucket = f"CASE {cases} ELSE 0 END" if cases else "0"
+    query = text(
+        f"SELECT stream, kind, {bucket} AS bucket, count(*), "
+        "sum(CASE WHEN status = 'exception' THEN 1 ELSE 0 END), max(observed_at) "
+        f"FROM evidence WHERE observed_at >= :e0 AND observed_at < :e{last} GROUP BY 1, 2, 3"
+    )
+    rows = conn.execute(query, {f"e{i}": edge for i, edge in enumerate(edges)})
+    return [PairBucket(s, k, int(b), int(n), int(x or 0), str(t)) for s, k, b, n, x, t in rows]
+
+
+def stream_newest_before(conn: Connection, before: str) -> list[tuple[str, str, str]]:
+    """For every stream in the store, its newest record observed before ``before``, as
+    (stream, kind of that record, observed_at); streams with none are left out.
+
+    The streams are found by a loose scan of ``ix_evidence_stream_observed`` (one index probe
+    per stream, not a scan of every record) and each newest record by one backward probe.
+    """
+    streams = text(
+        "WITH RECURSIVE s(stream) AS (SELECT min(stream) FROM evidence UNION ALL "
+        "SELECT (SELECT min(e.stream) FROM evidence e WHERE e.stream > s.stream) FROM s "
+        "WHERE s.stream IS NOT NULL) SELECT stream FROM s WHERE stream IS NOT NULL"
+    )
+    newest = text(
+        "SELECT kind, observed_at FROM evidence WHERE stream = :s AND observed_at < :before "
+        "ORDER BY observed_at DESC LIMIT 1"
+    )
+    out: list[tuple[str, str, str]] = []
+    for (stream,) in conn.execute(streams).all():
+        row = conn.execute(newest, {"s": stream, "before": before}).first()
+        if row is not None:
+            out.append((str(stream), str(row[0]), str(row[1])))
+    return out
+
+
+_STREAMS: sa.BindParameter[list[str]] = bindparam("streams", expanding=True)
+
+
+def source_key_newest(conn: Connection, streams: Sequence[str], before: str) -> list[tuple[str, str]]:
+    """(source_key, newest observed_at before ``before``) of every source key of ``streams``.
+
+    Meant for the document and attestation streams, whose records are few (one per file or
+    statement) and whose source keys start with the document type.
+    """
+    if not streams:
+        return []
+    query = text(
+        "SELECT source_key, max(observed_at) FROM evidence WHERE stream IN :streams "
+        "AND observed_at < :before GROUP BY source_key"
+    ).bindparams(_STREAMS)
+    return [(str(k), str(t)) for k, t in conn.execute(query, {"streams": list(streams), "before": before})]
 
 
 def stream_runs(conn: Connection, streams: Sequence[str]) -> dict[str, StreamRuns]:

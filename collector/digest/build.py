@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,20 @@ import orjson
 from collector.catalog import Catalog
 from collector.collect import PlannedStream, plan_streams
 from collector.config import Settings
+from collector.controls import (
+    STARTER_FILE,
+    ControlLibrary,
+    ControlState,
+    CriterionState,
+    Exclusion,
+    Scope,
+    evaluate_controls,
+    evaluate_coverage,
+    evaluate_criteria,
+    owner_actions,
+    type1_gaps,
+)
+from collector.digest.evidence import Period, read_evidence
 from collector.digest.scope import in_scope_criteria
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
@@ -25,7 +40,6 @@ from storage.digest_queries import (
     delivery_failures,
     exception_records,
     last_evidence,
-    stream_record_counts,
     stream_runs,
 )
 
@@ -34,19 +48,24 @@ __all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "
 DELIVERY_LOOKBACK = timedelta(days=35)
 """How far back failed deliveries of earlier digests are reported."""
 
-_RANK = {"no_evidence": 0, "exceptions": 1, "covered": 2}
+# Criteria and controls needing attention first: design gaps, operating gaps, exceptions.
+_RANK = {"no_control": 0, "no_evidence": 1, "exceptions": 2, "covered": 3}
+_CONTROL_RANK = {"exceptions": 0, "no_evidence": 1, "stale": 2, "due": 3, "operating": 4}
 _GroupKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class DigestScope:
-    """Everything a digest needs besides the store: the week, windows, scope and streams."""
+    """Everything a digest needs besides the store: the week, windows, scope, streams and the
+    organisation's control library (the starter unless given), with the exclusions from scope."""
 
     week: Window
     period: str
     in_scope: tuple[str, ...]
     streams: tuple[PlannedStream, ...]
     catalog: Catalog
+    library: ControlLibrary = field(default_factory=ControlLibrary.starter)
+    excluded: tuple[Exclusion, ...] = ()
 
     @property
     def zone(self) -> str:
@@ -70,7 +89,7 @@ def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) 
     catalog = Catalog.builtin()
     streams = plan_streams(settings)
     return DigestScope(week, settings.windows.period, in_scope_criteria(settings, streams, catalog),
-                       tuple(streams), catalog)
+                       tuple(streams), catalog, settings.library, settings.scope.excluded)
 
 
 def _day_bounds(week: Window) -> tuple[list[str], list[str]]:
@@ -82,10 +101,18 @@ def _day_bounds(week: Window) -> tuple[list[str], list[str]]:
     return edges, [d.isoformat() for d in days[:7]]
 
 
-def _coverage(in_scope: Sequence[str], counts: dict[str, int]) -> dict[str, Any]:
-    covered = sum(1 for c in in_scope if counts.get(c, 0) > 0)
-    ratio = round(covered / len(in_scope), 3) if in_scope else 0.0
-    return {"in_scope": len(in_scope), "covered": covered, "ratio": ratio}
+def _coverage(scope: DigestScope, criteria: dict[str, CriterionState],
+              counts: dict[str, int]) -> dict[str, Any]:
+    """``coverage``: designed and operating criteria of those in scope (``ratio`` = operating /
+    in_scope), the exclusions, and ``covered``: criteria in scope with evidence filed this week."""
+    in_scope = Scope((), scope.in_scope, scope.excluded)
+    out = evaluate_coverage(in_scope, [criteria[c] for c in scope.in_scope]).as_dict()
+    out["covered"] = sum(1 for c in scope.in_scope if counts.get(c, 0) > 0)
+    return out
+
+
+def _criterion_states(criteria: Sequence[str], states: Sequence[ControlState]) -> dict[str, CriterionState]:
+    return {c.id: c for c in evaluate_criteria(Scope((), tuple(criteria), ()), states)}
 
 
 def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[_GroupKey, dict[str, Any]]:
@@ -103,8 +130,10 @@ def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[
         if group is None:
             group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0}
         primary = next((c for c in controls if c in in_scope), controls[0] if controls else "")
+        matched = scope.library.for_record(row.stream, str(body.get("kind", "")))
         group.update(
-            record_id=row.record_id, control=primary, controls=controls, stream=row.stream,
+            record_id=row.record_id, control=primary, criteria=controls,
+            controls=[c.id for c in matched], stream=row.stream,
             source_key=row.source_key, reason=reason, actor=row.actor,
             source_url=body.get("source_url"), last_seen=row.observed_at,
         )
@@ -115,7 +144,7 @@ def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[
 def _exception_lines(groups: dict[_GroupKey, dict[str, Any]], scope: DigestScope) -> list[dict[str, Any]]:
     order = {c: i for i, c in enumerate(scope.catalog.criteria)}
     fields = ("record_id", "control", "stream", "source_key", "reason", "first_seen", "last_seen",
-              "occurrences", "actor", "source_url", "controls")
+              "occurrences", "actor", "source_url", "criteria", "controls")
     lines = [{f: g[f] for f in fields} for g in groups.values()]
     lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["source_key"],
                               e["reason"]))
@@ -150,15 +179,16 @@ def _stream_entry(plan: PlannedStream, runs: Any, records_week: int, now: dateti
     }
 
 
-def _changes(scope: DigestScope, coverage: dict[str, Any], week_counts: dict[str, int],
-             prev_counts: dict[str, int], groups: dict[_GroupKey, dict[str, Any]],
+def _changes(scope: DigestScope, coverage: dict[str, Any], previous: dict[str, Any],
+             week_counts: dict[str, int], prev_counts: dict[str, int],
+             groups: dict[_GroupKey, dict[str, Any]],
              prev_groups: dict[_GroupKey, dict[str, Any]]) -> dict[str, Any]:
-    previous = _coverage(scope.in_scope, prev_counts)
     short = ("record_id", "control", "stream", "source_key", "reason", "last_seen")
     return {
         "previous_week": scope.week.previous().id,
         "coverage": {
             "previous": previous,
+            "operating_delta": coverage["operating"] - previous["operating"],
             "covered_delta": coverage["covered"] - previous["covered"],
             "ratio_delta": round(coverage["ratio"] - previous["ratio"], 3),
         },
@@ -174,8 +204,45 @@ def _changes(scope: DigestScope, coverage: dict[str, Any], week_counts: dict[str
     }
 
 
+def _control_entry(week: ControlState, window: ControlState) -> dict[str, Any]:
+    """One control of the library as the digest shows it: this week's status and why, and the
+    window to date's."""
+    c = week.control
+    last = week.last_evidence_at
+    return {
+        "id": c.id, "title": c.title, "owner": c.owner, "criteria": list(c.criteria),
+        "status": week.status, "reasons": list(week.reasons), "every": c.every.text,
+        "last_evidence_at": format_ts(last) if last is not None else None,
+        "records_week": week.records, "exceptions_week": week.exceptions,
+        "due": [{"type": d.type, "every": d.every,
+                 "last_at": format_ts(d.last_at) if d.last_at is not None else None} for d in week.due],
+        "status_window": window.status, "records_window": window.records,
+        "exceptions_window": window.exceptions,
+    }
+
+
+def _library_name(library: ControlLibrary) -> str:
+    """The starter's packaged name, else the library file's name (not its path on this host)."""
+    return library.source if library.source == STARTER_FILE else Path(library.source).name
+
+
+def _owners(states: Sequence[ControlState]) -> list[dict[str, Any]]:
+    """Per owner (sorted): how many controls they own and those needing action this week, why."""
+    owned: dict[str, int] = {}
+    for state in states:
+        owned[state.control.owner] = owned.get(state.control.owner, 0) + 1
+    return [{"owner": o.owner, "controls": owned[o.owner],
+             "actions": [{"control": a.control, "title": a.title, "status": a.status,
+                          "reasons": list(a.reasons)} for a in o.actions]}
+            for o in owner_actions(states)]
+
+
 def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, Any]:
-    """The digest for ``scope.week`` as a JSON-ready dict; ``now`` is when it is generated."""
+    """The digest for ``scope.week`` as a JSON-ready dict; ``now`` is when it is generated.
+
+    Records belong to the organisation's controls by the library's selectors, applied here
+    (never stored), so a tailored library applies to every record already stored.
+    """
     week, prev = scope.week, scope.week.previous()
     windows = list(windows_between(week.start, week.end - timedelta(microseconds=1),
                                    scope.period, scope.zone))
@@ -183,6 +250,9 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
     start, end = format_ts(week.start), format_ts(week.end)
     window_start = format_ts(windows[0].start)
     every = list(scope.catalog.criteria)
+    library = scope.library
+    periods = (Period("week", week.start, week.end), Period("window", windows[0].start, week.end),
+               Period("previous", prev.start, prev.end))
     with store.read_snapshot() as conn:  # every figure from one state of the store
         by_day: dict[str, list[int]] = {}
         exceptions_week: dict[str, int] = {}
@@ -203,39 +273,53 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         listed = [c for c in every if c in in_scope or week_counts.get(c) or window_counts.get(c)]
         latest = last_evidence(conn, listed, end)
         runs = stream_runs(conn, [s.id for s in scope.streams])
-        per_stream = stream_record_counts(conn, [s.id for s in scope.streams], start, end)
+        reading = read_evidence(conn, library, periods)
         failures = delivery_failures(conn, week.id, format_ts(now - DELIVERY_LOOKBACK))
 
-    coverage = _coverage(scope.in_scope, week_counts)
+    states = evaluate_controls(library, reading.control_evidence(library, "week"), week.end)
+    states_window = evaluate_controls(library, reading.control_evidence(library, "window"), week.end)
+    states_prev = evaluate_controls(library, reading.control_evidence(library, "previous"), prev.end)
+    criteria = _criterion_states(listed, states)
+    coverage = _coverage(scope, criteria, week_counts)
+    previous = _coverage(scope, _criterion_states(scope.in_scope, states_prev), prev_counts)
+    del previous["excluded"]  # the same exclusions; the coverage block above lists them
     lines = _exception_lines(groups, scope)
-    controls: list[dict[str, Any]] = []
+    criteria_out: list[dict[str, Any]] = []
     for c in listed:
-        n = week_counts.get(c, 0)
-        x = exceptions_week.get(c, 0)
-        controls.append({
-            "id": c, "records_week": n, "records_window": window_counts.get(c, 0),
-            "exceptions_week": x, "last_evidence_at": latest.get(c),
-            "status": "no_evidence" if n == 0 else "exceptions" if x else "covered",
+        state = criteria[c]
+        criteria_out.append({
+            "id": c, "records_week": week_counts.get(c, 0), "records_window": window_counts.get(c, 0),
+            "exceptions_week": exceptions_week.get(c, 0), "last_evidence_at": latest.get(c),
+            "status": state.status, "controls": list(state.controls), "operating": list(state.operating),
             "title": scope.catalog.criteria[c].title, "in_scope": c in in_scope,
-            "exception_lines": sum(1 for e in lines if c in e["controls"]),
+            "exception_lines": sum(1 for e in lines if c in e["criteria"]),
             "records_by_day": by_day.get(c, [0] * 7),
         })
     order = {c: i for i, c in enumerate(every)}
-    controls.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))
+    criteria_out.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))
+    position = {c.id: i for i, c in enumerate(library.controls)}
+    controls = [_control_entry(w, x) for w, x in zip(states, states_window, strict=True)]
+    controls.sort(key=lambda e: (_CONTROL_RANK[e["status"]], position[e["id"]]))
+    gaps = type1_gaps([criteria[c] for c in scope.in_scope], states)
+    per_stream = reading.stream_records("week")
     return {
         "week": week.id,
         "windows": [w.id for w in windows],
         "generated_at": format_ts(now),
         "coverage": coverage,
+        "owners": _owners(states),
         "controls": controls,
+        "criteria": criteria_out,
         "exceptions": lines,
         "streams": [_stream_entry(p, runs[p.id], per_stream.get(p.id, 0), now) for p in scope.streams],
+        "readiness": {"ready": not gaps, "gaps": list(gaps)},
+        "library": {"source": _library_name(library), "controls": len(library)},
         "timezone": scope.zone,
         "week_start": start,
         "week_end": end,
         "window_to_date": {"start": window_start, "end": end},
         "days": days,
-        "changes": _changes(scope, coverage, week_counts, prev_counts, groups, prev_groups),
+        "changes": _changes(scope, coverage, previous, week_counts, prev_counts, groups, prev_groups),
         "delivery_failures": [
             {"week": f.week, "channel": f.channel, "attempted_at": f.attempted_at, "error": f.error}
             for f in failures

@@ -29,7 +29,7 @@ from storage.digest_queries import record_delivery
 
 
 def _by_id(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["id"]: c for c in digest["controls"]}
+    return {c["id"]: c for c in digest["criteria"]}
 
 
 def test_contract_fields_and_exact_figures(store_url: str) -> None:
@@ -42,11 +42,15 @@ def test_contract_fields_and_exact_figures(store_url: str) -> None:
     assert digest["week"] == "2026-W48"
     assert digest["windows"] == ["2026-11"]
     assert digest["generated_at"] == "2026-11-30T08:00:00.000000Z"
-    assert digest["coverage"] == {"in_scope": 4, "covered": 3, "ratio": 0.75}
-    contract = {"id", "records_week", "records_window", "exceptions_week", "last_evidence_at", "status"}
-    assert all(contract <= c.keys() for c in digest["controls"])
+    # Operating: only CC8.1 (CHG-01's pull requests are within 7 days); CC6.1 and CC7.2 have
+    # exceptions, A1.2's backups are stale. Covered: criteria with evidence filed this week.
+    assert digest["coverage"] == {"in_scope": 4, "designed": 4, "operating": 1, "ratio": 0.25,
+                                  "covered": 3, "excluded": []}
+    contract = {"id", "records_week", "records_window", "exceptions_week", "last_evidence_at", "status",
+                "controls"}
+    assert all(contract <= c.keys() for c in digest["criteria"])
     figures = [(c["id"], c["records_week"], c["records_window"], c["exceptions_week"], c["status"],
-                c["last_evidence_at"]) for c in digest["controls"]]
+                c["last_evidence_at"]) for c in digest["criteria"]]
     assert figures == [
         ("A1.2", 0, 1, 0, "no_evidence", "2026-11-19T12:00:00.000000Z"),
         ("CC6.1", 21, 27, 8, "exceptions", "2026-11-29T06:00:00.000000Z"),
@@ -102,8 +106,10 @@ def test_changes_since_last_week(digest: dict[str, Any]) -> None:
     previous week in the store."""
     changes = digest["changes"]
     assert changes["previous_week"] == "2026-W47"
-    assert changes["coverage"] == {"previous": {"in_scope": 4, "covered": 3, "ratio": 0.75},
-                                   "covered_delta": 0, "ratio_delta": 0.0}
+    # W47: CC6.1 and A1.2 had exceptions, CC7.2's sign-ins were stale, CC8.1 had no evidence.
+    assert changes["coverage"] == {
+        "previous": {"in_scope": 4, "designed": 4, "operating": 0, "ratio": 0.0, "covered": 3},
+        "operating_delta": 1, "covered_delta": 0, "ratio_delta": 0.25}
     assert changes["newly_covered"] == ["CC8.1"]
     assert changes["newly_uncovered"] == ["A1.2"]
     assert [(e["stream"], e["source_key"]) for e in changes["new_exceptions"]] == [
@@ -161,13 +167,16 @@ def test_out_of_scope_criteria_with_evidence_follow_the_in_scope_ones(tmp_path: 
     """A criterion with evidence but not in scope is listed after every in-scope one and does not
     count towards coverage."""
     store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
-    insert(store, [event("a", at(24))])
+    # Late on Sunday: AC-02 (sign-ins, every 1d) is operating at the end of the week, so CC6.1
+    # and CC7.2 are covered, yet neither counts: only CC8.1 is in scope.
+    insert(store, [event("a", at(29, 23))])
     scope = replace(seeded_scope(), in_scope=("CC8.1",), streams=())
     digest = build_digest(store, scope, NOW)
-    assert [(c["id"], c["in_scope"], c["status"]) for c in digest["controls"]] == [
-        ("CC8.1", True, "no_evidence"), ("CC6.1", False, "covered"), ("CC7.2", False, "covered")]
-    assert digest["coverage"] == {"in_scope": 1, "covered": 0, "ratio": 0.0}
-    assert Catalog.builtin().criteria["CC8.1"].title == digest["controls"][0]["title"]
+    assert [(c["id"], c["in_scope"], c["status"], c["records_week"]) for c in digest["criteria"]] == [
+        ("CC8.1", True, "no_evidence", 0), ("CC6.1", False, "covered", 1), ("CC7.2", False, "covered", 1)]
+    assert digest["coverage"] == {"in_scope": 1, "designed": 1, "operating": 0, "ratio": 0.0,
+                                  "covered": 0, "excluded": []}
+    assert Catalog.builtin().criteria["CC8.1"].title == digest["criteria"][0]["title"]
 
 
 def test_failed_deliveries_of_earlier_digests_are_reported(seeded_store: Store) -> None:
