@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     for path in done.paths.values():
         print(path)
     cov = done.digest["coverage"]
-    print(f"{done.digest['week']}: {cov['covered']} of {cov['in_scope']} criteria covered, "
+    print(f"{done.digest['week']}: operating {cov['operating']} of {cov['in_scope']} criteria "
+          f"({cov['ratio'] * 100:.1f}%), designed {cov['designed']}, "
           f"{len(done.digest['exceptions'])} exception lines", file=sys.stderr)
     for r in done.deliveries:
         print(f"delivery {r.channel}: {'ok' if r.ok else 'failed: ' + str(r.error)}", file=sys.stderr)

@@ -231,9 +231,11 @@ def _owners(states: Sequence[ControlState]) -> list[dict[str, Any]]:
     owned: dict[str, int] = {}
     for state in states:
         owned[state.control.owner] = owned.get(state.control.owner, 0) + 1
+    # Most serious first (exceptions, then no evidence, stale, due), library order within each.
     return [{"owner": o.owner, "controls": owned[o.owner],
              "actions": [{"control": a.control, "title": a.title, "status": a.status,
-                          "reasons": list(a.reasons)} for a in o.actions]}
+                          "reasons": list(a.reasons)}
+                         for a in sorted(o.actions, key=lambda a: _CONTROL_RANK[a.status])]}
             for o in owner_actions(states)]
 
 

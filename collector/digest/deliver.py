@@ -91,23 +91,33 @@ def _headline(digest: dict[str, Any]) -> str:
     cov = digest["coverage"]
     lines = len(digest["exceptions"])
     records = sum(e["occurrences"] for e in digest["exceptions"])
-    return (f"Evidence coverage digest {digest['week']}: {cov['covered']} of {cov['in_scope']} "
-            f"criteria covered ({cov['ratio'] * 100:.1f}%), {lines} exception lines ({records} records)")
+    return (f"Evidence coverage digest {digest['week']}: operating {cov['operating']} of "
+            f"{cov['in_scope']} criteria ({cov['ratio'] * 100:.1f}%), designed {cov['designed']} of "
+            f"{cov['in_scope']}, {lines} exception lines ({records} records)")
 
 
 def slack_payload(digest: dict[str, Any], html_name: str) -> dict[str, Any]:
-    """The Slack message: the headline, what needs attention, and where the full digest is."""
-    missing = [c["id"] for c in digest["controls"] if c["in_scope"] and c["status"] == "no_evidence"]
+    """The Slack message: the headline, the design and operating gaps, who must act, what else
+    needs attention, and where the full digest is."""
+    in_scope = [c for c in digest["criteria"] if c["in_scope"]]
+    design = [c["id"] for c in in_scope if not c["controls"]]
+    operating = [f"{c['id']} ({c['status'].replace('_', ' ')})" for c in in_scope
+                 if c["controls"] and not c["operating"]]
+    acting = [f"{o['owner']} ({len(o['actions'])})" for o in digest["owners"] if o["actions"]]
     troubled = [f"{s['id']} ({s['status']})" for s in digest["streams"] if s["status"] != "ok"]
     changes = digest["changes"]
     parts = [f"*{_headline(digest)}*"]
-    parts.append(f"No evidence: {', '.join(missing)}" if missing
-                 else "Every criterion in scope has evidence.")
+    parts.append(f"Design gaps (no control): {', '.join(design)}" if design
+                 else "Every criterion in scope has a control.")
+    parts.append(f"Operating gaps: {', '.join(operating)}" if operating
+                 else "Every criterion in scope has an operating control.")
+    if acting:
+        parts.append(f"Controls to act on, by owner: {', '.join(acting)}")
     if troubled:
         parts.append(f"Streams needing attention: {', '.join(troubled)}")
     parts.append(f"Since {changes['previous_week']}: {len(changes['new_exceptions'])} new, "
-                 f"{len(changes['resolved_exceptions'])} resolved exceptions; coverage "
-                 f"{changes['coverage']['covered_delta']:+d} criteria")
+                 f"{len(changes['resolved_exceptions'])} resolved exceptions; operating "
+                 f"{changes['coverage']['operating_delta']:+d} criteria")
     if digest.get("delivery_failures"):
         parts.append(f"{len(digest['delivery_failures'])} earlier digest deliveries failed")
     parts.append(f"Full digest: {html_name}")

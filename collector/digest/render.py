@@ -39,6 +39,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["short"] = lambda rid: str(rid)[:12]
     env.filters["ts"] = lambda t: "never" if not t else f"{t[:10]} {t[11:16]} UTC"
     env.filters["mdcell"] = _md_cell
+    env.filters["due"] = _due
     env.tests["weblink"] = _is_web_link
     return env
 
@@ -47,6 +48,12 @@ def _md_cell(value: Any) -> str:
     """A value safe inside a Markdown table cell (pipes and newlines escaped)."""
     text = "" if value is None else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _due(due: list[dict[str, Any]]) -> str:
+    """Overdue documents as text: ``type (never)`` or ``type (last YYYY-MM-DD, every 90d)``."""
+    return ", ".join(f"{d['type']} (never)" if not d["last_at"]
+                     else f"{d['type']} (last {d['last_at'][:10]}, every {d['every']})" for d in due)
 
 
 def _is_web_link(url: Any) -> bool:
@@ -63,7 +70,7 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
     """Geometry of the per-criterion, per-day bar chart: one row per criterion, bars scaled to
     the row's own maximum so a quiet criterion's gaps stay visible."""
     days = digest["days"]
-    rows = [c for c in digest["controls"] if c["in_scope"] or c["records_week"]]
+    rows = [c for c in digest["criteria"] if c["in_scope"] or c["records_week"]]
     plot_w = _CHART_WIDTH - _LABEL_W - _VALUE_W
     slot = plot_w / len(days)
     bar_w = slot - _GAP
@@ -95,11 +102,22 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _context(digest: dict[str, Any]) -> dict[str, Any]:
-    controls = digest["controls"]
+    criteria = digest["criteria"]
+    owner_of = {c["id"]: c["owner"] for c in digest["controls"]}
+    in_scope = [c for c in criteria if c["in_scope"]]
     return {
         "d": digest,
         "day_labels": [_day_label(d) for d in digest["days"]],
-        "missing": [c for c in controls if c["in_scope"] and c["status"] == "no_evidence"],
+        "acting": [o for o in digest["owners"] if o["actions"]],
+        "idle": [o["owner"] for o in digest["owners"] if not o["actions"]],
+        "design_gaps": [c for c in in_scope if not c["controls"]],
+        # An operating gap: controls map to the criterion, none of them operating this week.
+        "operating_gaps": [
+            {"id": c["id"], "title": c["title"], "status": c["status"],
+             "controls": [{"id": cid, "owner": owner_of.get(cid, "")} for cid in c["controls"]]}
+            for c in in_scope if c["controls"] and not c["operating"]
+        ],
+        "missing": [c for c in in_scope if c["status"] == "no_evidence"],
         "troubled_streams": [s for s in digest["streams"] if s["status"] != "ok"],
         "exception_total": sum(e["occurrences"] for e in digest["exceptions"]),
         "chart": chart_model(digest),

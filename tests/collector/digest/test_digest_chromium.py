@@ -49,8 +49,8 @@ def test_chromium_renders_the_digest_without_console_errors(digest: dict[str, An
     dom = _chromium(paths["html"], tmp_path / "profile-dom", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console(dom.stderr) == []
-    assert '<strong id="coverage-ratio" style="font-size:32px;">75.0%</strong>' in dom.stdout
-    assert '<strong id="coverage-count">3 of 4</strong>' in dom.stdout
+    assert '<strong id="coverage-ratio" style="font-size:32px;">25.0%</strong>' in dom.stdout
+    assert '<strong id="coverage-count">1 of 4</strong>' in dom.stdout
     print(f"screenshot: {shot}")
 
 

@@ -162,9 +162,10 @@ def test_slack_receives_the_summary(digest: dict[str, Any], seeded_store: Store,
     assert post["path"] == SECRET_PATH and post["type"] == "application/json"
     assert post["json"] == slack_payload(digest, "digest-2026-W48.html")
     text = post["json"]["text"]
-    assert text.startswith("*Evidence coverage digest 2026-W48: 3 of 4 criteria covered (75.0%), "
-                           "2 exception lines (8 records)*")
-    assert "No evidence: A1.2" in text and "synthetic.users (failing)" in text
+    assert text.startswith("*Evidence coverage digest 2026-W48: operating 1 of 4 criteria (25.0%), "
+                           "designed 4 of 4, 2 exception lines (8 records)*")
+    assert "Operating gaps: A1.2 (no evidence), CC6.1 (exceptions), CC7.2 (exceptions)" in text
+    assert "security-lead@example.com (" in text and "synthetic.users (failing)" in text
 
 
 def test_failed_delivery_is_logged_reported_next_week_and_keeps_files(
@@ -208,7 +209,7 @@ def test_email_is_sent_over_starttls_with_auth(digest: dict[str, Any], seeded_st
     assert got["tls"] and got["authenticated"] and got["login"] == b"digest"
     assert got["to"] == ["lead@example.com", "ciso@example.com"]
     msg = message_from_bytes(got["data"], policy=policy.default)
-    assert msg["Subject"].startswith("Evidence coverage digest 2026-W48: 3 of 4 criteria covered")
+    assert msg["Subject"].startswith("Evidence coverage digest 2026-W48: operating 1 of 4 criteria")
     html = msg.get_body(("html",))
     text = msg.get_body(("plain",))
     # SMTP carries lines ending in CRLF; the content is otherwise the written files, byte for byte.

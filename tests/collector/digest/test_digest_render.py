@@ -73,29 +73,42 @@ def _n(text: str) -> int:
 
 
 def test_markdown_and_html_show_the_json_figures(digest: dict[str, Any]) -> None:
-    """Every criterion's counts, every exception line and every stream status in the JSON appear
-    identically in the Markdown and the HTML tables, and both state the coverage."""
+    """Every criterion's counts, every control's status and owner, every owner's action, every
+    exception line and every stream status in the JSON appear identically in the Markdown and the
+    HTML tables, and both state the coverage."""
     markdown, html = render_markdown(digest), render_html(digest)
     tables = _parse(html).tables
     expected = [[c["id"], c["status"].replace("_", " "), c["records_week"], c["records_window"],
-                 c["exceptions_week"]] for c in digest["controls"]]
-    md = [[r[0], r[2].replace("_", " "), _n(r[3]), _n(r[4]), _n(r[5])]
+                 c["exceptions_week"], ", ".join(c["controls"])] for c in digest["criteria"]]
+    md = [[r[0], r[2].replace("_", " "), _n(r[3]), _n(r[4]), _n(r[5]), r[7]]
           for r in _md_rows(markdown, "criterion")]
-    ht = [[r[0], r[2], _n(r[3]), _n(r[4]), _n(r[5])] for r in tables["criteria"][1:]]
+    ht = [[r[0], r[2], _n(r[3]), _n(r[4]), _n(r[5]), r[7]] for r in tables["criteria"][1:]]
     assert md == expected == ht
-    exp_x = [[e["control"], e["stream"], e["source_key"], e["reason"], e["occurrences"]]
-             for e in digest["exceptions"]]
-    md_x = [[r[0], r[1], r[2], r[4], _n(r[5])] for r in _md_rows(markdown, "control")]
-    ht_x = [[r[0], r[1], r[2], r[4], _n(r[5])] for r in tables["exceptions"][1:]]
+    exp_c = [[c["id"], c["owner"], c["status"].replace("_", " "), c["records_week"],
+              c["exceptions_week"], c["status_window"].replace("_", " "), c["records_window"]]
+             for c in digest["controls"]]
+    md_c = [[r[0], r[2], r[3].replace("_", " "), _n(r[6]), _n(r[7]), r[8].replace("_", " "), _n(r[9])]
+            for r in _md_rows(markdown, "control")]
+    ht_c = [[r[0], r[2], r[3], _n(r[6]), _n(r[7]), r[8], _n(r[9])] for r in tables["controls"][1:]]
+    assert md_c == exp_c == ht_c and len(exp_c) == 46
+    exp_a = [[o["owner"], a["control"], a["status"].replace("_", " "), "; ".join(a["reasons"])]
+             for o in digest["owners"] for a in o["actions"]]
+    md_a = [[r[0], r[1], r[3].replace("_", " "), r[4]] for r in _md_rows(markdown, "owner")]
+    ht_a = [[r[0], r[1], r[3], r[4]] for r in tables["actions"][1:]]
+    assert md_a == exp_a == ht_a and exp_a
+    exp_x = [[e["control"], e["stream"], e["source_key"], e["reason"], e["occurrences"],
+              ", ".join(e["controls"])] for e in digest["exceptions"]]
+    md_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in _md_rows(markdown, "criterion | stream")]
+    ht_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in tables["exceptions"][1:]]
     assert md_x == exp_x == ht_x
     exp_s = [[s["id"], s["status"], s["records_week"]] for s in digest["streams"]]
     assert [[r[0], r[1], _n(r[3])] for r in _md_rows(markdown, "stream")] == exp_s
     assert [[r[0], r[1], _n(r[3])] for r in tables["streams"][1:]] == exp_s
-    daily = [[c["id"], *c["records_by_day"], c["records_week"]] for c in digest["controls"]]
+    daily = [[c["id"], *c["records_by_day"], c["records_week"]] for c in digest["criteria"]]
     assert [[r[0], *map(_n, r[1:])] for r in tables["daily"][1:]] == daily
     assert [[r[0], *map(_n, r[1:])] for r in _md_rows(markdown, "criterion | Mon 23")] == daily
-    assert "3 of 4 criteria in scope have evidence this week (75.0%)" in markdown
-    assert "75.0%" in html and "3 of 4" in html
+    assert "operating 1 of 4 criteria in scope (25.0%); designed 4 of 4" in markdown
+    assert "25.0%" in html and "1 of 4" in html and "4 of 4" in html
     for line in digest["exceptions"]:
         assert line["record_id"][:12] in markdown and line["record_id"] in html
 
@@ -128,8 +141,8 @@ def test_hostile_source_values_are_escaped(digest: dict[str, Any]) -> None:
     assert "<script>" not in html and "<b>reason" not in html and 'onclick="x' not in html
     assert "javascript:" not in html
     markdown = render_markdown(hostile)
-    row = _md_rows(markdown, "control")[0]
-    assert row[2] == "<script>alert(1)</script>\\|x" and len(row) == 9
+    row = _md_rows(markdown, "criterion | stream")[0]
+    assert row[2] == "<script>alert(1)</script>\\|x" and len(row) == 10
 
 
 def test_write_files_writes_three_files(digest: dict[str, Any], tmp_path: Path) -> None:
@@ -140,3 +153,23 @@ def test_write_files_writes_three_files(digest: dict[str, Any], tmp_path: Path) 
     assert orjson.loads(paths["json"].read_bytes()) == digest
     assert paths["md"].read_text().startswith("# Evidence coverage digest 2026-W48")
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_hostile_library_values_are_escaped(digest: dict[str, Any]) -> None:
+    """Markup or table syntax in a control's title, owner or reasons (the organisation's own library
+    file) cannot inject HTML or break a Markdown row of the controls or the owners' actions."""
+    hostile = copy.deepcopy(digest)
+    hostile["controls"][0]["title"] = "<img src=x onerror=alert(1)>|t"
+    hostile["controls"][0]["owner"] = "<b>owner</b>|o"
+    owner = next(o for o in hostile["owners"] if o["actions"])
+    owner["owner"] = "<script>x</script>|a"
+    owner["actions"][0]["reasons"] = ["<i>why</i>|r"]
+    html = render_html(hostile)
+    assert "<img" not in html and "<b>owner" not in html and "<script>" not in html
+    assert "<i>why" not in html
+    markdown = render_markdown(hostile)
+    controls = _md_rows(markdown, "control")
+    assert controls[0][1] == "<img src=x onerror=alert(1)>\\|t" and len(controls[0]) == 11
+    actions = _md_rows(markdown, "owner")
+    assert actions[0][0] == "<script>x</script>\\|a" and actions[0][4] == "<i>why</i>\\|r"
+    assert len(actions[0]) == 5
