@@ -34,7 +34,9 @@ COMMANDS: dict[str, CommandInfo] = {
                            "collect once from every enabled stream (or those named)"),
     "streams": CommandInfo("collector.cli.streams",
                            "each stream: enabled, schedule, last run, status, cursor"),
-    "controls": CommandInfo("collector.cli.controls", "criteria, their filing and coverage"),
+    "controls": CommandInfo("collector.cli.controls",
+                            "the organisation's controls, owners and status; --criteria: gaps; "
+                            "init: copy the starter library"),
     "run": CommandInfo("collector.cli.run",
                        "the daemon: scheduled collection, weekly digest, sealing, /healthz and /metrics"),
     "demo": CommandInfo("collector.cli.demo",

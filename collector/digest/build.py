@@ -27,7 +27,7 @@ from collector.controls import (
     owner_actions,
     type1_gaps,
 )
-from collector.digest.evidence import Period, read_evidence
+from collector.digest.evidence import Period, control_entry, read_evidence
 from collector.digest.scope import in_scope_criteria
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
@@ -204,23 +204,6 @@ def _changes(scope: DigestScope, coverage: dict[str, Any], previous: dict[str, A
     }
 
 
-def _control_entry(week: ControlState, window: ControlState) -> dict[str, Any]:
-    """One control of the library as the digest shows it: this week's status and why, and the
-    window to date's."""
-    c = week.control
-    last = week.last_evidence_at
-    return {
-        "id": c.id, "title": c.title, "owner": c.owner, "criteria": list(c.criteria),
-        "status": week.status, "reasons": list(week.reasons), "every": c.every.text,
-        "last_evidence_at": format_ts(last) if last is not None else None,
-        "records_week": week.records, "exceptions_week": week.exceptions,
-        "due": [{"type": d.type, "every": d.every,
-                 "last_at": format_ts(d.last_at) if d.last_at is not None else None} for d in week.due],
-        "status_window": window.status, "records_window": window.records,
-        "exceptions_window": window.exceptions,
-    }
-
-
 def _library_name(library: ControlLibrary) -> str:
     """The starter's packaged name, else the library file's name (not its path on this host)."""
     return library.source if library.source == STARTER_FILE else Path(library.source).name
@@ -300,7 +283,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
     order = {c: i for i, c in enumerate(every)}
     criteria_out.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))
     position = {c.id: i for i, c in enumerate(library.controls)}
-    controls = [_control_entry(w, x) for w, x in zip(states, states_window, strict=True)]
+    controls = [control_entry(w, x) for w, x in zip(states, states_window, strict=True)]
     controls.sort(key=lambda e: (_CONTROL_RANK[e["status"]], position[e["id"]]))
     gaps = type1_gaps([criteria[c] for c in scope.in_scope], states)
     per_stream = reading.stream_records("week")

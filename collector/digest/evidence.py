@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
 from collector.config import MANUAL_STREAMS
-from collector.controls import ControlEvidence, ControlLibrary, PairTotals, aggregate
+from collector.controls import ControlEvidence, ControlLibrary, ControlState, PairTotals, aggregate
 from collector.records import format_ts, parse_ts
 from storage.digest_queries import pair_bucket_totals, source_key_newest, stream_newest_before
 
-__all__ = ["LOOKBACK_CAP", "EvidenceReading", "Period", "document_types", "lookback", "read_evidence"]
+__all__ = [
+    "LOOKBACK_CAP",
+    "EvidenceReading",
+    "Period",
+    "control_entry",
+    "document_types",
+    "lookback",
+    "read_evidence",
+]
 
 LOOKBACK_CAP = timedelta(days=7)
 """The longest stretch before the periods read that is scanned record by record for the newest
@@ -115,3 +124,20 @@ def read_evidence(conn: Connection, library: ControlLibrary, periods: Sequence[P
         documents[period.name] = document_types(
             source_key_newest(conn, MANUAL_STREAMS, format_ts(period.end)))
     return EvidenceReading(totals, documents)
+
+
+def control_entry(week: ControlState, window: ControlState) -> dict[str, Any]:
+    """One control of the library as the digest shows it: this week's status and why, and the
+    window to date's."""
+    c = week.control
+    last = week.last_evidence_at
+    return {
+        "id": c.id, "title": c.title, "owner": c.owner, "criteria": list(c.criteria),
+        "status": week.status, "reasons": list(week.reasons), "every": c.every.text,
+        "last_evidence_at": format_ts(last) if last is not None else None,
+        "records_week": week.records, "exceptions_week": week.exceptions,
+        "due": [{"type": d.type, "every": d.every,
+                 "last_at": format_ts(d.last_at) if d.last_at is not None else None} for d in week.due],
+        "status_window": window.status, "records_window": window.records,
+        "exceptions_window": window.exceptions,
+    }
