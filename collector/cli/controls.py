@@ -104,6 +104,7 @@ def _report(settings: Settings, now: datetime) -> dict[str, Any]:
 
 def _print_controls(report: dict[str, Any], as_json: bool) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     rows = [{"id": c["id"], "owner": c["owner"], "status": c["status"],
@@ -115,16 +116,18 @@ def _print_controls(report: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print_json(rows)
         return 0
-    table = Table(title=f"Controls ({report['library']}): week {report['week']} and window "
+    table = Table(title=f"Controls ({escape(report['library'])}): week {report['week']} and window "
                         f"{report['window']} to date", title_justify="left")
     for column in ("control", "owner", "status", "window", "last evidence", "records this week",
                    "criteria", "title"):
         table.add_column(column, justify="right" if column.startswith("records") else "left")
     for row in rows:
         last = row["last_evidence_at"]
-        table.add_row(row["id"], row["owner"], row["status"], row["status_window"],
-                      f"{last[:10]} {last[11:16]} UTC" if last else "never",
-                      f"{row['records_week']:,}", ", ".join(row["criteria"]), row["title"])
+        # The library is the organisation's text: "[draft]" in a title is text, not rich markup.
+        table.add_row(*map(escape, (row["id"], row["owner"], row["status"], row["status_window"],
+                                    f"{last[:10]} {last[11:16]} UTC" if last else "never",
+                                    f"{row['records_week']:,}", ", ".join(row["criteria"]),
+                                    row["title"])))
     console = Console(width=200)
     console.print(table)
     console.print(_coverage_line(report["coverage"]), highlight=False)
@@ -139,6 +142,7 @@ def _coverage_line(cov: dict[str, Any]) -> str:
 
 def _print_criteria(settings: Settings, report: dict[str, Any], framework: str, as_json: bool) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from collector.catalog import Catalog
@@ -147,17 +151,24 @@ def _print_criteria(settings: Settings, report: dict[str, Any], framework: str, 
 
     catalog = Catalog.builtin()
     filed = filed_criteria(settings, plan_streams(settings), catalog)
+    judged = {state.id: state for state in report["criteria"]}
+    reasons = {e.criterion: e.reason for e in settings.scope.excluded}
     rows: list[dict[str, Any]] = []
-    for state in report["criteria"]:
+    # Every criterion of the catalog, in its order: those in scope judged by their controls, the
+    # excluded ones with their reason, those of categories not chosen only as references.
+    for criterion in catalog.criteria:
+        state = judged.get(criterion)
+        if state is None:
+            mapped = [c.id for c in settings.library.for_criterion(criterion)]
+            rows.append(_criterion_row(catalog, framework, criterion, filed, report["records"],
+                                       in_scope=False, excluded=reasons.get(criterion), status=None,
+                                       controls=mapped, operating=[], gap=None))
+            continue
         gap = "design" if not state.controls else "operating" if not state.operating else None
-        rows.append(_criterion_row(catalog, framework, state.id, filed, report["records"],
-                                   status=state.status, controls=list(state.controls),
-                                   operating=list(state.operating), gap=gap, excluded=None))
-    for exclusion in settings.scope.excluded:
-        mapped = [c.id for c in settings.library.for_criterion(exclusion.criterion)]
-        rows.append(_criterion_row(catalog, framework, exclusion.criterion, filed, report["records"],
-                                   status=None, controls=mapped, operating=[], gap=None,
-                                   excluded=exclusion.reason))
+        rows.append(_criterion_row(catalog, framework, criterion, filed, report["records"],
+                                   in_scope=True, excluded=None, status=state.status,
+                                   controls=list(state.controls), operating=list(state.operating),
+                                   gap=gap))
     if as_json:
         print_json(rows)
         return 0
@@ -169,7 +180,7 @@ def _print_criteria(settings: Settings, report: dict[str, Any], framework: str, 
     for column in columns:
         table.add_column(column, justify="right" if column == "records" else "left")
     for row in rows:
-        if row["excluded"] is not None:
+        if not row["in_scope"]:
             continue
         cells = [row["id"], row["title"]]
         if framework != "soc2":
@@ -185,8 +196,12 @@ def _print_criteria(settings: Settings, report: dict[str, Any], framework: str, 
         for column in ("criterion", "title", "reason"):
             out.add_column(column)
         for row in excluded:
-            out.add_row(row["id"], row["title"], row["excluded"])
+            out.add_row(row["id"], row["title"], escape(row["excluded"]))
         console.print(out)
+    others = sum(1 for r in rows if not r["in_scope"] and r["excluded"] is None)
+    console.print(f"{others} criteria of other categories are not in scope "
+                  f"([scope] categories = {list(settings.scope.categories)}).", markup=False,
+                  highlight=False)
     console.print(_coverage_line(report["coverage"]), highlight=False)
     return 0
 
@@ -194,6 +209,5 @@ def _print_criteria(settings: Settings, report: dict[str, Any], framework: str, 
 def _criterion_row(catalog: Catalog, framework: str, criterion: str, filed: dict[str, list[str]],
                    records: dict[str, int], **fields: Any) -> dict[str, Any]:
     entry = catalog.criteria[criterion]
-    return {"id": criterion, "title": entry.title, "mapped": list(entry.mapped(framework)),
-            "in_scope": fields["excluded"] is None, **fields,
+    return {"id": criterion, "title": entry.title, "mapped": list(entry.mapped(framework)), **fields,
             "streams": filed.get(criterion, []), "records": records.get(criterion, 0)}

@@ -26,7 +26,7 @@ def test_collect_then_streams_and_controls(tmp_path: Path, capsys: pytest.Captur
     streams = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
     assert streams["synthetic.events"]["records"] == 30
     assert streams["synthetic.events"]["status"] == "ok" and streams["synthetic.events"]["cursor"] == "30"
-    assert main(["--config", str(config), "controls", "--json"]) == 0
+    assert main(["--config", str(config), "controls", "--criteria", "--json"]) == 0
     controls = {c["id"]: c for c in json.loads(capsys.readouterr().out)}
     assert len(controls) == 61
     assert controls["CC7.2"]["records"] == 30 and controls["CC7.2"]["in_scope"]

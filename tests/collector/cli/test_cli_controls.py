@@ -114,7 +114,8 @@ def test_criteria_view_names_design_and_operating_gaps_and_exclusions(
                                'exclude = [{criterion = "CC6.4", reason = "no data centre: hosted on AWS"}]\n')
     assert main(["--config", str(config), "controls", "--criteria", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 33
+    assert len(rows) == 61 and sum(1 for r in rows.values() if r["in_scope"]) == 32
+    assert rows["A1.2"]["in_scope"] is False and rows["A1.2"]["excluded"] is None  # not a chosen category
     assert rows["CC6.1"]["controls"] == ["ACME-7"] and rows["CC6.1"]["gap"] == "operating"
     assert rows["CC6.1"]["status"] == "no_evidence"  # nothing collected yet
     assert rows["CC1.1"]["controls"] == [] and rows["CC1.1"]["gap"] == "design"
@@ -197,3 +198,16 @@ def test_a_tailored_library_applies_to_stored_records(tmp_path: Path,
     assert figures == {"ACME-7": (0, 0, "alice@acme.example"), "ACME-8": (events, failed, "it@acme.example")}
     assert all(e["controls"] == ["ACME-8"] for e in second["exceptions"])  # type: ignore[attr-defined]
     assert second["coverage"]["designed"] == 2  # type: ignore[index]
+
+
+def test_library_text_is_printed_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Brackets in a control's title or an exclusion's reason are the organisation's text, printed as
+    written, never read as terminal markup (a stray "[/x]" must not fail the command)."""
+    library = tmp_path / "controls.toml"
+    library.write_text(OWN.replace('"Sign-ins watched"', '"[draft] Sign-ins [/watched]"'))
+    config = _config(tmp_path, '[controls]\nlibrary = "controls.toml"\n[scope]\n'
+                               'exclude = [{criterion = "CC6.4", reason = "[b]hosted[/b] on AWS"}]\n')
+    assert main(["--config", str(config), "controls"]) == 0
+    assert "[draft] Sign-ins [/watched]" in capsys.readouterr().out
+    assert main(["--config", str(config), "controls", "--criteria"]) == 0
+    assert "[b]hosted[/b] on AWS" in capsys.readouterr().out
