@@ -113,3 +113,36 @@ def test_readme_demo_command_succeeds(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Snapshots:" in result.stdout and "sha256sum -c --strict SHA256SUMS" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_digest_shows_honest_coverage_of_security_and_availability(demo: object) -> None:
+    """With the starter library on the security and availability criteria, the demo's digest counts
+    all 36 criteria in scope, every one designed, fewer than 36 operating; each operating gap is named
+    with the controls mapped to it, each control has an owner, and the report prints the gaps with
+    their owners."""
+    import io
+
+    from collector.demo import DemoResult, print_report
+
+    assert isinstance(demo, DemoResult)
+    digest = json.loads(demo.digest["json"].read_text())
+    assert digest == demo.summary
+    cov = digest["coverage"]
+    assert (cov["in_scope"], cov["designed"]) == (36, 36) and cov["excluded"] == []
+    assert 0 < cov["operating"] < 36 and cov["ratio"] == round(cov["operating"] / 36, 3)
+    in_scope = [c for c in digest["criteria"] if c["in_scope"]]
+    assert len(in_scope) == 36 and all(c["controls"] for c in in_scope)
+    gaps = [c for c in in_scope if not c["operating"]]
+    assert len(gaps) == 36 - cov["operating"]
+    assert len(digest["controls"]) == 46 and all(c["owner"] for c in digest["controls"])
+    owner = {c["id"]: c["owner"] for c in digest["controls"]}
+    acting = {a["control"] for o in digest["owners"] for a in o["actions"]}
+    assert acting == {c["id"] for c in digest["controls"] if c["status"] != "operating"}
+    out = io.StringIO()
+    print_report(demo, out)
+    report = out.getvalue()
+    assert f"operating {cov['operating']} of 36 criteria in scope" in report
+    assert "designed 36 of 36; design gaps: none" in report
+    for gap in gaps:
+        first = gap["controls"][0]
+        assert gap["id"] in report and f"{first} ({owner[first]})" in report
