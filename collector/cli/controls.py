@@ -84,8 +84,8 @@ def _report(settings: Settings, now: datetime) -> dict[str, Any]:
     store = open_store(settings)
     try:
         with store.read_snapshot() as conn:
-            reading = read_evidence(conn, library, (Period("week", week.start, now),
-                                                    Period("window", window.start, now)))
+            reading = read_evidence(conn, (Period("week", week.start, now),
+                                          Period("window", window.start, now)))
         counts = store.filing_counts()
     finally:
         store.close()

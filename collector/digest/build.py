@@ -258,7 +258,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         listed = [c for c in every if c in in_scope or week_counts.get(c) or window_counts.get(c)]
         latest = last_evidence(conn, listed, end)
         runs = stream_runs(conn, [s.id for s in scope.streams])
-        reading = read_evidence(conn, library, periods)
+        reading = read_evidence(conn, periods)
         failures = delivery_failures(conn, week.id, format_ts(now - DELIVERY_LOOKBACK))
 
     states = evaluate_controls(library, reading.control_evidence(library, "week"), week.end)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,23 +12,20 @@ from sqlalchemy import Connection
 from collector.config import MANUAL_STREAMS
 from collector.controls import ControlEvidence, ControlLibrary, ControlState, PairTotals, aggregate
 from collector.records import format_ts, parse_ts
-from storage.digest_queries import pair_bucket_totals, source_key_newest, stream_newest_before
+from storage.digest_queries import (
+    evidence_pairs,
+    pair_bucket_totals,
+    pair_newest_before,
+    source_key_newest,
+)
 
 __all__ = [
-    "LOOKBACK_CAP",
     "EvidenceReading",
     "Period",
     "control_entry",
     "document_types",
-    "lookback",
     "read_evidence",
 ]
-
-LOOKBACK_CAP = timedelta(days=7)
-"""The longest stretch before the periods read that is scanned record by record for the newest
-evidence of each (stream, kind). Scanning a control's whole cadence (90 days for the starter's
-incident controls) would read three months of records for one timestamp; older evidence is found
-per stream instead (see ``read_evidence``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +58,6 @@ class EvidenceReading:
         return out
 
 
-def lookback(library: ControlLibrary) -> timedelta:
-    """How far before the periods' ends each (stream, kind) is read exactly: the longest cadence of
-    a control with stream/kind selectors, at most ``LOOKBACK_CAP``."""
-    cadences = [c.every.period for c in library.controls if c.automated]
-    return min(max(cadences, default=timedelta(0)), LOOKBACK_CAP)
-
-
 def document_types(source_keys: Iterable[tuple[str, str]]) -> dict[str, datetime]:
     """The newest time per document type, from (source_key, observed_at) pairs of the document and
     attestation streams, whose source keys are ``<type>/...``."""
@@ -82,43 +72,33 @@ def document_types(source_keys: Iterable[tuple[str, str]]) -> dict[str, datetime
     return out
 
 
-def read_evidence(conn: Connection, library: ControlLibrary, periods: Sequence[Period]) -> EvidenceReading:
-    """Read, in one pass over the records, what each period needs to judge the controls.
+def read_evidence(conn: Connection, periods: Sequence[Period]) -> EvidenceReading:
+    """Read what each period needs to judge the controls, per (stream, kind) in the store: records
+    and exceptions observed in the period, and the newest record before its end however old (one
+    index probe each), plus the newest document or attestation of each type before its end.
 
-    The pass covers every period and, before the earliest period end, ``lookback(library)``: in that
-    range records, exceptions and the newest record are exact per (stream, kind). Evidence older than
-    the pass is found per stream (its newest record and that record's kind, through the stream
-    index), so a single-kind stream's newest evidence is exact at any age; a kind of a multi-kind
-    stream that fell silent before the pass while another kind went on is not seen. Such a control
-    reads ``no_evidence`` instead of ``stale``: not operating either way.
+    Every pair is read, whatever the library: its selectors are applied afterwards
+    (``EvidenceReading.control_evidence``), so a changed library needs no other reading.
     """
     if not periods:
         return EvidenceReading({}, {})
-    look = lookback(library)
-    start = min(*(p.start for p in periods), *(p.end - look for p in periods))
-    end = max(p.end for p in periods)
-    edges = sorted({start, end, *(p.start for p in periods), *(p.end for p in periods)})
-    edges = [e for e in edges if start <= e <= end]
-    buckets = pair_bucket_totals(conn, [format_ts(e) for e in edges])
-    older = {(s, k): parse_ts(t) for s, k, t in stream_newest_before(conn, format_ts(start))}
+    edges = sorted({*(p.start for p in periods), *(p.end for p in periods)})
+    pairs = evidence_pairs(conn)
+    buckets = pair_bucket_totals(conn, pairs, [format_ts(e) for e in edges])
     totals: dict[str, tuple[PairTotals, ...]] = {}
     documents: dict[str, Mapping[str, datetime]] = {}
     for period in periods:
+        newest = pair_newest_before(conn, pairs, format_ts(period.end))
         records: dict[tuple[str, str], list[int]] = {}
-        newest: dict[tuple[str, str], str] = {}
         for b in buckets:
-            lo, hi = edges[b.bucket], edges[b.bucket + 1]
-            pair = (b.stream, b.kind)
-            if hi <= period.end and (pair not in newest or b.newest > newest[pair]):
-                newest[pair] = b.newest
-            if lo >= period.start and hi <= period.end:
-                figures = records.setdefault(pair, [0, 0])
+            if edges[b.bucket] >= period.start and edges[b.bucket + 1] <= period.end:
+                figures = records.setdefault((b.stream, b.kind), [0, 0])
                 figures[0] += b.records
                 figures[1] += b.exceptions
         found: list[PairTotals] = []
-        for pair in sorted(set(records) | set(newest) | set(older)):
-            at = parse_ts(newest[pair]) if pair in newest else older.get(pair)
+        for pair in sorted(set(records) | set(newest)):
             n, x = records.get(pair, (0, 0))
+            at = parse_ts(newest[pair]) if pair in newest else None
             found.append(PairTotals(pair[0], pair[1], at, n, x))
         totals[period.name] = tuple(found)
         documents[period.name] = document_types(
