@@ -40,11 +40,11 @@ def open_store(settings: Any) -> Any:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     from collector.errors import ConfigError
-    from storage import StorageError, Store
+    from storage import Store, StoreError
 
     try:
         return Store.open(settings.storage_url)
-    except (StorageError, OSError) as exc:  # OSError: the database's folder cannot be made
+    except (StoreError, OSError) as exc:  # OSError: the database's folder cannot be made
         raise ConfigError(str(settings.path), "storage.url", str(exc).splitlines()[0]) from None
     except (ArgumentError, NoSuchModuleError) as exc:  # not a URL SQLAlchemy knows
         raise ConfigError(str(settings.path), "storage.url",

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
+
 from collector.durations import parse_duration
 from collector.errors import ConfigError
 from connectors.sdk.base import ConnectorConfig
@@ -46,7 +48,6 @@ class StorageSettings:
     url: str = "sqlite:///data/evidence.db"
     batch_size: int = 5000
     flush_seconds: int = 2
-    writer_process: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +213,19 @@ def parse_section(cls: type[T], table: Any, file: str, prefix: str) -> T:
 
 
 
+def _retired_keys(file: str, table: Any) -> Any:
+    """``[storage]`` without keys an earlier version had: still accepted (when well typed), so an
+    old config loads, with one warning line each; they change nothing."""
+    if not isinstance(table, dict) or "writer_process" not in table:
+        return table
+    table = dict(table)
+    _coerce(file, "storage.writer_process", bool, table.pop("writer_process"))
+    structlog.get_logger("collector.config").warning(
+        "config_key_ignored", file=file, key="storage.writer_process",
+        reason="the writer process was removed; every run commits its own batches")
+    return table
+
+
 def _check_windows(file: str, windows: WindowSettings) -> None:
     if windows.period not in ("week", "month", "quarter"):
         raise ConfigError(
@@ -263,7 +277,8 @@ def load_settings(path: Path) -> Settings:
         if key not in sections:
             raise ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})")
 
-    storage = parse_section(StorageSettings, doc.get("storage", {}), file, "storage")
+    storage = parse_section(StorageSettings, _retired_keys(file, doc.get("storage", {})), file,
+                            "storage")
     if storage.batch_size < 1:
         raise ConfigError(file, "storage.batch_size", "must be at least 1")
     if storage.flush_seconds < 1:

@@ -18,12 +18,11 @@ import structlog
 
 from collector.catalog import Filing
 from collector.errors import RecordError
-from collector.records import format_ts, record_body
+from collector.records import EvidenceRecord, build_record, format_ts
 from connectors.sdk.base import ConnectorConfig, Stream
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
-from storage import CursorConflict, EvidenceRow, FilingRow, Store
-from storage.writer import BatchJob, WriterError, WriterProcess
+from storage import BatchJob, CursorConflict, FilingRow, Store
 
 __all__ = ["BatchReport", "Pipeline", "RunResult"]
 
@@ -76,7 +75,7 @@ class _Batch:
     __slots__ = ("exceptions", "filings", "items", "kinds", "records")
 
     def __init__(self) -> None:
-        self.records: list[EvidenceRow] = []
+        self.records: list[EvidenceRecord] = []
         self.filings: list[FilingRow] = []
         self.items = 0
         self.kinds: Counter[str] = Counter()
@@ -96,8 +95,6 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_batch: Callable[[BatchReport], None] | None = None,
         stop: Event | None = None,
-        parallel: bool = True,
-        writer_after: float = 1.0,
     ) -> None:
         self.store = store
         self.filing = filing
@@ -106,12 +103,6 @@ class Pipeline:
         self.clock = clock
         self.on_batch = on_batch
         self.stop = stop or Event()
-        # A run that is still filling whole batches after ``writer_after`` seconds hands them to
-        # a writer process (a second core). Shorter runs commit inline: the writer's start-up
-        # (~0.5 s of imports) would cost them more than it gives. So do stores a second
-        # process cannot open (in-memory SQLite).
-        self.parallel = parallel and store.engine.url.database not in (None, "", ":memory:")
-        self.writer_after = writer_after
         self._tick = -1.0
         self._stamp = ""
 
@@ -140,10 +131,8 @@ class Pipeline:
         state = _RunState(committed)
         sid = stream.id
         batch = _Batch()
-        conflict = store_failed = False
-        handoff: _Handoff | None = None
+        conflict = False
         flush_at = time.monotonic() + self.flush_seconds
-        writer_at = time.monotonic() + self.writer_after
         try:
             for output in stream.fetch(cursor):
                 if isinstance(output, SourceItem):
@@ -156,14 +145,8 @@ class Pipeline:
                 if batch.items >= self.batch_size or (
                     batch.items and time.monotonic() >= flush_at
                 ):
-                    if (handoff is None and self.parallel and batch.items >= self.batch_size
-                            and time.monotonic() >= writer_at):
-                        handoff = _Handoff(self, result)
                     counts = {"items": result.items, "failures": result.failures}
-                    if handoff is not None and handoff.ready():
-                        handoff.submit(batch, state.committed, state.pending, counts)
-                    else:  # inline: a small run, or while the writer is still starting
-                        self.commit(sid, batch, state.committed, state.pending, result, counts)
+                    self.commit(sid, batch, state.committed, state.pending, result, counts)
                     state.committed = state.pending
                     batch = _Batch()
                     flush_at = time.monotonic() + self.flush_seconds
@@ -174,26 +157,13 @@ class Pipeline:
                     break
         except CursorConflict:
             conflict = True
-        except WriterError as exc:
-            self._failed(result, exc)
-            store_failed = True
         except ConnectorError as exc:
             self._failed(result, exc)
         except Exception as exc:
             self._failed(result, exc)
             bound.error("connector_bug", error_class=type(exc).__name__,
                         trace=traceback.format_exc(limit=8))
-        if handoff is not None:  # the batch still in flight commits (or fails) before the last
-            try:
-                handoff.close(drain=not (conflict or store_failed))
-            except CursorConflict:
-                conflict = True
-            except WriterError as exc:
-                self._failed(result, exc)
-                store_failed = True
-            except Exception as exc:  # on_batch raised for a batch the writer did commit
-                self._failed(result, exc)
-        self._finish(batch, state, result, conflict, store_failed)
+        self._finish(batch, state, result, conflict)
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
@@ -217,22 +187,18 @@ class Pipeline:
             if kind not in stream.kinds:
                 raise RecordError(f"kind {kind!r} is not declared by {sid}")
             controls = self.filing.controls(sid, kind)
-            observed = format_ts(item.observed_at)
-            body = record_body(
-                stream=sid, source_key=item.key, kind=kind, observed_at=observed,
-                actor=evidence.actor, source_url=evidence.source_url,
-                raw_sha256=sha256(item.raw).hexdigest(), data=evidence.data,
-                exception_reason=evidence.exception, controls=controls,
+            record = build_record(
+                stream=sid, source_key=item.key, kind=kind, observed_at=format_ts(item.observed_at),
+                collected_at=self._collected_at(), actor=evidence.actor,
+                source_url=evidence.source_url, raw_sha256=sha256(item.raw).hexdigest(),
+                data=evidence.data, exception_reason=evidence.exception, controls=controls,
+                run_id=run_id,
             )
         except Exception as exc:  # one bad item is reported, not fatal
             state.fail(item.key, str(exc)[:500], type(exc).__name__, result)
             return
-        record_id = sha256(body).hexdigest()
-        status = "exception" if evidence.exception else "ok"
-        batch.records.append((
-            record_id, sid, item.key, kind, observed, self._collected_at(), status,
-            evidence.actor, run_id, body.decode(),
-        ))
+        batch.records.append(record)
+        record_id, observed, status = record.id, record.observed_at, record.status
         for criterion in controls:
             batch.filings.append((criterion, observed, record_id, sid, status))
             if status == "exception":
@@ -253,31 +219,17 @@ class Pipeline:
     def commit(self, stream_id: str, batch: _Batch, expected: str | None, cursor: str | None,
                result: RunResult, counts: dict[str, Any]) -> None:
         """Store a batch, move the cursor from ``expected`` and update the run row: one transaction."""
-        new = self.store.commit_batch(*self._job(batch, expected, cursor, result, counts).row())
-        self._stored(stream_id, batch, new, result)
-
-    def _job(self, batch: _Batch, expected: str | None, cursor: str | None, result: RunResult,
-             counts: dict[str, Any]) -> BatchJob:
-        """What one batch commit stores, whether inline or through the writer process."""
-        return BatchJob(result.stream, result.run_id, batch.records, batch.filings, expected,
-                        cursor, format_ts(self.clock()),
-                        {**counts, "records_new": result.records_new})
-
-    def _stored(self, stream_id: str, batch: _Batch, new: int, result: RunResult) -> None:
-        """Account for a committed batch and report it."""
+        new = self.store.commit_batch(BatchJob(
+            result.stream, result.run_id, batch.records, batch.filings, expected, cursor,
+            format_ts(self.clock()), {**counts, "records_new": result.records_new},
+        ))
         result.records_new += new
         if self.on_batch is not None and batch.records:
             self.on_batch(BatchReport(stream_id, result.run_id, batch.items, new, batch.kinds,
                                       batch.exceptions))
 
-    def _finish(self, batch: _Batch, state: _RunState, result: RunResult, conflict: bool,
-                store_failed: bool = False) -> None:
-        """Commit the last batch with the run's final row; a cursor conflict fails the run instead.
-
-        When the writer process failed, the batch it held was not stored and the cursor did
-        not move past it: the last batch is dropped too (the next run reads both again) and
-        only the run row is closed.
-        """
+    def _finish(self, batch: _Batch, state: _RunState, result: RunResult, conflict: bool) -> None:
+        """Commit the last batch with the run's final row; a cursor conflict fails the run instead."""
         if result.status == "running":
             result.status = "partial" if result.failures else "ok"
             if result.failures and result.error is None:
@@ -285,9 +237,6 @@ class Pipeline:
                 result.error = "; ".join(state.reported)
         ended = result.ended_at = self.clock()
         counts: dict[str, Any] = {"items": result.items, "failures": result.failures}
-        if store_failed:
-            self._close_row(result, counts, ended, recount=True)
-            return
         if not conflict:
             try:
                 self.commit(result.stream, batch, state.committed, state.pending, result,
@@ -303,74 +252,13 @@ class Pipeline:
         result.error = "another collection of this stream ran at the same time"
         self._close_row(result, counts, ended)
 
-    def _close_row(self, result: RunResult, counts: dict[str, Any], ended: datetime, *,
-                   recount: bool = False) -> None:
-        """Write the run's final row alone; a store that cannot is logged, never raised.
-
-        ``recount`` takes records_new from the row as committed: a writer that died after a
-        commit but before its answer stored a batch this process never heard of.
-        """
+    def _close_row(self, result: RunResult, counts: dict[str, Any], ended: datetime) -> None:
+        """Write the run's final row alone; a store that cannot is logged, never raised."""
         try:
             with self.store.engine.begin() as conn:
-                if recount:
-                    result.records_new = self.store.run_records_new(conn, result.run_id)
                 self.store.update_run(conn, result.run_id, **counts, **_final_row(result, ended))
         except Exception as exc:
             log.error("store_failed", stream=result.stream, error_class=type(exc).__name__)
-
-
-class _Handoff:
-    """A run's writer process and the one batch it may hold: submit waits for the one before."""
-
-    __slots__ = ("_in_flight", "_pipeline", "_result", "_writer")
-
-    def __init__(self, pipeline: Pipeline, result: RunResult) -> None:
-        self._pipeline = pipeline
-        self._result = result
-        self._in_flight: _Batch | None = None
-        self._writer: WriterProcess | None = None
-        try:
-            self._writer = WriterProcess(pipeline.store.engine.url.render_as_string(hide_password=False))
-        except WriterError as exc:  # no process or fd to spare: the run goes on inline
-            log.warning("writer_unavailable", stream=result.stream, error=str(exc))
-
-    def ready(self) -> bool:
-        """Whether batches can go to the writer yet (it starts while the run commits inline).
-
-        A writer that failed to start has been handed nothing: the run goes on inline.
-        """
-        if self._writer is None:
-            return False
-        try:
-            return self._writer.ready()
-        except WriterError as exc:
-            log.warning("writer_unavailable", stream=self._result.stream, error=str(exc))
-            self._writer.close()
-            self._writer = None
-            return False
-
-    def _collect(self) -> None:
-        batch, self._in_flight = self._in_flight, None
-        if batch is not None and self._writer is not None:
-            new = self._writer.wait()
-            self._pipeline._stored(self._result.stream, batch, new, self._result)
-
-    def submit(self, batch: _Batch, expected: str | None, cursor: str | None,
-               counts: dict[str, Any]) -> None:
-        """Collect the previous batch's outcome (raising its error), then hand this one over."""
-        self._collect()
-        assert self._writer is not None, "submit only after ready()"
-        self._writer.submit(self._pipeline._job(batch, expected, cursor, self._result, counts))
-        self._in_flight = batch
-
-    def close(self, *, drain: bool) -> None:
-        """Wait for the batch in flight (unless the run already failed) and stop the writer."""
-        try:
-            if drain:
-                self._collect()
-        finally:
-            if self._writer is not None:
-                self._writer.close()
 
 
 def _final_row(result: RunResult, ended: datetime) -> dict[str, Any]:
