@@ -84,11 +84,11 @@ class Store:
         try:
             if self.dialect == "sqlite":
                 before = int(cursor.execute("SELECT total_changes()").fetchone()[0])
-                cursor.executemany(self._ins_evidence, records)
+                cursor.executemany(self._ins_evidence, list(map(tuple, records)))
                 # rowcount after executemany varies across sqlite3 versions; total_changes does not.
                 new = int(cursor.execute("SELECT total_changes()").fetchone()[0]) - before
             else:
-                cursor.executemany(self._ins_evidence, records)
+                cursor.executemany(self._ins_evidence, list(map(tuple, records)))
                 new = max(int(cursor.rowcount), 0)
             if filings:
                 cursor.executemany(self._ins_filing, filings)

@@ -312,3 +312,24 @@ def _stored_count(db: Path) -> int:
             return int(conn.execute("SELECT count(*) FROM evidence").fetchone()[0])
     except sqlite3.OperationalError:  # not migrated yet
         return 0
+
+
+def test_a_run_collects_young_garbage_less_often_and_restores_the_setting(tmp_path: Path) -> None:
+    """While a run reads, CPython's young-generation threshold is raised (a batch's records are
+    freed at its commit before a collection sees them); afterwards it is what it was."""
+    import gc
+
+    seen: list[int] = []
+
+    class Watched(SyntheticEvents):
+        def fetch(self, cursor: Cursor) -> Iterator[Any]:
+            seen.append(gc.get_threshold()[0])
+            yield from super().fetch(cursor)
+
+    before = gc.get_threshold()
+    store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+    connector = SyntheticConnector(SyntheticConfig(count=5))
+    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(Watched(connector), connector.config)
+    assert result.status == "ok" and seen == [max(before[0], 50_000)]
+    assert gc.get_threshold() == before
+    store.close()
