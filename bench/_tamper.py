@@ -1,6 +1,6 @@
 """The tamper matrix for bench/reliability.py: each change to a sealed chain must fail verification.
 
-Re-implements the cases of tests/collector/seal/test_seal_tamper.py on the public seal APIs.
+Re-implements the cases of tests/collector/seal/test_verify_tamper.py on the public seal APIs.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 from storage.models import EvidenceTable, SnapshotTable
 from storage.rows import EvidenceRecord
-from storage.store import Store, record_columns
+from storage.store import Store
 
 __all__ = ["SnapshotContents", "SnapshotRow", "earliest_observed", "insert_snapshot",
            "snapshot_contents", "snapshot_ids", "snapshot_rows", "stream_window"]
@@ -136,15 +137,28 @@ def _small_cache(conn: Connection) -> Iterator[None]:
 def stream_window(store: Store, start: str, end: str, batch: int = 20000
                   ) -> Iterator[EvidenceRecord]:
     """Records with ``start <= observed_at < end`` in (observed_at, id) order, from one query in
-    one read transaction, streamed ``batch`` rows at a time."""
-    query = (select(*record_columns())
-             .where(EvidenceTable.observed_at >= start, EvidenceTable.observed_at < end)
-             .order_by(EvidenceTable.observed_at, EvidenceTable.id))
-    make = EvidenceRecord._make
+    one read transaction, streamed ``batch`` rows at a time.
+
+    Read through the driver's own cursor (server-side on PostgreSQL): SQLAlchemy's per-column
+    row handling made reading a window's ten columns 1.5x as slow (bench/seal.py).
+    """
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    sql = (f"SELECT {', '.join(EvidenceRecord._fields)} FROM evidence WHERE observed_at >= {mark} "
+           f"AND observed_at < {mark} ORDER BY observed_at, id")
+    new = tuple.__new__
     with store.engine.connect() as conn, _small_cache(conn):
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-        for row in result:
-            yield make(row)
+        driver: Any = conn.connection.dbapi_connection
+        if store.dialect == "sqlite":
+            cursor = driver.cursor()  # steps through the result as it is iterated
+        else:
+            cursor = driver.cursor(name="stream_window")
+            cursor.itersize = batch
+        try:
+            cursor.execute(sql, (start, end))
+            for row in cursor:
+                yield new(EvidenceRecord, row)
+        finally:
+            cursor.close()
 
 
 def earliest_observed(store: Store) -> str | None:
