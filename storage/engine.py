@@ -87,8 +87,8 @@ def schema_version(engine: Engine) -> str | None:
 def migrate(engine: Engine) -> None:
     """Apply every Alembic migration not yet applied (idempotent).
 
-    A store already at ``SCHEMA_HEAD`` costs one query: Alembic (about 0.1 s of imports on
-    its own, more with its templates) is loaded only when there is something to migrate.
+    A store already at ``SCHEMA_HEAD`` costs one query: Alembic is imported only when there is
+    something to migrate (importing the store and opening a current one: 0.35 s -> 0.23 s).
     """
     try:
         if schema_version(engine) == SCHEMA_HEAD:
