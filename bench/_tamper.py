@@ -1,6 +1,6 @@
 """The tamper matrix for bench/reliability.py: each change to a sealed chain must fail verification.
 
-Re-implements the cases of tests/collector/seal/test_seal_tamper.py on the public seal APIs.
+Re-implements the cases of tests/collector/seal/test_verify_tamper.py on the public seal APIs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from seal_helpers import Members, extract, lines, pack, resum  # tests/collector/seal, on sys.path
 
-from collector.records import build_record
+from collector.records import build_record, format_ts
 from collector.seal import _format as fmt
 from collector.seal.keys import SealingKey, create_key, public_key_path, public_pem
 from collector.seal.snapshot import Sealer, SealOptions
@@ -40,13 +40,12 @@ def build_chain(work: Path) -> Chain:
             observed = datetime(2026, month, day, day % 10, tzinfo=UTC)
             r = build_record(
                 stream="synthetic.events", source_key=f"evt-{month}-{day}", kind="access_log",
-                observed_at=observed, collected_at=observed + timedelta(minutes=5),
+                observed_at=format_ts(observed), collected_at=format_ts(observed + timedelta(minutes=5)),
                 actor=f"user{day % 7}@example.com", source_url=f"https://synthetic.invalid/{month}/{day}",
                 raw_sha256="ab" * 32, data={"n": day}, exception_reason="no MFA" if day % 4 == 0 else None,
                 controls=("CC6.1", "CC7.2"), run_id="run-1")
-            rows.append((r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status,
-                         r.actor, r.run_id, r.body.decode()))
-            filings.extend((c, r.observed_at, r.id, r.stream, r.status) for c in r.controls)
+            rows.append(r)
+            filings.extend((c, r.observed_at, r.id, r.stream, r.status) for c in ("CC6.1", "CC7.2"))
     with store.engine.begin() as conn:
         store.insert_records(conn, rows, filings)
     options = SealOptions(period="month", zone="UTC", out_dir=work / "snapshots")

@@ -35,7 +35,7 @@ def _rss_mb() -> float:
 
 
 def _seed(db: Path, n: int) -> None:
-    from collector.records import build_record
+    from collector.records import build_record, format_ts
     from storage import Store
 
     Store.open(f"sqlite:///{db}").close()
@@ -44,7 +44,7 @@ def _seed(db: Path, n: int) -> None:
     conn.execute("PRAGMA synchronous=OFF")
     base = datetime(2026, 10, 1, tzinfo=UTC)
     step = timedelta(microseconds=(31 * 86400 * 10**6) // max(n, 1))
-    collected = datetime(2026, 11, 2, tzinfo=UTC)
+    collected = format_ts(datetime(2026, 11, 2, tzinfo=UTC))
     batch: list[tuple[object, ...]] = []
     for seq in range(n):
         key = f"evt-{seq:09d}"
@@ -52,7 +52,8 @@ def _seed(db: Path, n: int) -> None:
         controls = ("CC6.1", "CC7.2") if seq % 10 else ("CC6.1", "CC6.3", "CC7.2")
         r = build_record(
             stream="okta.system_log", source_key=key, kind="access_log",
-            observed_at=base + step * seq, collected_at=collected, actor=f"user{seq % 997}@example.com",
+            observed_at=format_ts(base + step * seq), collected_at=collected,
+            actor=f"user{seq % 997}@example.com",
             source_url=f"https://acme.okta.com/api/v1/logs?filter=uuid+eq+%22{key}%22",
             raw_sha256=f"{seq:064x}",
             data={"event": "user.session.start", "outcome": "FAILURE" if seq % 10 == 3 else "SUCCESS",
@@ -60,8 +61,7 @@ def _seed(db: Path, n: int) -> None:
                   "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"},
             exception_reason=exception, controls=controls, run_id="00000000-0000-4000-8000-000000000001",
         )
-        batch.append((r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status,
-                      r.actor, r.run_id, r.body.decode()))
+        batch.append(r)
         if len(batch) == 50_000:
             conn.executemany("INSERT INTO evidence (id, stream, source_key, kind, observed_at, collected_at, "
                              "status, actor, run_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)

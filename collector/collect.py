@@ -109,7 +109,6 @@ def collect(
         store, Filing(Catalog.builtin(), settings.filing),
         batch_size=settings.storage.batch_size,
         flush_seconds=settings.storage.flush_seconds, on_batch=on_batch, stop=stop,
-        parallel=settings.storage.writer_process,
     )
     opened = {name: open_connector(settings, name, env) for name in names}
     results: list[RunResult] = []

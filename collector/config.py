@@ -55,7 +55,6 @@ class StorageSettings:
     url: str = "sqlite:///data/evidence.db"
     batch_size: int = 5000
     flush_seconds: int = 2
-    writer_process: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,11 +157,11 @@ def open_store(settings: Settings) -> Store:
     # Imported here: SQLAlchemy is paid for only by the commands that open the store.
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from storage import StorageError, Store
+    from storage import Store, StoreError
 
     try:
         return Store.open(settings.storage_url)
-    except (StorageError, OSError) as exc:  # OSError: the database's folder cannot be made
+    except (StoreError, OSError) as exc:  # OSError: the database's folder cannot be made
         raise ConfigError(str(settings.path), "storage.url", str(exc).splitlines()[0]) from None
     except (ArgumentError, NoSuchModuleError) as exc:  # not a URL SQLAlchemy knows
         raise ConfigError(str(settings.path), "storage.url",
@@ -243,6 +242,21 @@ def parse_section(cls: type[T], table: Any, file: str, prefix: str) -> T:
     return cls(**values)
 
 
+
+
+def _retired_keys(file: str, table: Any) -> Any:
+    """``[storage]`` without keys an earlier version had: still accepted (when well typed), so an
+    old config loads, with one warning line each; they change nothing."""
+    if not isinstance(table, dict) or "writer_process" not in table:
+        return table
+    table = dict(table)
+    _coerce(file, "storage.writer_process", bool, table.pop("writer_process"))
+    import structlog  # only on this rare path: structlog costs ~50 ms of every start
+
+    structlog.get_logger("collector.config").warning(
+        "config_key_ignored", file=file, key="storage.writer_process",
+        reason="the writer process was removed; every run commits its own batches")
+    return table
 
 
 def _check_windows(file: str, windows: WindowSettings) -> None:
@@ -345,7 +359,8 @@ def load_settings(path: Path) -> Settings:
         if key not in sections:
             raise ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})")
 
-    storage = parse_section(StorageSettings, doc.get("storage", {}), file, "storage")
+    storage = parse_section(StorageSettings, _retired_keys(file, doc.get("storage", {})), file,
+                            "storage")
     if storage.batch_size < 1:
         raise ConfigError(file, "storage.batch_size", "must be at least 1")
     if storage.flush_seconds < 1:

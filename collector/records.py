@@ -1,28 +1,33 @@
-"""The evidence record: fields, timestamps, identity and canonical bytes."""
+"""The evidence record: built once from a normalised item, with its timestamps, id and canonical body."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
 import orjson
 
-from collector.canonical import canonical, check_profile, sha256_hex
+from collector.canonical import canonical, check_profile
 from collector.errors import RecordError
 from connectors.sdk.items import KINDS
+from storage.rows import EvidenceRecord
 
 __all__ = [
     "KINDS",
     "EvidenceRecord",
     "build_record",
     "format_ts",
+    "full_record",
     "parse_ts",
-    "record_body",
-    "record_from_row",
+    "parsed_body",
 ]
 
 _TS_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+# tuple.__new__(EvidenceRecord, (...)) is one C call; EvidenceRecord(...) goes through the
+# generated Python __new__, which costs more than the rest of the tuple's handling per record.
+_new_record = tuple.__new__
 
 
 def format_ts(moment: datetime) -> str:
@@ -31,10 +36,15 @@ def format_ts(moment: datetime) -> str:
         raise RecordError(f"timestamp {moment.isoformat()} has no time zone")
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    # %-formatting the fields is ~25% faster than isoformat() and ~3x faster than strftime;
-    # this runs once or twice per record.
-    return _TS_FORMAT % (moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                         moment.second, moment.microsecond)
+    year = moment.year
+    if year < 1000:  # str(year) would not be four digits
+        return _TS_FORMAT % (year, moment.month, moment.day, moment.hour, moment.minute,
+                             moment.second, moment.microsecond)
+    # Looked-up two-digit fields in an f-string: ~35% faster than %-formatting, which is
+    # faster than isoformat() and ~3x faster than strftime; this runs once per record.
+    two = _TWO_DIGITS
+    return (f"{year}-{two[moment.month]}-{two[moment.day]}T{two[moment.hour]}:"
+            f"{two[moment.minute]}:{two[moment.second]}.{moment.microsecond:06d}Z")
 
 
 def parse_ts(text: str) -> datetime:
@@ -45,88 +55,13 @@ def parse_ts(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class EvidenceRecord:
-    """One stored piece of evidence; ``body`` is the canonical JSON whose SHA-256 is ``id``."""
-
-    id: str
-    stream: str
-    source_key: str
-    kind: str
-    observed_at: str
-    collected_at: str
-    actor: str | None
-    source_url: str | None
-    raw_sha256: str
-    status: str
-    exception_reason: str | None
-    controls: tuple[str, ...]
-    run_id: str
-    body: bytes
-
-    def to_dict(self) -> dict[str, Any]:
-        """The full record as a JSON object: the body plus id, collected_at and run_id."""
-        full: dict[str, Any] = orjson.loads(self.body)
-        full["id"] = self.id
-        full["collected_at"] = self.collected_at
-        full["run_id"] = self.run_id
-        return full
-
-    def canonical_full(self) -> bytes:
-        """Canonical bytes of the full record, as written to a snapshot."""
-        return canonical(self.to_dict())
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The normalised payload."""
-        payload: dict[str, Any] = orjson.loads(self.body)["data"]
-        return payload
-
-
-def record_body(
-    *,
-    stream: str,
-    source_key: str,
-    kind: str,
-    observed_at: str,
-    actor: str | None,
-    source_url: str | None,
-    raw_sha256: str,
-    data: dict[str, Any],
-    exception_reason: str | None,
-    controls: tuple[str, ...],
-) -> bytes:
-    """Validate the fields and return the canonical body (the bytes the id is the hash of)."""
-    if kind not in KINDS:
-        raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
-    if not source_key:
-        raise RecordError(f"{stream}: empty source_key")
-    try:
-        check_profile(data)
-    except RecordError as exc:  # name the record; the path is only built when it fails
-        raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
-    return canonical({
-        "stream": stream,
-        "source_key": source_key,
-        "kind": kind,
-        "observed_at": observed_at,
-        "actor": actor,
-        "source_url": source_url,
-        "raw_sha256": raw_sha256,
-        "data": data,
-        "status": "exception" if exception_reason else "ok",
-        "exception_reason": exception_reason,
-        "controls": controls,  # orjson writes a tuple as an array
-    })
-
-
 def build_record(
     *,
     stream: str,
     source_key: str,
     kind: str,
-    observed_at: datetime,
-    collected_at: datetime,
+    observed_at: str,
+    collected_at: str,
     actor: str | None,
     source_url: str | None,
     raw_sha256: str,
@@ -135,48 +70,52 @@ def build_record(
     controls: tuple[str, ...],
     run_id: str,
 ) -> EvidenceRecord:
-    """Validate the fields, canonicalise the body once and derive the id from it."""
-    observed = format_ts(observed_at)
-    body = record_body(
-        stream=stream, source_key=source_key, kind=kind, observed_at=observed, actor=actor,
-        source_url=source_url, raw_sha256=raw_sha256, data=data,
-        exception_reason=exception_reason, controls=controls,
-    )
-    return EvidenceRecord(
-        id=sha256_hex(body),
-        stream=stream,
-        source_key=source_key,
-        kind=kind,
-        observed_at=observed,
-        collected_at=format_ts(collected_at),
-        actor=actor,
-        source_url=source_url,
-        raw_sha256=raw_sha256,
-        status="exception" if exception_reason else "ok",
-        exception_reason=exception_reason,
-        controls=controls,
-        run_id=run_id,
-        body=body,
-    )
+    """The one place a record is built: validate the fields, canonicalise the body once and
+    derive the id from it. Timestamps are ``format_ts`` text.
+
+    Raises RecordError naming the stream and source key when a field breaks the record
+    contract (unknown kind, empty key, data outside the JSON profile).
+    """
+    if kind not in KINDS:
+        raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
+    if not source_key:
+        raise RecordError(f"{stream}: empty source_key")
+    try:
+        check_profile(data)
+    except RecordError as exc:  # name the record; the path is only built when it fails
+        raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
+    status = "exception" if exception_reason else "ok"
+    body = canonical({
+        "stream": stream,
+        "source_key": source_key,
+        "kind": kind,
+        "observed_at": observed_at,
+        "actor": actor,
+        "source_url": source_url,
+        "raw_sha256": raw_sha256,
+        "data": data,
+        "status": status,
+        "exception_reason": exception_reason,
+        "controls": controls,  # orjson writes a tuple as an array
+    })
+    record: EvidenceRecord = _new_record(EvidenceRecord, (
+        sha256(body).hexdigest(), stream, source_key, kind, observed_at, collected_at, status,
+        actor, run_id, body.decode(),
+    ))
+    return record
 
 
-def record_from_row(record_id: str, body: bytes | str, collected_at: str, run_id: str) -> EvidenceRecord:
-    """Rebuild a record from its stored body; the caller decides whether to verify the id."""
-    raw = body.encode() if isinstance(body, str) else bytes(body)
-    obj = orjson.loads(raw)
-    return EvidenceRecord(
-        id=record_id,
-        stream=obj["stream"],
-        source_key=obj["source_key"],
-        kind=obj["kind"],
-        observed_at=obj["observed_at"],
-        collected_at=collected_at,
-        actor=obj["actor"],
-        source_url=obj["source_url"],
-        raw_sha256=obj["raw_sha256"],
-        status=obj["status"],
-        exception_reason=obj["exception_reason"],
-        controls=tuple(obj["controls"]),
-        run_id=run_id,
-        body=raw,
-    )
+def parsed_body(record: EvidenceRecord) -> dict[str, Any]:
+    """The record's body as an object: every field but ``id``, ``collected_at`` and ``run_id``."""
+    body: dict[str, Any] = orjson.loads(record.body)
+    return body
+
+
+def full_record(record: EvidenceRecord) -> dict[str, Any]:
+    """The full record as a JSON object, as one line of a snapshot's ``records.jsonl`` holds it:
+    the body plus ``id``, ``collected_at`` and ``run_id``."""
+    full = parsed_body(record)
+    full["id"] = record.id
+    full["collected_at"] = record.collected_at
+    full["run_id"] = record.run_id
+    return full

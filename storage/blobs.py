@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
+from storage.errors import StoreError
+
 __all__ = [
     "CHUNK_SIZE",
     "S3_SINGLE_PUT_LIMIT",
@@ -45,9 +47,7 @@ _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 
 
-# The record helper is creating storage/errors.py with the base `StoreError`; it does not exist on
-# this branch yet. When the branches merge, BlobError becomes `class BlobError(StoreError)`.
-class BlobError(Exception):
+class BlobError(StoreError):
     """The blob store cannot store or produce a blob; the message names the store and the blob."""
 
 

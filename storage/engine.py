@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
-__all__ = ["MIGRATIONS", "StorageError", "create_store_engine", "migrate", "normalise_url"]
+from storage.errors import StoreOpenError
+
+__all__ = ["MIGRATIONS", "SCHEMA_HEAD", "create_store_engine", "migrate", "normalise_url",
+           "schema_version"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-class StorageError(Exception):
-    """The store cannot be opened or migrated; the message names the URL (without password)."""
+SCHEMA_HEAD = "0003"
+"""The newest migration's revision: a store at this version opens without loading Alembic.
+A new migration must raise it (a test compares it with the migration scripts' head)."""
 
 
 def normalise_url(url: str) -> str:
@@ -70,8 +71,33 @@ def safe_url(url: URL) -> str:
     return url.set(query=query).render_as_string(hide_password=True)
 
 
+def schema_version(engine: Engine) -> str | None:
+    """The store's migration revision, or None for a store never migrated.
+
+    Raises what connecting raises: a store that cannot be reached is not an empty one.
+    """
+    with engine.connect() as conn:
+        try:
+            value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except DBAPIError:  # no version table yet: a new store
+            return None
+    return None if value is None else str(value)
+
+
 def migrate(engine: Engine) -> None:
-    """Apply every Alembic migration not yet applied (idempotent)."""
+    """Apply every Alembic migration not yet applied (idempotent).
+
+    A store already at ``SCHEMA_HEAD`` costs one query: Alembic is imported only when there is
+    something to migrate (importing the store and opening a current one: 0.35 s -> 0.23 s).
+    """
+    try:
+        if schema_version(engine) == SCHEMA_HEAD:
+            return
+    except Exception as exc:
+        raise StoreOpenError(f"cannot open the store at {safe_url(engine.url)}: {exc}") from exc
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -86,4 +112,4 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except Exception as exc:
         safe = safe_url(engine.url)
-        raise StorageError(f"cannot open or migrate the store at {safe}: {exc}") from exc
+        raise StoreOpenError(f"cannot open or migrate the store at {safe}: {exc}") from exc

@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["APPEND_ONLY_TABLES", "Base", "Cursor", "Evidence", "Filing", "Run", "Snapshot"]
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "Base",
+    "CursorTable",
+    "EvidenceTable",
+    "FilingTable",
+    "RunTable",
+    "SnapshotTable",
+]
 
 APPEND_ONLY_TABLES = ("evidence", "filings", "snapshots")
 
@@ -16,8 +24,9 @@ class Base(DeclarativeBase):
     """Declarative base of the store's tables."""
 
 
-class Evidence(Base):
-    """One evidence record; ``body`` is the canonical JSON whose SHA-256 is ``id``.
+class EvidenceTable(Base):
+    """One evidence record (a row is a ``storage.rows.EvidenceRecord``); ``body`` is the canonical
+    JSON whose SHA-256 is ``id``.
 
     The key is (observed_at, id). Since ``observed_at`` is part of the hashed body, the same id
     always comes with the same observed_at, so this key is unique exactly when ``id`` is; and
@@ -39,8 +48,7 @@ class Evidence(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
-
-class Filing(Base):
+class FilingTable(Base):
     """A record filed under one criterion; keyed for per-criterion, per-window aggregation."""
 
     __tablename__ = "filings"
@@ -52,7 +60,7 @@ class Filing(Base):
     status: Mapped[str] = mapped_column(String(16))
 
 
-class Run(Base):
+class RunTable(Base):
     """One collection run of one stream."""
 
     __tablename__ = "runs"
@@ -73,7 +81,7 @@ class Run(Base):
     __table_args__ = (Index("ix_runs_stream_started", "stream", "started_at"),)
 
 
-class Cursor(Base):
+class CursorTable(Base):
     """The last committed position of a stream (JSON text); advanced with the records it covers."""
 
     __tablename__ = "cursors"
@@ -84,7 +92,7 @@ class Cursor(Base):
     run_id: Mapped[str] = mapped_column(String(36))
 
 
-class Snapshot(Base):
+class SnapshotTable(Base):
     """A sealed window snapshot (``seq`` 0) or an amendment to it (``seq`` 1, 2, ...)."""
 
     __tablename__ = "snapshots"

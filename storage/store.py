@@ -10,21 +10,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from storage.engine import create_store_engine, migrate
-from storage.models import Cursor, Evidence, Filing, Run, Snapshot
+from storage.errors import CursorConflict
+from storage.models import CursorTable, EvidenceTable, FilingTable, RunTable, SnapshotTable
+from storage.rows import BatchJob, EvidenceRecord, FilingRow
 
-__all__ = ["CursorConflict", "EvidenceRow", "FilingRow", "RunSummary", "Store"]
+__all__ = ["RunSummary", "Store", "record_columns"]
 
-EvidenceRow = tuple[str, str, str, str, str, str, str, "str | None", str, str]
-"""(id, stream, source_key, kind, observed_at, collected_at, status, actor, run_id, body)."""
-FilingRow = tuple[str, str, str, str, str]
-"""(criterion, observed_at, record_id, stream, status)."""
-
-_EVIDENCE_COLS = "id, stream, source_key, kind, observed_at, collected_at, status, actor, run_id, body"
+# The insert binds an EvidenceRecord as it is, so its fields name the columns, in order.
+_EVIDENCE_COLS = ", ".join(EvidenceRecord._fields)
 _FILING_COLS = "criterion, observed_at, record_id, stream, status"
 
 
-class CursorConflict(Exception):
-    """Another run moved this stream's cursor since this run read it; this batch is rolled back."""
+def record_columns() -> list[Any]:
+    """The evidence table's columns in ``EvidenceRecord`` order, for a select that reads records."""
+    return [EvidenceTable.__table__.c[name] for name in EvidenceRecord._fields]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +46,11 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         if self.dialect == "sqlite":
-            marks = ", ".join("?" * 10)
+            marks = ", ".join("?" * len(EvidenceRecord._fields))
             self._ins_evidence = f"INSERT OR IGNORE INTO evidence ({_EVIDENCE_COLS}) VALUES ({marks})"
             self._ins_filing = f"INSERT OR IGNORE INTO filings ({_FILING_COLS}) VALUES (?, ?, ?, ?, ?)"
         else:
-            marks = ", ".join(["%s"] * 10)
+            marks = ", ".join(["%s"] * len(EvidenceRecord._fields))
             self._ins_evidence = (
                 f"INSERT INTO evidence ({_EVIDENCE_COLS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
             )
@@ -74,7 +73,7 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     def insert_records(
-        self, conn: Connection, records: Sequence[EvidenceRow], filings: Sequence[FilingRow]
+        self, conn: Connection, records: Sequence[EvidenceRecord], filings: Sequence[FilingRow]
     ) -> int:
         """Insert records and filings, ignoring ones already stored; return how many records were new."""
         if not records:
@@ -82,14 +81,17 @@ class Store:
         # The DBAPI cursor of the caller's connection (same transaction): executemany straight
         # into the driver, without SQLAlchemy's per-row parameter processing on the hot path.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # Plain tuples: sqlite3 binds an exact tuple directly but a tuple subclass (the
+        # EvidenceRecord) item by item, which cost more than this copy (~0.4 us a record).
+        rows = list(map(tuple, records))
         try:
             if self.dialect == "sqlite":
                 before = int(cursor.execute("SELECT total_changes()").fetchone()[0])
-                cursor.executemany(self._ins_evidence, records)
+                cursor.executemany(self._ins_evidence, rows)
                 # rowcount after executemany varies across sqlite3 versions; total_changes does not.
                 new = int(cursor.execute("SELECT total_changes()").fetchone()[0]) - before
             else:
-                cursor.executemany(self._ins_evidence, records)
+                cursor.executemany(self._ins_evidence, rows)
                 new = max(int(cursor.rowcount), 0)
             if filings:
                 cursor.executemany(self._ins_filing, filings)
@@ -97,36 +99,26 @@ class Store:
             cursor.close()
         return new
 
-    def commit_batch(
-        self,
-        stream: str,
-        run_id: str,
-        records: Sequence[EvidenceRow],
-        filings: Sequence[FilingRow],
-        expected: str | None,
-        cursor: str | None,
-        at: str,
-        run_values: dict[str, Any],
-    ) -> int:
-        """One transaction: store the batch, move the cursor from ``expected``, update the run row.
+    def commit_batch(self, job: BatchJob) -> int:
+        """One transaction: store the batch, move the cursor from ``job.expected``, update the run row.
 
-        ``run_values["records_new"]`` is the run's count before this batch; the row gets the
+        ``job.run_values["records_new"]`` is the run's count before this batch; the row gets the
         count after it. Returns how many records were new. A moved cursor raises CursorConflict
         and nothing of the batch is kept.
         """
         with self.engine.begin() as conn:
-            new = self.insert_records(conn, records, filings)
-            if cursor is not None and cursor != expected:
-                self.advance_cursor(conn, stream, expected, cursor, at, run_id)
-            values = dict(run_values, cursor_after=cursor)
+            new = self.insert_records(conn, job.records, job.filings)
+            if job.cursor is not None and job.cursor != job.expected:
+                self.advance_cursor(conn, job.stream, job.expected, job.cursor, job.at, job.run_id)
+            values = dict(job.run_values, cursor_after=job.cursor)
             values["records_new"] = int(values.get("records_new", 0)) + new
-            self.update_run(conn, run_id, **values)
+            self.update_run(conn, job.run_id, **values)
         return new
 
     def read_cursor(self, stream: str) -> str | None:
         """The committed cursor JSON of ``stream``, or None before its first run."""
         with self.engine.connect() as conn:
-            value = conn.execute(select(Cursor.value).where(Cursor.stream == stream)).scalar()
+            value = conn.execute(select(CursorTable.value).where(CursorTable.stream == stream)).scalar()
         return value
 
     def advance_cursor(
@@ -134,18 +126,18 @@ class Store:
     ) -> None:
         """Set the cursor if it still holds ``expected`` (compare-and-set), else CursorConflict."""
         if expected is None:
-            existing = conn.execute(select(Cursor.value).where(Cursor.stream == stream)).scalar()
+            existing = conn.execute(select(CursorTable.value).where(CursorTable.stream == stream)).scalar()
             if existing is not None:
                 raise CursorConflict(stream)
             conn.execute(
-                insert(Cursor).values(
+                insert(CursorTable).values(
                     stream=stream, value=value, updated_at=at, run_id=run_id
                 )
             )
             return
         result = conn.execute(
-            update(Cursor)
-            .where(Cursor.stream == stream, Cursor.value == expected)
+            update(CursorTable)
+            .where(CursorTable.stream == stream, CursorTable.value == expected)
             .values(value=value, updated_at=at, run_id=run_id)
         )
         if result.rowcount != 1:
@@ -155,7 +147,7 @@ class Store:
         """Record that a run began (committed at once, so a killed run leaves a trace)."""
         with self.engine.begin() as conn:
             conn.execute(
-                insert(Run).values(
+                insert(RunTable).values(
                     id=run_id, stream=stream, started_at=started_at, status="running",
                     items=0, records_new=0, failures=0, cursor_before=cursor,
                 )
@@ -163,19 +155,14 @@ class Store:
 
     def update_run(self, conn: Connection, run_id: str, **values: Any) -> None:
         """Update the run row (counts, status, end) inside the caller's transaction."""
-        conn.execute(update(Run).where(Run.id == run_id).values(**values))
-
-    def run_records_new(self, conn: Connection, run_id: str) -> int:
-        """The records_new a run's row holds, as committed."""
-        value = conn.execute(select(Run.records_new).where(Run.id == run_id)).scalar()
-        return int(value or 0)
+        conn.execute(update(RunTable).where(RunTable.id == run_id).values(**values))
 
     def abandon_stale_runs(self, stream: str, before: str, at: str) -> int:
         """Mark runs of ``stream`` still "running" from before ``before`` as interrupted."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                update(Run)
-                .where(Run.stream == stream, Run.status == "running", Run.started_at < before)
+                update(RunTable)
+                .where(RunTable.stream == stream, RunTable.status == "running", RunTable.started_at < before)
                 .values(status="failed", ended_at=at, error_class="Interrupted",
                         error="the collector stopped before this run finished")
             )
@@ -205,12 +192,12 @@ class Store:
     def latest_runs(self) -> dict[str, RunSummary]:
         """The most recent run of every stream that has run."""
         latest = (
-            select(Run.stream, func.max(Run.started_at).label("started"))
-            .group_by(Run.stream)
+            select(RunTable.stream, func.max(RunTable.started_at).label("started"))
+            .group_by(RunTable.stream)
             .subquery()
         )
-        query = select(Run).join(
-            latest, (Run.stream == latest.c.stream) & (Run.started_at == latest.c.started)
+        query = select(RunTable).join(
+            latest, (RunTable.stream == latest.c.stream) & (RunTable.started_at == latest.c.started)
         )
         out: dict[str, RunSummary] = {}
         with self.engine.connect() as conn:
@@ -222,9 +209,8 @@ class Store:
 
     def runs_of(self, stream: str, limit: int = 50) -> list[RunSummary]:
         """The latest ``limit`` runs of ``stream``, newest first."""
-        query = (
-            select(Run).where(Run.stream == stream).order_by(Run.started_at.desc()).limit(limit)
-        )
+        query = (select(RunTable).where(RunTable.stream == stream)
+                 .order_by(RunTable.started_at.desc()).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
@@ -234,59 +220,57 @@ class Store:
 
     def record_counts(self) -> dict[str, int]:
         """Stored records per stream."""
-        query = select(Evidence.stream, func.count()).group_by(Evidence.stream)
+        query = select(EvidenceTable.stream, func.count()).group_by(EvidenceTable.stream)
         with self.engine.connect() as conn:
             return {stream: int(n) for stream, n in conn.execute(query)}
 
     def filing_counts(self, start: str | None = None, end: str | None = None,
                       status: str | None = None) -> dict[str, int]:
         """Records per criterion with ``start <= observed_at < end`` (and ``status``, if given)."""
-        query = select(Filing.criterion, func.count()).group_by(Filing.criterion)
+        query = select(FilingTable.criterion, func.count()).group_by(FilingTable.criterion)
         if status is not None:
-            query = query.where(Filing.status == status)
+            query = query.where(FilingTable.status == status)
         if start is not None:
-            query = query.where(Filing.observed_at >= start)
+            query = query.where(FilingTable.observed_at >= start)
         if end is not None:
-            query = query.where(Filing.observed_at < end)
+            query = query.where(FilingTable.observed_at < end)
         with self.engine.connect() as conn:
             return {c: int(n) for c, n in conn.execute(query)}
 
     def count_records(self) -> int:
         """Every stored record."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(Evidence)).scalar_one())
+            return int(conn.execute(select(func.count()).select_from(EvidenceTable)).scalar_one())
 
     def iter_records(
         self, start: str | None = None, end: str | None = None, batch: int = 5000
-    ) -> Iterator[tuple[str, str, str, str]]:
-        """(id, body, collected_at, run_id) ordered by (observed_at, id), streamed in batches."""
+    ) -> Iterator[EvidenceRecord]:
+        """Records with ``start <= observed_at < end`` in (observed_at, id) order, read ``batch``
+        at a time, each batch in its own short read (holding no transaction between them)."""
+        table = EvidenceTable
         last: tuple[str, str] | None = None
         while True:
-            query = select(
-                Evidence.id, Evidence.body, Evidence.collected_at, Evidence.run_id,
-                Evidence.observed_at,
-            ).order_by(Evidence.observed_at, Evidence.id).limit(batch)
+            query = select(*record_columns()).order_by(table.observed_at, table.id).limit(batch)
             if start is not None:
-                query = query.where(Evidence.observed_at >= start)
+                query = query.where(table.observed_at >= start)
             if end is not None:
-                query = query.where(Evidence.observed_at < end)
+                query = query.where(table.observed_at < end)
             if last is not None:
                 query = query.where(
-                    (Evidence.observed_at > last[0])
-                    | ((Evidence.observed_at == last[0]) & (Evidence.id > last[1]))
+                    (table.observed_at > last[0])
+                    | ((table.observed_at == last[0]) & (table.id > last[1]))
                 )
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            for row in rows:
-                yield row[0], row[1], row[2], row[3]
+                rows = [EvidenceRecord._make(row) for row in conn.execute(query)]
+            yield from rows
             if len(rows) < batch:
                 return
-            last = (rows[-1][4], rows[-1][0])
+            last = (rows[-1].observed_at, rows[-1].id)
 
     def snapshots(self) -> list[Any]:
-        """Every stored snapshot row (with the Snapshot columns), in sealing order."""
+        """Every stored snapshot row (with the SnapshotTable columns), in sealing order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Snapshot.__table__).order_by(Snapshot.window_start, Snapshot.seq)
+                select(SnapshotTable.__table__).order_by(SnapshotTable.window_start, SnapshotTable.seq)
             ).all()
         return list(rows)

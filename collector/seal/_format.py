@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, Any
+
+from collector.seal.merkle import MerkleTree
 
 __all__ = [
     "CHAINED_FIELDS",
@@ -28,7 +30,10 @@ __all__ = [
     "SIGNATURE_FILES",
     "TS_PATTERN",
     "CsvLine",
+    "Population",
+    "RecordWalk",
     "canonical",
+    "chain_link",
     "control_file",
     "loads",
     "parse_sums",
@@ -183,6 +188,91 @@ class CsvLine:
         """The population row of a full record object."""
         return self.row(obj["id"], obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
                         obj["status"], obj["exception_reason"], obj["source_url"])
+
+
+class Population:
+    """One criterion's population file as its records are walked: the rows' SHA-256 (header
+    first), how many rows and exceptions, the newest ``collected_at``, and where the sealer
+    writes it (None when verifying)."""
+
+    __slots__ = ("count", "digest", "exceptions", "last_collected", "out")
+
+    def __init__(self, header: bytes, out: IO[bytes] | None) -> None:
+        self.count = 0
+        self.exceptions = 0
+        self.last_collected: str | None = None
+        self.digest = hashlib.sha256(header)
+        self.out = out
+        if out is not None:
+            out.write(header)
+
+
+class RecordWalk:
+    """The lines of ``records.jsonl`` walked in file order, the same way by sealing and verifying.
+
+    Per line: its Merkle leaf (``merkle.leaf_hash``, through ``MerkleTree.add``), the file's
+    SHA-256, and its population row appended to the population of each criterion it is filed
+    under. ``open_population`` gives the file a new population is written to (sealing); without
+    it only the hashes and counts are kept (verifying).
+    """
+
+    def __init__(self, open_population: Callable[[str], IO[bytes]] | None = None) -> None:
+        self.tree = MerkleTree()
+        self.digest = hashlib.sha256()
+        self.populations: dict[str, Population] = {}
+        self._open = open_population
+        csv_line = CsvLine()
+        self._row = csv_line.row
+        self._header = csv_line.header()
+
+    @property
+    def count(self) -> int:
+        """Record lines walked so far."""
+        return self.tree.size
+
+    def population(self, control: str) -> Population:
+        """The population of ``control``, started (header written) on first use."""
+        pop = self.populations.get(control)
+        if pop is None:
+            out = self._open(control) if self._open is not None else None
+            pop = self.populations[control] = Population(self._header, out)
+        return pop
+
+    def row(self, record_id: Any, record: Mapping[str, Any]) -> bytes:
+        """The population row of record ``record_id`` whose other fields are in ``record``;
+        KeyError names a missing field."""
+        return self._row(record_id, record["observed_at"], record["stream"], record["source_key"],
+                         record["actor"], record["status"], record["exception_reason"],
+                         record["source_url"])
+
+    def add(self, line: bytes, row: bytes, controls: Iterable[str], exception: bool,
+            collected_at: str | None = None) -> None:
+        """Walk one record: ``line`` is its canonical bytes without the newline, ``row`` its
+        population row, filed under ``controls``; ``collected_at`` (when given) tracks each
+        population's newest."""
+        self.tree.add(line)
+        update = self.digest.update
+        update(line)
+        update(b"\n")
+        populations = self.populations
+        for control in controls:
+            pop = populations.get(control) or self.population(control)
+            pop.count += 1
+            pop.digest.update(row)
+            if pop.out is not None:
+                pop.out.write(row)
+            if exception:
+                pop.exceptions += 1
+            if collected_at is not None and (pop.last_collected is None
+                                             or collected_at > pop.last_collected):
+                pop.last_collected = collected_at
+
+
+def chain_link(window_id: str, seq: int, merkle_root: str, tree_size: int, sums_sha256: str,
+               signature: str) -> dict[str, Any]:
+    """The ``previous`` object a snapshot carries for the one it follows (``CHAINED_FIELDS``)."""
+    return dict(zip(CHAINED_FIELDS, (window_id, seq, merkle_root, tree_size, sums_sha256,
+                                     signature), strict=True))
 
 
 def sums_text(hashes: dict[str, str]) -> bytes:

@@ -35,7 +35,7 @@ class MerkleTree:
 
     def add(self, data: bytes) -> None:
         """Append the leaf whose data is ``data``."""
-        self.add_hash(hashlib.sha256(b"\x00" + data).digest())
+        self.add_hash(leaf_hash(data))
 
     def add_hash(self, leaf: bytes) -> None:
         """Append a leaf given its leaf hash."""
@@ -44,7 +44,7 @@ class MerkleTree:
         n = self.size
         while n & 1:
             right = stack.pop()
-            stack[-1] = hashlib.sha256(b"\x01" + stack[-1] + right).digest()
+            stack[-1] = node_hash(stack[-1], right)
             n >>= 1
         self.size += 1
 

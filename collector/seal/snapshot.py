@@ -27,12 +27,11 @@ import orjson
 from collector import __version__
 from collector.config import Settings
 from collector.errors import CollectorError, InputError
-from collector.records import format_ts, parse_ts
+from collector.records import EvidenceRecord, format_ts, full_record, parse_ts
 from collector.seal import _format as fmt
 from collector.seal._readme import readme_text
 from collector.seal._tar import write_tar
 from collector.seal.keys import SealingKey, public_pem
-from collector.seal.merkle import MerkleTree
 from collector.seal.oscal import OSCAL_VERSION, ControlStats, OscalInput, write_assessment_results
 from collector.windows import Window, parse_window, window_containing, windows_between
 from storage import Store
@@ -91,13 +90,6 @@ class Sealed:
 
 
 @dataclass
-class _Population:
-    stats: ControlStats
-    out: IO[bytes]
-    digest: Any
-
-
-@dataclass
 class _Records:
     count: int
     root: str
@@ -112,30 +104,29 @@ class _Records:
 def _link(row: SnapshotRow | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"window": row.window_id, "seq": row.seq, "merkle_root": row.merkle_root,
-            "tree_size": row.record_count, "sums_sha256": row.sums_sha256,
-            "signature": row.signature}
+    return fmt.chain_link(row.window_id, row.seq, row.merkle_root, row.record_count,
+                          row.sums_sha256, row.signature)
 
 
-def _only(rows: Iterable[tuple[str, str, str, str]], blob: bytes | bytearray, what: str
-          ) -> Iterator[tuple[str, str, str, str]]:
+def _only(rows: Iterable[EvidenceRecord], blob: bytes | bytearray, what: str
+          ) -> Iterator[EvidenceRecord]:
     """The rows whose ids ``blob`` lists, in order; SealError if a listed id is not found."""
     pos = 0
     for row in rows:
-        if blob[pos:pos + _ID_BYTES].hex() == row[0]:
+        if blob[pos:pos + _ID_BYTES].hex() == row.id:
             pos += _ID_BYTES
             yield row
     if pos != len(blob):
         raise SealError(f"{what}: record {blob[pos:pos + _ID_BYTES].hex()} is no longer in the store")
 
 
-def _without(rows: Iterable[tuple[str, str, str, str]], blobs: list[bytes | bytearray], what: str
-             ) -> Iterator[tuple[str, str, str, str]]:
+def _without(rows: Iterable[EvidenceRecord], blobs: list[bytes | bytearray], what: str
+             ) -> Iterator[EvidenceRecord]:
     """The rows no blob lists (each blob is a subsequence of the rows, in the same order)."""
     pos = [0] * len(blobs)
     for row in rows:
         for i, blob in enumerate(blobs):
-            if blob[pos[i]:pos[i] + _ID_BYTES].hex() == row[0]:
+            if blob[pos[i]:pos[i] + _ID_BYTES].hex() == row.id:
                 pos[i] += _ID_BYTES
                 break
         else:
@@ -234,7 +225,7 @@ class Sealer:
     # -- building -------------------------------------------------------------------------
 
     def _records(self, window: Window, start: str, end: str, seq: int, blobs: list[bytes | bytearray]
-                 ) -> Iterator[tuple[str, str, str, str]]:
+                 ) -> Iterator[EvidenceRecord]:
         rows = stream_window(self.store, start, end)
         return _without(rows, blobs, f"{window.id}") if seq else rows
 
@@ -322,69 +313,39 @@ class Sealer:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_records(tmp: Path, rows: Iterable[tuple[str, str, str, str]],
-                   always: Iterable[str]) -> _Records:
+def _write_records(tmp: Path, rows: Iterable[EvidenceRecord], always: Iterable[str]) -> _Records:
     """Write records.jsonl and the population files; return counts, root, ids and hashes."""
     (tmp / "controls").mkdir()
-    csv_line = fmt.CsvLine()
-    csv_row = csv_line.row
-    header = csv_line.header()
-    pops: dict[str, _Population] = {}
-
-    def population(control: str) -> _Population:
-        path = tmp / fmt.control_file(control)
-        out = path.open("wb", buffering=1 << 16)
-        pop = _Population(ControlStats(), out, hashlib.sha256(header))
-        out.write(header)
-        pops[control] = pop
-        return pop
-
+    walk = fmt.RecordWalk(lambda control: (tmp / fmt.control_file(control)).open(
+        "wb", buffering=1 << 16))
     for control in always:
-        population(control)
-    tree = MerkleTree()
-    add_leaf = tree.add_hash
+        walk.population(control)
     ids_path = tmp / "record-ids.bin"
-    digest = hashlib.sha256()
-    loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
-    sha256 = hashlib.sha256
     exc_path = tmp / "exceptions.jsonl"
+    canonical, add, row_of = fmt.canonical, walk.add, walk.row
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
             exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
-        for rid, body, collected_at, run_id in rows:
-            obj = loads(body)
-            obj["id"] = rid
-            obj["collected_at"] = collected_at
-            obj["run_id"] = run_id
-            line = dumps(obj, option=sort)
-            add_leaf(sha256(b"\x00" + line).digest())
-            line += b"\n"
-            out.write(line)
-            digest.update(line)
-            ids.write(bytes.fromhex(rid))
-            row_csv = csv_row(rid, obj["observed_at"], obj["stream"], obj["source_key"], obj["actor"],
-                              obj["status"], obj["exception_reason"], obj["source_url"])
+        for record in rows:
+            obj = full_record(record)
+            line = canonical(obj)
             exception = obj["status"] == "exception"
-            for control in obj["controls"]:
-                pop = pops.get(control) or population(control)
-                pop.out.write(row_csv)
-                pop.digest.update(row_csv)
-                stats = pop.stats
-                stats.count += 1
-                if exception:
-                    stats.exceptions += 1
-                if stats.last_collected is None or collected_at > stats.last_collected:
-                    stats.last_collected = collected_at
+            add(line, row_of(record.id, obj), obj["controls"], exception, record.collected_at)
+            out.write(line)
+            out.write(b"\n")
+            ids.write(bytes.fromhex(record.id))
             if exception:
-                exc_out.write(dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
-    hashes = {fmt.FILE_RECORDS: digest.hexdigest()}
+                exc_out.write(orjson.dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
+    hashes = {fmt.FILE_RECORDS: walk.digest.hexdigest()}
     files = {fmt.FILE_RECORDS: tmp / fmt.FILE_RECORDS}
-    for control, pop in pops.items():
-        pop.out.close()
+    stats = {}
+    for control, pop in walk.populations.items():
+        if pop.out is not None:
+            pop.out.close()
         name = fmt.control_file(control)
         hashes[name] = pop.digest.hexdigest()
         files[name] = tmp / name
-    return _Records(tree.size, tree.root_hex(), ids_path, {c: p.stats for c, p in pops.items()},
-                    hashes, files, exc_path)
+        stats[control] = ControlStats(pop.count, pop.exceptions, pop.last_collected)
+    return _Records(walk.count, walk.tree.root_hex(), ids_path, stats, hashes, files, exc_path)
 
 
 def _exceptions(path: Path) -> Callable[[], Iterator[dict[str, Any]]]:

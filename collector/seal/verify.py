@@ -28,7 +28,6 @@ from collector.seal.keys import (
     fingerprint,
     load_public_key,
 )
-from collector.seal.merkle import MerkleTree
 from collector.windows import parse_window
 
 __all__ = ["TrustedKeys", "VerificationError", "Verified", "verify_chain", "verify_snapshot"]
@@ -112,9 +111,8 @@ class Verified:
 
     def link(self) -> dict[str, Any]:
         """The ``previous`` object the next snapshot in the chain must carry."""
-        return {"window": self.window_id, "seq": self.seq, "merkle_root": self.merkle_root,
-                "tree_size": self.records, "sums_sha256": self.sums_sha256,
-                "signature": self.signature}
+        return fmt.chain_link(self.window_id, self.seq, self.merkle_root, self.records,
+                              self.sums_sha256, self.signature)
 
 
 class _Snapshot:
@@ -268,21 +266,14 @@ def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict
     start, end = m["window"]["start"], m["window"]["end"]
     decode, canonical, sha256 = fmt.decode_text, fmt.canonical, hashlib.sha256
     ts_ok = fmt.TS_PATTERN.fullmatch
-    tree = MerkleTree()
-    add_leaf = tree.add_hash
-    digest = sha256()
-    update = digest.update
-    csv_line = fmt.CsvLine()
-    csv_row = csv_line.row
-    header = csv_line.header()
-    populations: dict[str, list[Any]] = {}
+    walk = fmt.RecordWalk()
+    row_of, add = walk.row, walk.add
     prev: tuple[str, str] = ("", "")
     number = 0
     with snap.open(fmt.FILE_RECORDS) as stream:
         for number, line in enumerate(iter(lambda: stream.readline(fmt.MAX_RECORD_BYTES + 1), b""), 1):
             if len(line) > fmt.MAX_RECORD_BYTES:
                 fail(f"{fmt.FILE_RECORDS} line {number}", f"is longer than {fmt.MAX_RECORD_BYTES:,} bytes")
-            update(line)
             body = line[:-1]
             try:
                 obj = decode(body.decode("utf-8"))
@@ -295,8 +286,7 @@ def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict
                 del obj["collected_at"], obj["run_id"]
                 observed = obj["observed_at"]
                 controls = obj["controls"]
-                row = csv_row(rid, observed, obj["stream"], obj["source_key"], obj["actor"],
-                              obj["status"], obj["exception_reason"], obj["source_url"])
+                row = row_of(rid, obj)
             except (KeyError, AttributeError, TypeError) as exc:
                 fail(f"{fmt.FILE_RECORDS} line {number}", f"is not a record (no field {exc})")
             if not same:
@@ -314,28 +304,22 @@ def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict
                 fail(_where(number, rid), "repeats the previous record" if key == prev
                      else "is out of (observed_at, id) order")
             prev = key
-            add_leaf(sha256(b"\x00" + body).digest())
             if type(controls) is not list:
                 fail(_where(number, rid), "controls is not a list")
-            for control in controls:
-                pop = populations.get(control)
-                if pop is None:
-                    pop = populations[control] = [0, sha256(header)]
-                pop[0] += 1
-                pop[1].update(row)
+            add(body, row, controls, obj["status"] == "exception")
     if number != m["records"]["count"]:
         fail(fmt.FILE_RECORDS, f"holds {number} records, the manifest says {m['records']['count']}")
-    if tree.root_hex() != m["merkle"]["root"]:
-        fail(fmt.FILE_RECORDS, f"Merkle root {tree.root_hex()} is not the manifest's "
-                               f"{m['merkle']['root']}")
-    if digest.hexdigest() != listed[fmt.FILE_RECORDS]:
+    root = walk.tree.root_hex()
+    if root != m["merkle"]["root"]:
+        fail(fmt.FILE_RECORDS, f"Merkle root {root} is not the manifest's {m['merkle']['root']}")
+    if walk.digest.hexdigest() != listed[fmt.FILE_RECORDS]:
         fail(fmt.FILE_RECORDS, "SHA-256 does not match SHA256SUMS")
-    counts = {c: p[0] for c, p in populations.items()}
+    counts = {c: p.count for c, p in walk.populations.items()}
     for control in sorted(set(counts) | set(m["controls"])):
         if counts.get(control, 0) != m["controls"].get(control):
             fail(fmt.FILE_MANIFEST, f"controls.{control} is {m['controls'].get(control)}, but "
                                     f"{counts.get(control, 0)} records are filed under it")
-    return {c: p[1].hexdigest() for c, p in populations.items()}
+    return {c: p.digest.hexdigest() for c, p in walk.populations.items()}
 
 
 def _populations(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str],

@@ -8,18 +8,24 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from storage import CursorConflict, StorageError, Store
+from storage import BatchJob, CursorConflict, EvidenceRecord, FilingRow, Store, StoreError, StoreOpenError
 
 
-def _row(n: int) -> tuple[str, ...]:
+def _row(n: int) -> EvidenceRecord:
     rid = f"{n:064x}"
-    return (rid, "synthetic.events", f"evt-{n}", "access_log", f"2026-11-0{1 + n % 5}T00:00:00.000000Z",
-            "2026-11-28T00:00:00.000000Z", "ok", "ann@example.com", "run-1", '{"x":1}')
+    return EvidenceRecord(rid, "synthetic.events", f"evt-{n}", "access_log",
+                          f"2026-11-0{1 + n % 5}T00:00:00.000000Z", "2026-11-28T00:00:00.000000Z",
+                          "ok", "ann@example.com", "run-1", '{"x":1}')
 
 
-def _filings(n: int) -> list[tuple[str, ...]]:
+def _filings(n: int) -> list[FilingRow]:
     row = _row(n)
-    return [(c, row[4], row[0], row[1], row[6]) for c in ("CC6.1", "CC7.2")]
+    return [(c, row.observed_at, row.id, row.stream, row.status) for c in ("CC6.1", "CC7.2")]
+
+
+def _job(records: list[EvidenceRecord], expected: str | None, cursor: str, items: int) -> BatchJob:
+    return BatchJob("synthetic.events", "r1", records, [], expected, cursor,
+                    "2026-01-01T00:00:00.000000Z", {"items": items})
 
 
 def test_migrations_are_idempotent(store_url: str) -> None:
@@ -104,8 +110,8 @@ def test_records_iterate_in_observed_then_id_order(store_url: str) -> None:
     rows = [_row(n) for n in range(40)]
     with store.engine.begin() as conn:
         store.insert_records(conn, rows, [])
-    got = [r[0] for r in store.iter_records(batch=7)]
-    assert got == [r[0] for r in sorted(rows, key=lambda r: (r[4], r[0]))]
+    got = list(store.iter_records(batch=7))
+    assert got == sorted(rows, key=lambda r: (r.observed_at, r.id))
     bounded = list(store.iter_records("2026-11-02T00:00:00.000000Z", "2026-11-04T00:00:00.000000Z",
                                       batch=3))
     assert len(bounded) == 16
@@ -130,13 +136,11 @@ def test_a_read_snapshot_does_not_see_later_commits(store_url: str) -> None:
     count = sa.text("SELECT count(*) FROM evidence")
     store.start_run("r1", "synthetic.events", "2026-01-01T00:00:00.000000Z", None)
     first = [_row(n) for n in range(3)]
-    store.commit_batch("synthetic.events", "r1", first, [], None, '"a"',
-                       "2026-01-01T00:00:00.000000Z", {"items": 3})
+    store.commit_batch(_job(first, None, '"a"', 3))
     with store.read_snapshot() as conn:
         assert conn.execute(count).scalar_one() == 3
         later = [_row(n) for n in range(3, 8)]
-        store.commit_batch("synthetic.events", "r1", later, [], '"a"', '"b"',
-                           "2026-01-01T00:00:00.000000Z", {"items": 8})
+        store.commit_batch(_job(later, '"a"', '"b"', 8))
         assert conn.execute(count).scalar_one() == 3, "a commit leaked into the snapshot"
     assert store.count_records() == 8
     store.close()
@@ -154,12 +158,11 @@ def test_a_migration_interrupted_midway_leaves_nothing_half_done(
 
     with monkeypatch.context() as patch:
         patch.setattr(storage.guards, "install_append_only", killed)
-        with pytest.raises(StorageError, match="killed while migrating"):
+        with pytest.raises(StoreOpenError, match="killed while migrating"):
             Store.open(store_url)
     store = Store.open(store_url)
     store.start_run("r1", "synthetic.events", "2026-01-01T00:00:00.000000Z", None)
-    assert store.commit_batch("synthetic.events", "r1", [_row(1)], [], None, '"a"',
-                              "2026-01-01T00:00:00.000000Z", {"items": 1}) == 1
+    assert store.commit_batch(_job([_row(1)], None, '"a"', 1)) == 1
     store.close()
 
 
@@ -171,3 +174,23 @@ def test_safe_url_masks_a_password_in_the_user_part_and_in_the_query() -> None:
     shown = safe_url(make_url("postgresql+psycopg://ec:pw-one@db:5432/ev?password=pw-two&sslmode=require"))
     assert "pw-one" not in shown and "pw-two" not in shown
     assert "sslmode=require" in shown and "db:5432/ev" in shown
+
+
+def test_every_store_error_has_one_base() -> None:
+    """A caller catches every failure the store reports with ``except StoreError``."""
+    assert issubclass(CursorConflict, StoreError) and issubclass(StoreOpenError, StoreError)
+
+
+def test_a_record_binds_to_the_evidence_columns_by_name(store_url: str) -> None:
+    """An EvidenceRecord is inserted as it is, so its fields are the evidence table's columns, and
+    a record read back is the record that was stored."""
+    from storage.models import EvidenceTable
+
+    assert set(EvidenceRecord._fields) == {c.name for c in EvidenceTable.__table__.columns}
+    store = Store.open(store_url)
+    record = _row(3)._replace(actor=None, body='{"y":"caf\\u00e9"}')
+    with store.engine.begin() as conn:
+        store.insert_records(conn, [record], _filings(3))
+    [again] = store.iter_records()
+    assert type(again) is EvidenceRecord and again == record
+    store.close()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from collector.catalog import Catalog
 from collector.collect import PlannedStream
 from collector.digest import DigestScope
-from collector.records import EvidenceRecord, build_record, format_ts
+from collector.records import EvidenceRecord, build_record, format_ts, parsed_body
 from collector.windows import parse_window
 from storage import Store
 
@@ -26,8 +26,8 @@ def record(stream: str, key: str, kind: str, observed: datetime, controls: tuple
            reason: str | None = None, actor: str | None = "ann@example.com") -> EvidenceRecord:
     """One record, as the pipeline would build it."""
     return build_record(
-        stream=stream, source_key=key, kind=kind, observed_at=observed,
-        collected_at=observed + timedelta(minutes=5), actor=actor,
+        stream=stream, source_key=key, kind=kind, observed_at=format_ts(observed),
+        collected_at=format_ts(observed + timedelta(minutes=5)), actor=actor,
         source_url=f"https://source.invalid/{stream}/{key}", raw_sha256="0" * 64,
         data={"key": key, "at": format_ts(observed)}, exception_reason=reason, controls=controls,
         run_id="seed-run",
@@ -75,11 +75,10 @@ def seed_records() -> list[EvidenceRecord]:
 
 def insert(store: Store, records: list[EvidenceRecord]) -> None:
     """Store records and their filings the way the pipeline does."""
-    rows = [(r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status, r.actor,
-             r.run_id, r.body.decode()) for r in records]
-    filings = [(c, r.observed_at, r.id, r.stream, r.status) for r in records for c in r.controls]
+    filings = [(c, r.observed_at, r.id, r.stream, r.status)
+               for r in records for c in parsed_body(r)["controls"]]
     with store.engine.begin() as conn:
-        store.insert_records(conn, rows, filings)
+        store.insert_records(conn, records, filings)
 
 
 def add_run(store: Store, stream: str, started: datetime, status: str,

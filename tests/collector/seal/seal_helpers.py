@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.records import EvidenceRecord, build_record
+from collector.records import EvidenceRecord, build_record, format_ts, parsed_body
 from collector.seal import _format as fmt
 from collector.seal._tar import write_tar
 from collector.seal.keys import SealingKey, public_key_path
@@ -33,7 +33,8 @@ def record(observed: str, *, controls: tuple[str, ...] = ("CC6.1", "CC7.2"),
     source_key = key or f"evt-{n:06d}"
     return build_record(
         stream="synthetic.events", source_key=source_key, kind="access_log",
-        observed_at=utc(observed), collected_at=utc(collected or observed) + timedelta(minutes=5),
+        observed_at=format_ts(utc(observed)),
+        collected_at=format_ts(utc(collected or observed) + timedelta(minutes=5)),
         actor=f"user{n % 7}@example.com", source_url=f"https://synthetic.invalid/events/{source_key}",
         raw_sha256="ab" * 32, data={"event": "user.session.start", "n": n, "note": "caf\u00e9, \"q\""},
         exception_reason=exception, controls=controls, run_id="run-0001",
@@ -42,11 +43,9 @@ def record(observed: str, *, controls: tuple[str, ...] = ("CC6.1", "CC7.2"),
 
 def add(store: Store, records: Iterable[EvidenceRecord]) -> None:
     """Store records and their filings in one transaction, as the pipeline does."""
-    rows, filings = [], []
-    for r in records:
-        rows.append((r.id, r.stream, r.source_key, r.kind, r.observed_at, r.collected_at, r.status,
-                     r.actor, r.run_id, r.body.decode()))
-        filings.extend((c, r.observed_at, r.id, r.stream, r.status) for c in r.controls)
+    rows, filings = list(records), []
+    for r in rows:
+        filings.extend((c, r.observed_at, r.id, r.stream, r.status) for c in parsed_body(r)["controls"])
     with store.engine.begin() as conn:
         store.insert_records(conn, rows, filings)
 

@@ -41,8 +41,8 @@ def test_collect_all_aws_streams_from_a_config_file(tmp_path: Path, moto_server:
         assert first["aws.iam_credential_report"].records_new == 3
         assert first["aws.backup_jobs"].records_new == 6
         assert first["aws.rds_snapshots"].records_new == 4
-        exceptions = [orjson.loads(body)["exception_reason"] for _, body, _, _ in store.iter_records()
-                      if orjson.loads(body)["status"] == "exception"]
+        exceptions = [orjson.loads(r.body)["exception_reason"] for r in store.iter_records()
+                      if orjson.loads(r.body)["status"] == "exception"]
         assert len(exceptions) == 4 + 1 + 3 + 1
         second = {r.stream: r for r in collect(settings, store)}
         assert second["aws.cloudtrail"].records_new == 0 and second["aws.backup_jobs"].records_new == 0

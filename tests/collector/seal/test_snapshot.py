@@ -11,7 +11,9 @@ import orjson
 import pytest
 from seal_helpers import Clock, Env, add, record, utc
 
+from collector.canonical import canonical
 from collector.errors import InputError
+from collector.records import full_record
 from collector.seal.merkle import EMPTY_ROOT
 from collector.seal.verify import TrustedKeys, verify_chain, verify_snapshot
 from storage import Store
@@ -125,7 +127,7 @@ def test_records_file_is_canonical_sorted_and_hashes_to_the_ids(env: Env) -> Non
     [snap] = env.sealer().seal("2026-10")
     lines = _members(snap.path)["records.jsonl"].splitlines()
     expected = sorted(records, key=lambda r: (r.observed_at, r.id))
-    assert lines == [r.canonical_full() for r in expected]
+    assert lines == [canonical(full_record(r)) for r in expected]
     for line in lines:
         body = orjson.loads(line)
         rid = body.pop("id")
@@ -135,14 +137,16 @@ def test_records_file_is_canonical_sorted_and_hashes_to_the_ids(env: Env) -> Non
 
 def test_population_cells_that_look_like_formulas_are_neutralised(env: Env) -> None:
     """A source key or actor like "=HYPERLINK(...)" is text in the CSV, exact in records.jsonl."""
-    from collector.records import build_record
+    from collector.records import build_record, format_ts, parsed_body
 
     base = record("2026-10-03T00:00:00", key="=HYPERLINK(\"http://x.invalid\",\"open\")")
+    body = parsed_body(base)
     hostile = build_record(
         stream=base.stream, source_key=base.source_key, kind=base.kind,
-        observed_at=utc("2026-10-03T00:00:00"), collected_at=utc("2026-10-03T00:05:00"),
-        actor="@SUM(1+1)", source_url=base.source_url, raw_sha256=base.raw_sha256,
-        data=base.data, exception_reason="-2+3", controls=base.controls, run_id=base.run_id,
+        observed_at=format_ts(utc("2026-10-03T00:00:00")),
+        collected_at=format_ts(utc("2026-10-03T00:05:00")), actor="@SUM(1+1)",
+        source_url=body["source_url"], raw_sha256=body["raw_sha256"], data=body["data"],
+        exception_reason="-2+3", controls=tuple(body["controls"]), run_id=base.run_id,
     )
     add(env.store, [hostile, record("2026-10-04T00:00:00")])
     [snap] = env.sealer().seal("2026-10")
