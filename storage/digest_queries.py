@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from storage.models import DeliveryTable
+
 __all__ = [
     "DELIVERIES",
     "CriterionDay",
@@ -30,17 +32,7 @@ __all__ = [
     "stream_runs",
 ]
 
-_meta = sa.MetaData()
-DELIVERIES = sa.Table(
-    "digest_deliveries",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("week", sa.String(10), nullable=False),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("attempted_at", sa.String(27), nullable=False),
-    sa.Column("status", sa.String(8), nullable=False),
-    sa.Column("error", sa.Text),
-)
+DELIVERIES = DeliveryTable
 """One row per delivery attempt (status ``ok`` or ``failed``); created by migration 0002."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -85,31 +85,66 @@ def schema_version(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every Alembic migration not yet applied (idempotent).
+    """Bring the store to ``SCHEMA_HEAD`` (idempotent): create a new one, migrate an older one.
 
-    A store already at ``SCHEMA_HEAD`` costs one query: Alembic is imported only when there is
-    something to migrate (importing the store and opening a current one: 0.35 s -> 0.23 s).
+    A store already at ``SCHEMA_HEAD`` costs one query, and an empty database is created from
+    ``storage.models.METADATA`` and stamped with the head revision (a test proves the schema the
+    same as the migrations'): Alembic is imported only when an existing store is behind
+    (importing the store and opening a current one: 0.35 s -> 0.23 s; a one-shot collect into a new
+    store: 1.11 -> 0.91 s of CPU, 97 -> 87 MiB).
     """
     try:
-        if schema_version(engine) == SCHEMA_HEAD:
-            return
+        version = schema_version(engine)
     except Exception as exc:
         raise StoreOpenError(f"cannot open the store at {safe_url(engine.url)}: {exc}") from exc
+    if version == SCHEMA_HEAD:
+        return
+    try:
+        if version is None and _create_if_empty(engine):
+            return
+        _upgrade(engine)
+    except Exception as exc:
+        safe = safe_url(engine.url)
+        raise StoreOpenError(f"cannot open or migrate the store at {safe}: {exc}") from exc
+
+
+def _upgrade(engine: Engine) -> None:
+    """Apply every Alembic migration not yet applied, in one transaction."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "sqlite":
-                # The sqlite3 driver opens no transaction for DDL, so without this a collector
-                # killed mid-migration left tables without their version row, and every later
-                # open failed on "table ... already exists". IMMEDIATE also makes a second
-                # process opening a fresh store wait for this one instead of racing it.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-    except Exception as exc:
-        safe = safe_url(engine.url)
-        raise StoreOpenError(f"cannot open or migrate the store at {safe}: {exc}") from exc
+    with engine.begin() as conn:
+        _lock_sqlite(conn)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _lock_sqlite(conn: Connection) -> None:
+    """On SQLite, open the caller's transaction as a write transaction now."""
+    if conn.dialect.name == "sqlite":
+        # The sqlite3 driver opens no transaction for DDL, so without this a collector killed
+        # mid-migration left tables without their version row, and every later open failed on
+        # "table ... already exists". IMMEDIATE also makes a second process opening a fresh
+        # store wait for this one instead of racing it.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_if_empty(engine: Engine) -> bool:
+    """If the database holds no table at all, create the head schema in one transaction: the
+    tables and indexes of ``METADATA``, the append-only triggers, and Alembic's version table
+    holding ``SCHEMA_HEAD``. False (nothing done) for a database that holds any table."""
+    from storage.guards import install_append_only
+    from storage.models import APPEND_ONLY_TABLES, METADATA, VERSION_TABLE
+
+    with engine.begin() as conn:
+        _lock_sqlite(conn)
+        # Checked under the lock: another process may have created the store meanwhile.
+        if inspect(conn).get_table_names():
+            return False
+        METADATA.create_all(conn, checkfirst=False)
+        install_append_only(conn, APPEND_ONLY_TABLES)
+        VERSION_TABLE.create(conn)
+        conn.execute(VERSION_TABLE.insert().values(version_num=SCHEMA_HEAD))
+    return True

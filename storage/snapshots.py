@@ -77,7 +77,7 @@ class SnapshotContents:
 def snapshot_rows(store: Store) -> list[SnapshotRow]:
     """Every snapshot in sealing order (``sealed_at`` strictly increases along the chain)."""
     table = SnapshotTable
-    query = select(table.__table__).order_by(table.sealed_at, table.window_id, table.seq)
+    query = select(table).order_by(table.c.sealed_at, table.c.window_id, table.c.seq)
     with store.engine.connect() as conn:
         return [SnapshotRow(**row._mapping) for row in conn.execute(query)]
 
@@ -164,5 +164,5 @@ def stream_window(store: Store, start: str, end: str, batch: int = 20000
 def earliest_observed(store: Store) -> str | None:
     """The smallest ``observed_at`` of any stored record, or None for an empty store."""
     with store.engine.connect() as conn:
-        value = conn.execute(select(func.min(EvidenceTable.observed_at))).scalar()
+        value = conn.execute(select(func.min(EvidenceTable.c.observed_at))).scalar()
     return None if value is None else str(value)

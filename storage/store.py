@@ -23,7 +23,7 @@ _FILING_COLS = "criterion, observed_at, record_id, stream, status"
 
 def record_columns() -> list[Any]:
     """The evidence table's columns in ``EvidenceRecord`` order, for a select that reads records."""
-    return [EvidenceTable.__table__.c[name] for name in EvidenceRecord._fields]
+    return [EvidenceTable.c[name] for name in EvidenceRecord._fields]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ class Store:
     def read_cursor(self, stream: str) -> str | None:
         """The committed cursor JSON of ``stream``, or None before its first run."""
         with self.engine.connect() as conn:
-            value = conn.execute(select(CursorTable.value).where(CursorTable.stream == stream)).scalar()
+            value = conn.execute(select(CursorTable.c.value).where(CursorTable.c.stream == stream)).scalar()
         return value
 
     def advance_cursor(
@@ -126,7 +126,8 @@ class Store:
     ) -> None:
         """Set the cursor if it still holds ``expected`` (compare-and-set), else CursorConflict."""
         if expected is None:
-            existing = conn.execute(select(CursorTable.value).where(CursorTable.stream == stream)).scalar()
+            query = select(CursorTable.c.value).where(CursorTable.c.stream == stream)
+            existing = conn.execute(query).scalar()
             if existing is not None:
                 raise CursorConflict(stream)
             conn.execute(
@@ -137,7 +138,7 @@ class Store:
             return
         result = conn.execute(
             update(CursorTable)
-            .where(CursorTable.stream == stream, CursorTable.value == expected)
+            .where(CursorTable.c.stream == stream, CursorTable.c.value == expected)
             .values(value=value, updated_at=at, run_id=run_id)
         )
         if result.rowcount != 1:
@@ -155,14 +156,15 @@ class Store:
 
     def update_run(self, conn: Connection, run_id: str, **values: Any) -> None:
         """Update the run row (counts, status, end) inside the caller's transaction."""
-        conn.execute(update(RunTable).where(RunTable.id == run_id).values(**values))
+        conn.execute(update(RunTable).where(RunTable.c.id == run_id).values(**values))
 
     def abandon_stale_runs(self, stream: str, before: str, at: str) -> int:
         """Mark runs of ``stream`` still "running" from before ``before`` as interrupted."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(RunTable)
-                .where(RunTable.stream == stream, RunTable.status == "running", RunTable.started_at < before)
+                .where(RunTable.c.stream == stream, RunTable.c.status == "running",
+                       RunTable.c.started_at < before)
                 .values(status="failed", ended_at=at, error_class="Interrupted",
                         error="the collector stopped before this run finished")
             )
@@ -192,12 +194,12 @@ class Store:
     def latest_runs(self) -> dict[str, RunSummary]:
         """The most recent run of every stream that has run."""
         latest = (
-            select(RunTable.stream, func.max(RunTable.started_at).label("started"))
-            .group_by(RunTable.stream)
+            select(RunTable.c.stream, func.max(RunTable.c.started_at).label("started"))
+            .group_by(RunTable.c.stream)
             .subquery()
         )
         query = select(RunTable).join(
-            latest, (RunTable.stream == latest.c.stream) & (RunTable.started_at == latest.c.started)
+            latest, (RunTable.c.stream == latest.c.stream) & (RunTable.c.started_at == latest.c.started)
         )
         out: dict[str, RunSummary] = {}
         with self.engine.connect() as conn:
@@ -209,8 +211,8 @@ class Store:
 
     def runs_of(self, stream: str, limit: int = 50) -> list[RunSummary]:
         """The latest ``limit`` runs of ``stream``, newest first."""
-        query = (select(RunTable).where(RunTable.stream == stream)
-                 .order_by(RunTable.started_at.desc()).limit(limit))
+        query = (select(RunTable).where(RunTable.c.stream == stream)
+                 .order_by(RunTable.c.started_at.desc()).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
@@ -220,20 +222,20 @@ class Store:
 
     def record_counts(self) -> dict[str, int]:
         """Stored records per stream."""
-        query = select(EvidenceTable.stream, func.count()).group_by(EvidenceTable.stream)
+        query = select(EvidenceTable.c.stream, func.count()).group_by(EvidenceTable.c.stream)
         with self.engine.connect() as conn:
             return {stream: int(n) for stream, n in conn.execute(query)}
 
     def filing_counts(self, start: str | None = None, end: str | None = None,
                       status: str | None = None) -> dict[str, int]:
         """Records per criterion with ``start <= observed_at < end`` (and ``status``, if given)."""
-        query = select(FilingTable.criterion, func.count()).group_by(FilingTable.criterion)
+        query = select(FilingTable.c.criterion, func.count()).group_by(FilingTable.c.criterion)
         if status is not None:
-            query = query.where(FilingTable.status == status)
+            query = query.where(FilingTable.c.status == status)
         if start is not None:
-            query = query.where(FilingTable.observed_at >= start)
+            query = query.where(FilingTable.c.observed_at >= start)
         if end is not None:
-            query = query.where(FilingTable.observed_at < end)
+            query = query.where(FilingTable.c.observed_at < end)
         with self.engine.connect() as conn:
             return {c: int(n) for c, n in conn.execute(query)}
 
@@ -247,18 +249,18 @@ class Store:
     ) -> Iterator[EvidenceRecord]:
         """Records with ``start <= observed_at < end`` in (observed_at, id) order, read ``batch``
         at a time, each batch in its own short read (holding no transaction between them)."""
-        table = EvidenceTable
+        cols = EvidenceTable.c
         last: tuple[str, str] | None = None
         while True:
-            query = select(*record_columns()).order_by(table.observed_at, table.id).limit(batch)
+            query = select(*record_columns()).order_by(cols.observed_at, cols.id).limit(batch)
             if start is not None:
-                query = query.where(table.observed_at >= start)
+                query = query.where(cols.observed_at >= start)
             if end is not None:
-                query = query.where(table.observed_at < end)
+                query = query.where(cols.observed_at < end)
             if last is not None:
                 query = query.where(
-                    (table.observed_at > last[0])
-                    | ((table.observed_at == last[0]) & (table.id > last[1]))
+                    (cols.observed_at > last[0])
+                    | ((cols.observed_at == last[0]) & (cols.id > last[1]))
                 )
             with self.engine.connect() as conn:
                 rows = [EvidenceRecord._make(row) for row in conn.execute(query)]
@@ -271,6 +273,6 @@ class Store:
         """Every stored snapshot row (with the SnapshotTable columns), in sealing order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(SnapshotTable.__table__).order_by(SnapshotTable.window_start, SnapshotTable.seq)
+                select(SnapshotTable).order_by(SnapshotTable.c.window_start, SnapshotTable.c.seq)
             ).all()
         return list(rows)

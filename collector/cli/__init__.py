@@ -9,15 +9,19 @@ with inside ``run``, so that ``collector <command> --help`` loads no store, conn
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from collector import __version__
 from collector.errors import CollectorError
 
-__all__ = ["COMMANDS", "CommandInfo", "build_parser", "main"]
+__all__ = ["COMMANDS", "CommandInfo", "build_parser", "entry", "main"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +111,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("collector: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def entry() -> NoReturn:
+    """The ``collector`` program (console script and ``python -m collector.cli``): ``main()``, then
+    end the process with its exit code.
+
+    When the command is done and no other thread runs, the exit handlers run, stdout and stderr
+    are flushed, and the process ends without freeing its heap one object at a time, as mypy
+    does: tearing down botocore's models and SQLAlchemy's classes was ~0.15 s of CPU of a
+    one-shot collection (0.7 s). Otherwise (a thread still running, output that cannot be
+    flushed) it exits the ordinary way, which waits for the thread and reports the failure.
+    """
+    code = main()
+    if threading.active_count() == 1:
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)

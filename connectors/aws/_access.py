@@ -7,7 +7,9 @@ the connector is imported: declaring streams and loading the config do not pay f
 from __future__ import annotations
 
 import functools
+import gzip
 import json
+import os
 import random
 import re
 import threading
@@ -15,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
@@ -141,6 +145,46 @@ class Target:
         return f"aws:{self.account}" + (f":{region}" if region else "")
 
 
+class _ModelFiles:
+    """botocore's model files (``<path>.json`` or ``<path>.json.gz``) parsed with orjson.
+
+    A stand-in for botocore's ``JSONFileLoader``, which parses with ``object_pairs_hook=OrderedDict``
+    in pure Python: the four clients of an AWS collection parse ~4 MB of models (endpoints, the
+    S3 endpoint rules, four services), 0.17 -> 0.12 s of CPU and 64 -> 55 MiB peak for building
+    them. The same values come back, in plain (ordered) dicts; a file orjson refuses (an integer
+    past 64 bits, NaN) is parsed by ``json`` as botocore would.
+    """
+
+    _EXTENSIONS = ((".json", open), (".json.gz", gzip.open))
+
+    def exists(self, file_path: str) -> bool:
+        """True if ``file_path`` with either extension is a file."""
+        return any(os.path.isfile(file_path + ext) for ext, _ in self._EXTENSIONS)
+
+    def load_file(self, file_path: str) -> Any:
+        """The parsed ``file_path.json`` (else ``file_path.json.gz``), or None if neither exists."""
+        for ext, opener in self._EXTENSIONS:
+            path = file_path + ext
+            if os.path.isfile(path):
+                with opener(path, "rb") as fp:
+                    payload: bytes = fp.read()
+                try:
+                    return orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    return json.loads(payload.decode("utf-8"))
+        return None
+
+
+def _new_session(**credentials: str) -> boto3.Session:
+    """A boto3 session (the standard chain, or ``credentials``) that reads models with ``_ModelFiles``."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.get_component("data_loader").file_loader = _ModelFiles()
+    return boto3.Session(botocore_session=core, **credentials)
+
+
 class AwsAccess:
     """What the AWS streams read through: sessions and clients opened on demand, and the
     credential-report poller's ``sleep`` and ``clock``.
@@ -181,11 +225,9 @@ class AwsAccess:
     @property
     def base_session(self) -> boto3.Session:
         """The collector's own session from the standard credential chain."""
-        import boto3
-
         with self._lock:
             if self._session is None:
-                self._session = boto3.Session()
+                self._session = _new_session()
             return self._session
 
     def targets(self) -> list[Target]:
@@ -212,10 +254,8 @@ class AwsAccess:
             )
         except Exception as exc:
             raise as_connector_error(exc, f"sts:AssumeRole {target.role_arn}") from exc
-        import boto3
-
         creds = answer["Credentials"]
-        session = boto3.Session(
+        session = _new_session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],

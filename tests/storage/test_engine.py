@@ -26,13 +26,16 @@ def test_schema_head_is_the_newest_migration() -> None:
 
 def test_a_current_store_opens_without_importing_alembic(tmp_path: Path) -> None:
     """Opening a store already at the head revision never imports Alembic (a second process
-    checks its own modules); a new store is migrated on its first open."""
+    checks its own modules), and neither does creating a new store at the head revision."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     script = ("import sys; from storage import Store; Store.open(sys.argv[1]).close(); "
               "print('alembic' in sys.modules)")
     first = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True,
                            check=True)
-    assert first.stdout.strip() == "True", "a new store is migrated"
+    assert first.stdout.strip() == "False", "creating a new store loaded Alembic"
+    engine = create_store_engine(url)
+    assert schema_version(engine) == SCHEMA_HEAD, "a new store is created at the head revision"
+    engine.dispose()
     again = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True,
                            check=True)
     assert again.stdout.strip() == "False", "a current store loaded Alembic"

@@ -186,7 +186,7 @@ def test_a_record_binds_to_the_evidence_columns_by_name(store_url: str) -> None:
     a record read back is the record that was stored."""
     from storage.models import EvidenceTable
 
-    assert set(EvidenceRecord._fields) == {c.name for c in EvidenceTable.__table__.columns}
+    assert set(EvidenceRecord._fields) == {c.name for c in EvidenceTable.columns}
     store = Store.open(store_url)
     record = _row(3)._replace(actor=None, body='{"y":"caf\\u00e9"}')
     with store.engine.begin() as conn:

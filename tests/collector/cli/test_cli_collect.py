@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,23 @@ def test_unusable_store_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--config", str(config), "collect"]) == 2
     err = capsys.readouterr().err
     assert "storage.url" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+_PROBE = """
+import json, sys
+from collector.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_collect_imports_no_orm(tmp_path: Path) -> None:
+    """A one-shot collection into a new store and again into the same one imports SQLAlchemy's Core
+    only, never its ORM (the store's tables are Core tables)."""
+    config = _config(tmp_path)
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _PROBE, "--config", str(config), "collect"],
+                              capture_output=True, text=True, timeout=120, check=True, cwd=tmp_path)
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert seen["code"] == 0 and "sqlalchemy" in seen["modules"]
+        assert [m for m in seen["modules"] if m.startswith("sqlalchemy.orm")] == []

@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,31 @@ def test_python_dash_m_runs_the_same_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "collector.cli", "--version"], capture_output=True,
                           text=True, timeout=60, check=True)
     assert proc.stdout.strip() == f"collector {__version__}"
+
+
+_ENTRY = """
+import atexit, sys, threading, time
+atexit.register(lambda: print("exit handler ran", flush=True))
+if sys.argv[1] == "thread":  # a thread still working when the command is done
+    threading.Thread(target=lambda: (time.sleep(0.5), print("thread finished", flush=True))).start()
+sys.argv[1:] = sys.argv[2:]
+from collector.cli import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_the_program_ends_with_the_command_s_code_after_its_output(tmp_path: Path, thread: str) -> None:
+    """`collector` ends with the command's exit code once its exit handlers ran and its piped
+    (block-buffered) output was written in full; a thread still running is waited for."""
+    config = tmp_path / "config.toml"
+    config.write_text("[connectors.synthetic]\ncount = 5\nusers = 2\nfail_at = 3\n")
+    proc = subprocess.run([sys.executable, "-c", _ENTRY, thread, "--config", str(config), "collect"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    table = proc.stdout.split("exit handler ran")[0]
+    assert "synthetic.events" in table and "synthetic.users" in table and "failed" in table
+    assert proc.stdout.count("exit handler ran") == 1
+    assert ("thread finished" in proc.stdout) == (thread == "thread")
+    if thread == "thread":
+        assert proc.stdout.index("thread finished") < proc.stdout.index("exit handler ran")
