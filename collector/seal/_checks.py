@@ -244,7 +244,7 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
     if type1:
         start, end = "", m["as_of"]["end"]
         allowed = frozenset(m["state_streams"]) | frozenset(m["document_streams"])
-        where_to = f"before as_of.end {end}"
+        where_to = f"not before as_of.end {end}"
     else:
         start, end = m["window"]["start"], m["window"]["end"]
         allowed = frozenset()

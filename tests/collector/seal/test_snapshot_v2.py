@@ -228,7 +228,7 @@ def test_sample_checks_the_manifest_against_sha256sums(env: Env, tmp_path: Path)
     bad = pack(members, tmp_path / "2026-10.tar")
     from collector.seal.verify import VerificationError
 
-    with pytest.raises(VerificationError, match="manifest.json: SHA-256 does not match SHA256SUMS"):
+    with pytest.raises(VerificationError, match=r"manifest\.json: SHA-256 does not match SHA256SUMS"):
         sample(bad, "CC6.1", 3)
 
 
