@@ -169,3 +169,41 @@ def test_seal_as_of_from_the_command_line(tmp_path: Path, capsys: pytest.Capture
     assert main(["verify", str(tar), "--key", str(pub)]) == 0
     assert main(["--config", str(config), "seal", "--as-of", "2026-11-05", "--window", "2026-10"]) == 2
     assert "--as-of seals a Type 1 snapshot" in capsys.readouterr().err
+
+
+def test_type1_and_a_v2_reseal_on_each_backend(tmp_path: Path, store_url: str) -> None:
+    """On SQLite and PostgreSQL alike: the newest read per source key as of a day, and a v2
+    window that re-seals byte for byte from the library stored with it."""
+    from seal_helpers import Clock
+
+    from collector.seal.keys import create_key
+    from collector.seal.snapshot import Sealer, SealOptions
+
+    store = Store.open(store_url)
+    try:
+        reads = [_read("03", "u-1"), _read("10", "u-1"), _read("05", "u-2"), _read("14", "u-2")]
+        add(store, [*reads, record("2026-10-04T00:00:00")])
+        options = SealOptions(period="month", zone="UTC", out_dir=tmp_path / "out", library=library())
+        sealer = Sealer(store, options, create_key(tmp_path / "k.pem"),
+                        clock=Clock(utc("2026-11-20T00:00:00")))
+        done = sealer.seal_as_of("2026-11-12", {"synthetic.users"})
+        ids = [orjson.loads(line)["id"] for line in _members(done.path)["records.jsonl"].splitlines()]
+        assert ids == [reads[2].id, reads[1].id]
+        [october] = sealer.seal("2026-10")
+        first = october.path.read_bytes()
+        october.path.unlink()
+        [again] = Sealer(store, SealOptions(period="month", zone="UTC", out_dir=tmp_path / "out"),
+                         sealer.key, clock=sealer.clock).seal("2026-10")
+        assert again.reproduced and again.path.read_bytes() == first
+    finally:
+        store.close()
+
+
+def test_sealed_libraries_are_append_only(env: Env) -> None:
+    """The store refuses UPDATE and DELETE on the libraries sealed with snapshots."""
+    import sqlalchemy as sa
+
+    env.sealer(library=library()).seal("2026-10")
+    for statement in ("UPDATE snapshot_libraries SET library = x'00'", "DELETE FROM snapshot_libraries"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), env.store.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
