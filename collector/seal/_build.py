@@ -80,13 +80,12 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
             ids.write(bytes.fromhex(record.id))
             if exception:
                 exc_out.write(orjson.dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
-            if v2:
+            data = obj["data"]
+            if v2 and type(data) is dict and "file_sha256" in data:  # file_ref's test, inline
                 try:
-                    ref = fmt.file_ref(obj["data"])
+                    refs.add(fmt.checked_ref(data["file_sha256"]))
                 except ValueError as exc:
                     raise SealError(f"{what}: record {record.id}: {exc}") from None
-                if ref is not None:
-                    refs.add(ref)
     for name in always:
         walk.population(name)
     hashes = {fmt.FILE_RECORDS: walk.digest.hexdigest()}

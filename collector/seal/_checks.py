@@ -294,7 +294,7 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
             prev = key
             if type(controls) is not list:
                 fail(_where(number, rid), "controls is not a list")
-            if not (type(stream_id) is str and type(kind) is str and type(source_key) is str):
+            if type(stream_id) is not str or type(kind) is not str or type(source_key) is not str:
                 fail(_where(number, rid), "stream, kind or source_key is not a string")
             if type1:
                 if stream_id not in allowed:
@@ -305,13 +305,13 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
                     fail(_where(number, rid), f"a second record of {stream_id} {source_key}: a "
                                               "Type 1 snapshot holds only the newest")
                 seen.add(pair)
+            data = obj["data"]
             try:
                 names = names_of(stream_id, kind, source_key, controls)
-                ref = fmt.file_ref(obj["data"]) if v2 else None
+                if v2 and type(data) is dict and "file_sha256" in data:  # file_ref's test, inline
+                    refs.add(fmt.checked_ref(data["file_sha256"]))
             except (ValueError, TypeError) as exc:
                 fail(_where(number, rid), f"controls or data: {exc}")
-            if ref is not None:
-                refs.add(ref)
             add(body, row, names, obj["status"] == "exception")
     if number != m["records"]["count"]:
         fail(fmt.FILE_RECORDS, f"holds {number} records, the manifest says {m['records']['count']}")

@@ -40,6 +40,7 @@ __all__ = [
     "blob_file",
     "canonical",
     "chain_link",
+    "checked_ref",
     "control_file",
     "criterion_file",
     "file_ref",
@@ -168,7 +169,11 @@ def file_ref(data: Any) -> str | None:
     file the snapshot could not carry."""
     if type(data) is not dict or "file_sha256" not in data:
         return None
-    ref = data["file_sha256"]
+    return checked_ref(data["file_sha256"])
+
+
+def checked_ref(ref: Any) -> str:
+    """``ref`` (a record's ``data.file_sha256``) when it is 64 lower-case hex; ValueError otherwise."""
     if type(ref) is not str or not _HEX64.fullmatch(ref):
         raise ValueError(f"data.file_sha256 {ref!r} is not a SHA-256 (64 lower-case hex digits)")
     return ref
