@@ -274,10 +274,15 @@ class Sealer:
         return _without(rows, blobs, f"{window.id}") if seq else rows
 
     def _open_blob(self) -> BlobSource | None:
+        """How documents are read: the blob store, opened on first need (a seal whose records
+        name no document never opens it)."""
         if self.blobs is None and self.options.files_url:
-            from storage.blobs import open_blob_store
+            from storage.blobs import BlobError, open_blob_store
 
-            self.blobs = open_blob_store(self.options.files_url)
+            try:
+                self.blobs = open_blob_store(self.options.files_url)
+            except BlobError as exc:
+                raise SealError(f"cannot open the blob store for the documents: {exc}") from exc
         return self.blobs.open if self.blobs is not None else None
 
     def _seal_new(self, window: Window, seq: int, blobs: list[bytes | bytearray]) -> Sealed | None:
@@ -310,7 +315,7 @@ class Sealer:
             built, refs = write_records(tmp, rows, pops, always, name)
             if chained is not None and chained[1] and built.count == 0:
                 return None
-            copy_blobs(tmp, built, refs, self._open_blob(), name)
+            copy_blobs(tmp, built, refs, self._open_blob() if refs else None, name)
             manifest_obj = {
                 **head,
                 "records": {"file": fmt.FILE_RECORDS, "count": built.count},
@@ -375,7 +380,7 @@ class Sealer:
             built, refs = write_records(tmp, rows, pops, always, what)
             if built.root != row.merkle_root or built.count != row.record_count:
                 raise SealError(f"{what}: the store no longer gives the sealed Merkle root")
-            copy_blobs(tmp, built, refs, self._open_blob(), what)
+            copy_blobs(tmp, built, refs, self._open_blob() if refs else None, what)
             sums = finish_files(tmp, built, row.manifest.encode(), stored,
                                 contents.public_key.encode(), what, lib, contents.library)
             if hashlib.sha256(sums).hexdigest() != row.sums_sha256:

@@ -60,7 +60,8 @@ def state(env: Env, blobs: LocalBlobStore) -> dict[str, EvidenceRecord]:
 def test_type1_holds_the_newest_state_read_before_its_day_and_verifies(
         env: Env, blobs: LocalBlobStore, state: dict[str, EvidenceRecord]) -> None:
     """As of 2026-11-12: each user's newest read by then, the documents observed by then with
-    their files, the library; no events, no later reads; it verifies and names its day."""
+    their files, the library; no events, no later reads; it verifies, names its day, and its
+    OSCAL results validate."""
     env.clock.now = utc("2026-11-20T12:00:00")
     done = env.sealer(library=library(), files_url=blobs.url).seal_as_of("2026-11-12", {"synthetic.users"})
     assert done.path.name == "type1-2026-11-12.tar"
@@ -78,6 +79,11 @@ def test_type1_holds_the_newest_state_read_before_its_day_and_verifies(
     assert {n.removeprefix("files/sha256/") for n in m if n.startswith("files/")} == {
         orjson.loads(state[k].body)["data"]["file_sha256"] for k in ("policy_v1", "policy_v2")}
     assert b"Type 1 (point in time) as of 2026-11-12" in m["README.txt"]
+    from trestle.oscal.assessment_results import AssessmentResults
+
+    oscal = orjson.loads(m["oscal/assessment-results.json"])["assessment-results"]
+    (getattr(AssessmentResults, "model_validate", None) or AssessmentResults.parse_obj)(oscal)
+    assert oscal["results"][0]["title"] == "Evidence for Type 1 as of 2026-11-12"
     verified = verify_snapshot(done.path, TrustedKeys.load([env.pub]))
     assert (verified.type, verified.as_of, verified.records, verified.files) == ("type1", "2026-11-12", 4, 2)
 
