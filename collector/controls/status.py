@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from collector.controls.library import Control, ControlLibrary
@@ -30,6 +30,11 @@ __all__ = [
     "owner_actions",
     "type1_gaps",
 ]
+
+def _when(moment: datetime) -> str:
+    """A time as the digest shows it elsewhere: RFC 3339 in UTC with "Z" (no microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 ControlStatus = Literal["operating", "exceptions", "stale", "no_evidence", "due"]
 CriterionStatus = Literal["covered", "exceptions", "no_evidence", "no_control"]
@@ -187,10 +192,10 @@ def evaluate_control(control: Control, evidence: ControlEvidence, as_of: datetim
     if control.automated:
         if evidence.newest_at is None:
             found.append("no_evidence")
-            reasons.append(f"no matching record at or before {as_of.isoformat()}")
+            reasons.append(f"no matching record at or before {_when(as_of)}")
         elif as_of - evidence.newest_at > control.every.period:
             found.append("stale")
-            reasons.append(f"newest record {evidence.newest_at.isoformat()} is older than "
+            reasons.append(f"newest record {_when(evidence.newest_at)} is older than "
                            f"its cadence {control.every.text}")
     elif not evidence.documents:
         found.append("no_evidence")
@@ -198,7 +203,7 @@ def evaluate_control(control: Control, evidence: ControlEvidence, as_of: datetim
         found.append("due")
         reasons.extend(
             f"document {d.type!r} missing" if d.last_at is None
-            else f"document {d.type!r} of {d.last_at.isoformat()} is older than {d.every}"
+            else f"document {d.type!r} of {_when(d.last_at)} is older than {d.every}"
             for d in due
         )
     order: tuple[ControlStatus, ...] = ("exceptions", "no_evidence", "stale", "due")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -78,14 +79,22 @@ def default_week(zone: str, now: datetime) -> Window:
     return window_containing(now, "week", zone).previous()
 
 
+_WEEK_ID = re.compile(r"\d{4}-W\d{2}")
+
+
 def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) -> DigestScope:
     """The digest scope for ``week_id`` (or the last complete week) under ``settings``."""
-    zone = settings.windows.timezone
-    week = parse_window(week_id, zone) if week_id else default_week(zone, now)
-    if week.period != "week":
-        from collector.errors import InputError
+    from collector.errors import InputError
 
+    zone = settings.windows.timezone
+    if week_id is not None and not _WEEK_ID.fullmatch(week_id):
+        # checked before parsing: "2026-48" would otherwise be read as a (bad) month
         raise InputError(f"--week {week_id}: expected an ISO week like 2026-W48")
+    week = parse_window(week_id, zone) if week_id else default_week(zone, now)
+    if week.start > now:
+        raise InputError(f"--week {week_id}: that week has not begun (it starts "
+                         f"{week.start.date().isoformat()}); the last complete week is "
+                         f"{default_week(zone, now).id}")
     catalog = Catalog.builtin()
     streams = plan_streams(settings)
     return DigestScope(week, settings.windows.period, in_scope_criteria(settings, streams, catalog),
@@ -291,6 +300,8 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         "week": week.id,
         "windows": [w.id for w in windows],
         "generated_at": format_ts(now),
+        # a week still in progress: its figures are as of generated_at, and will grow
+        "partial": now < week.end,
         "coverage": coverage,
         "owners": _owners(states),
         "controls": controls,

@@ -48,6 +48,7 @@ def test_collect_then_digest_writes_the_three_files(tmp_path: Path,
 @pytest.mark.parametrize(("week", "message"), [
     ("2026-W60", "window '2026-W60': 2026 has no ISO week 60"),
     ("2026-11", "--week 2026-11: expected an ISO week like 2026-W48"),
+    ("2026-48", "--week 2026-48: expected an ISO week like 2026-W48"),
 ])
 def test_bad_week_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], week: str,
                                      message: str) -> None:
@@ -57,6 +58,27 @@ def test_bad_week_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"collector: error: {message}"]
     assert not (tmp_path / "digests").exists()
+
+
+def test_a_week_not_begun_is_refused_and_the_current_one_is_marked_partial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A future --week is exit 2 naming the last complete week; the current week's digest says
+    partial, the last complete week's does not."""
+    config = _config(tmp_path)
+    now = datetime.now(UTC)
+    future = window_containing(now + timedelta(days=21), "week", "UTC")
+    assert main(["--config", str(config), "digest", "--week", future.id, "--no-deliver"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    last = window_containing(now, "week", "UTC").previous()
+    assert f"--week {future.id}: that week has not begun" in line and f"last complete week is {last.id}" in line
+    assert not (tmp_path / "digests").exists()
+    current = window_containing(now, "week", "UTC")
+    for week, partial in ((current, True), (last, False)):
+        assert main(["--config", str(config), "digest", "--week", week.id, "--no-deliver"]) == 0
+        digest = orjson.loads((tmp_path / "digests" / f"digest-{week.id}.json").read_bytes())
+        assert digest["partial"] is partial
+        md = (tmp_path / "digests" / f"digest-{week.id}.md").read_text()
+        assert ("PARTIAL: this week is still in progress" in md) is partial
 
 
 def test_delivery_failure_exits_1_but_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
