@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,8 @@ from storage.rows import EvidenceRecord
 from storage.store import Store
 
 __all__ = ["SnapshotContents", "SnapshotRow", "earliest_observed", "insert_snapshot",
-           "snapshot_contents", "snapshot_ids", "snapshot_rows", "stream_window"]
+           "snapshot_contents", "snapshot_ids", "snapshot_library", "snapshot_rows",
+           "stream_latest", "stream_window"]
 
 _STREAM_CACHE_KIB = -4096  # negative: KiB, as SQLite reads it
 _meta = MetaData()
@@ -44,6 +45,12 @@ ids_table = Table(
     Column("seq", Integer, primary_key=True),
     Column("part", Integer, primary_key=True),
     Column("ids", LargeBinary, nullable=False),
+)
+libraries_table = Table(
+    "snapshot_libraries", _meta,
+    Column("window_id", String(16), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("library", LargeBinary, nullable=False),
 )
 _PART = 1 << 20
 
@@ -68,10 +75,12 @@ class SnapshotRow:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotContents:
-    """A snapshot's public key (PEM) and RFC 3161 token, as sealed."""
+    """A snapshot's public key (PEM) and RFC 3161 token, as sealed, and (schema v2) the
+    ``controls.json`` it was sealed with."""
 
     public_key: str
     timestamp_token: bytes | None
+    library: bytes | None = None
 
 
 def snapshot_rows(store: Store) -> list[SnapshotRow]:
@@ -83,14 +92,25 @@ def snapshot_rows(store: Store) -> list[SnapshotRow]:
 
 
 def snapshot_contents(store: Store, window_id: str, seq: int) -> SnapshotContents:
-    """The contents row of a snapshot; LookupError if the store lacks it."""
+    """The contents of a snapshot (its library None when it was sealed in schema v1);
+    LookupError if the store lacks them."""
     c = contents_table.c
     query = select(c.public_key, c.timestamp_token).where(c.window_id == window_id, c.seq == seq)
     with store.engine.connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         raise LookupError(f"snapshot {window_id} #{seq} has no stored contents")
-    return SnapshotContents(row[0], None if row[1] is None else bytes(row[1]))
+    return SnapshotContents(row[0], None if row[1] is None else bytes(row[1]),
+                            snapshot_library(store, window_id, seq))
+
+
+def snapshot_library(store: Store, window_id: str, seq: int) -> bytes | None:
+    """The ``controls.json`` a snapshot was sealed with, or None (sealed in schema v1)."""
+    c = libraries_table.c
+    query = select(c.library).where(c.window_id == window_id, c.seq == seq)
+    with store.engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else bytes(value)
 
 
 def snapshot_ids(store: Store, window_id: str, seq: int) -> bytes:
@@ -109,6 +129,9 @@ def insert_snapshot(store: Store, row: SnapshotRow, contents: SnapshotContents, 
             window_id=row.window_id, seq=row.seq, public_key=contents.public_key,
             timestamp_token=contents.timestamp_token,
         ))
+        if contents.library is not None:
+            conn.execute(insert(libraries_table).values(
+                window_id=row.window_id, seq=row.seq, library=contents.library))
         part = 0
         while chunk := src.read(_PART):
             conn.execute(insert(ids_table).values(window_id=row.window_id, seq=row.seq,
@@ -155,6 +178,30 @@ def stream_window(store: Store, start: str, end: str, batch: int = 20000
             cursor.itersize = batch
         try:
             cursor.execute(sql, (start, end))
+            for row in cursor:
+                yield new(EvidenceRecord, row)
+        finally:
+            cursor.close()
+
+
+def stream_latest(store: Store, streams: Collection[str], end: str) -> Iterator[EvidenceRecord]:
+    """For each (stream, source_key) of ``streams``, its newest record with ``observed_at < end``
+    (ties broken by the larger id), in (observed_at, id) order, streamed like ``stream_window``."""
+    if not streams:
+        return
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    names = sorted(streams)
+    fields = ", ".join(EvidenceRecord._fields)
+    sql = (f"SELECT {fields} FROM (SELECT {fields}, ROW_NUMBER() OVER (PARTITION BY stream, "
+           f"source_key ORDER BY observed_at DESC, id DESC) AS newest FROM evidence WHERE stream IN "
+           f"({', '.join([mark] * len(names))}) AND observed_at < {mark}) AS reads "
+           "WHERE newest = 1 ORDER BY observed_at, id")
+    new = tuple.__new__
+    with store.engine.connect() as conn, _small_cache(conn):
+        driver: Any = conn.connection.dbapi_connection
+        cursor = driver.cursor() if store.dialect == "sqlite" else driver.cursor(name="stream_latest")
+        try:
+            cursor.execute(sql, (*names, end))
             for row in cursor:
                 yield new(EvidenceRecord, row)
         finally:

@@ -1,4 +1,4 @@
-"""`collector sample`: a reproducible sample of a criterion's population, as CSV; needs no config."""
+"""`collector sample`: a reproducible sample of a criterion's or control's population, as CSV; no config."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The snapshot, the criterion, the size and the auditor's seed."""
+    """The snapshot, the criterion or control, the size and the auditor's seed."""
     parser.add_argument("snapshot", metavar="SNAPSHOT")
-    parser.add_argument("--control", required=True, metavar="ID", help="a criterion such as CC6.1")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--criterion", metavar="ID",
+                       help="a criterion such as CC6.1 (its population criteria/<ID>.csv)")
+    which.add_argument("--control", metavar="ID",
+                       help="one of the organisation's controls, such as AC-03 (controls/<ID>.csv); "
+                            "in a schema v1 snapshot, a criterion")
     parser.add_argument("--size", required=True, type=int, metavar="N")
     parser.add_argument("--seed", default="", metavar="TEXT",
                         help="your own value, chosen after you received the snapshot, so that nobody "
@@ -23,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the sample as CSV with the population file's header; exit 0."""
     from collector.seal.sample import sample
 
-    rows = sample(args.snapshot, args.control, args.size, args.seed)
+    by = "criterion" if args.criterion is not None else "control"
+    rows = sample(args.snapshot, args.criterion or args.control, args.size, args.seed, by=by)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(rows)
     return 0

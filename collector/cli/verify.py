@@ -62,6 +62,12 @@ def _tsa_roots(paths: list[str]) -> list[bytes]:
 
 
 def _report(v: Verified) -> None:
+    if v.type == "type1":
+        print(f"OK {v.path.name}: Type 1 as of {v.as_of}, {v.records:,} records, "
+              f"{len(v.controls)} controls, {v.files} documents, Merkle root {v.merkle_root}, "
+              f"key {v.key}, outside the chain" + (f", timestamp {v.timestamp}" if v.timestamp
+                                                   else ""), flush=True)
+        return
     what = f"window {v.window_id}" + (f" amendment {v.seq}" if v.seq else "")
     link = "genesis" if v.previous is None else (
         f"after {v.previous['window']}" + (f"#{v.previous['seq']}" if v.previous["seq"] else ""))
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     trust = _trust(args)
     roots = _tsa_roots(args.tsa_ca)
     done = verify_chain(args.snapshots, trust, roots, on_verified=_report)
-    if len(done) > 1:
-        print(f"OK chain of {len(done)} snapshots")
+    chained = sum(1 for v in done if v.type == "window")
+    if chained > 1:
+        print(f"OK chain of {chained} snapshots")
     return 0

@@ -17,7 +17,9 @@ from collector.seal.merkle import MerkleTree
 __all__ = [
     "CHAINED_FIELDS",
     "CSV_HEADER",
+    "FILES_PREFIX",
     "FILE_KEY",
+    "FILE_LIBRARY",
     "FILE_MANIFEST",
     "FILE_OSCAL",
     "FILE_README",
@@ -25,26 +27,38 @@ __all__ = [
     "FILE_SIG",
     "FILE_SUMS",
     "FILE_TSR",
+    "MAX_SUMS_FILE",
     "MERKLE_ALG",
     "SCHEMA",
+    "SCHEMA_V1",
+    "SCHEMA_V2",
     "SIGNATURE_FILES",
     "TS_PATTERN",
     "CsvLine",
     "Population",
     "RecordWalk",
+    "blob_file",
     "canonical",
     "chain_link",
+    "checked_ref",
     "control_file",
+    "criterion_file",
+    "file_ref",
     "loads",
     "parse_sums",
     "sample_rank",
     "sums_text",
 ]
 
-SCHEMA = "evidence-collector/snapshot/v1"
+SCHEMA_V1 = "evidence-collector/snapshot/v1"
+SCHEMA_V2 = "evidence-collector/snapshot/v2"
+SCHEMA = SCHEMA_V2
+"""The schema every new seal writes; ``verify`` and ``sample`` read v1 and v2."""
 MERKLE_ALG = "rfc9162-sha256"
 MAX_SMALL_FILE = 1 << 20
-"""Manifest, sums, signature, key, README: a larger one is not a snapshot's."""
+"""Manifest, signature, key, README, controls.json: a larger one is not a snapshot's."""
+MAX_SUMS_FILE = 16 << 20
+"""SHA256SUMS lists every file, documents included (about 100 bytes a line)."""
 MAX_RECORD_BYTES = 64 << 20
 """One record line (or one population cell): far above any real one, so a crafted one cannot
 eat memory."""
@@ -52,6 +66,8 @@ FILE_MANIFEST = "manifest.json"
 FILE_RECORDS = "records.jsonl"
 FILE_OSCAL = "oscal/assessment-results.json"
 FILE_README = "README.txt"
+FILE_LIBRARY = "controls.json"
+FILES_PREFIX = "files/sha256/"
 FILE_KEY = "keys/seal.pub.pem"
 FILE_SUMS = "SHA256SUMS"
 FILE_SIG = "SHA256SUMS.ed25519"
@@ -61,7 +77,10 @@ CSV_HEADER = ("record_id", "observed_at", "stream", "source_key", "actor", "stat
               "exception_reason", "source_url")
 CHAINED_FIELDS = ("window", "seq", "merkle_root", "tree_size", "sums_sha256", "signature")
 TS_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_CONTROL = re.compile(r"[A-Z]{1,2}\d\.\d{1,2}")
+_CRITERION = re.compile(r"[A-Z]{1,2}\d\.\d{1,2}")
+# An organisation's control id, as the library validates it: it names controls/<ID>.csv.
+_CONTROL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _SUMS_LINE = re.compile(r"SHA256 \(([^()\n]+)\) = ([0-9a-f]{64})")
 
 
@@ -123,11 +142,41 @@ except ImportError:  # pragma: no cover - exercised in a subprocess test
     FAST = False
 
 
-def control_file(control: str) -> str:
-    """The population file of a criterion; refuses ids that are not criterion-shaped."""
-    if not _CONTROL.fullmatch(control):
-        raise ValueError(f"{control!r} is not a criterion id")
-    return f"controls/{control}.csv"
+def criterion_file(criterion: str, schema: str = SCHEMA) -> str:
+    """The population file of a criterion (``criteria/<ID>.csv``; in schema v1
+    ``controls/<ID>.csv``); refuses ids that are not criterion-shaped."""
+    if type(criterion) is not str or not _CRITERION.fullmatch(criterion):
+        raise ValueError(f"{criterion!r} is not a criterion id")
+    return f"controls/{criterion}.csv" if schema == SCHEMA_V1 else f"criteria/{criterion}.csv"
+
+
+def control_file(control_id: str) -> str:
+    """The population file of one of the organisation's controls (schema v2); refuses ids the
+    control library would refuse."""
+    if type(control_id) is not str or not _CONTROL_ID.fullmatch(control_id):
+        raise ValueError(f"{control_id!r} is not a control id")
+    return f"controls/{control_id}.csv"
+
+
+def blob_file(sha256: str) -> str:
+    """Where a document with this SHA-256 travels in a snapshot: ``files/sha256/<hex>``."""
+    return FILES_PREFIX + sha256
+
+
+def file_ref(data: Any) -> str | None:
+    """The blob a record refers to: its ``data.file_sha256`` (64 lower-case hex), or None when
+    ``data`` has no such key. ValueError when the key holds anything else: the record names a
+    file the snapshot could not carry."""
+    if type(data) is not dict or "file_sha256" not in data:
+        return None
+    return checked_ref(data["file_sha256"])
+
+
+def checked_ref(ref: Any) -> str:
+    """``ref`` (a record's ``data.file_sha256``) when it is 64 lower-case hex; ValueError otherwise."""
+    if type(ref) is not str or not _HEX64.fullmatch(ref):
+        raise ValueError(f"data.file_sha256 {ref!r} is not a SHA-256 (64 lower-case hex digits)")
+    return ref
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection): an actor
@@ -191,9 +240,9 @@ class CsvLine:
 
 
 class Population:
-    """One criterion's population file as its records are walked: the rows' SHA-256 (header
-    first), how many rows and exceptions, the newest ``collected_at``, and where the sealer
-    writes it (None when verifying)."""
+    """One population file (a criterion's or a control's) as its records are walked: the rows'
+    SHA-256 (header first), how many rows and exceptions, the newest ``collected_at``, and where
+    the sealer writes it (None when verifying)."""
 
     __slots__ = ("count", "digest", "exceptions", "last_collected", "out")
 
@@ -211,9 +260,10 @@ class RecordWalk:
     """The lines of ``records.jsonl`` walked in file order, the same way by sealing and verifying.
 
     Per line: its Merkle leaf (``merkle.leaf_hash``, through ``MerkleTree.add``), the file's
-    SHA-256, and its population row appended to the population of each criterion it is filed
-    under. ``open_population`` gives the file a new population is written to (sealing); without
-    it only the hashes and counts are kept (verifying).
+    SHA-256, and its population row appended to each population it belongs to. Populations are
+    keyed by whatever the caller names them (population file names, in sealing and verifying).
+    ``open_population`` gives the file a new population is written to (sealing); without it only
+    the hashes and counts are kept (verifying).
     """
 
     def __init__(self, open_population: Callable[[str], IO[bytes]] | None = None) -> None:
@@ -231,7 +281,7 @@ class RecordWalk:
         return self.tree.size
 
     def population(self, control: str) -> Population:
-        """The population of ``control``, started (header written) on first use."""
+        """The population named ``control``, started (header written) on first use."""
         pop = self.populations.get(control)
         if pop is None:
             out = self._open(control) if self._open is not None else None
@@ -248,8 +298,8 @@ class RecordWalk:
     def add(self, line: bytes, row: bytes, controls: Iterable[str], exception: bool,
             collected_at: str | None = None) -> None:
         """Walk one record: ``line`` is its canonical bytes without the newline, ``row`` its
-        population row, filed under ``controls``; ``collected_at`` (when given) tracks each
-        population's newest."""
+        population row, added to the populations named ``controls``; ``collected_at`` (when
+        given) tracks each population's newest."""
         self.tree.add(line)
         update = self.digest.update
         update(line)

@@ -1,14 +1,18 @@
 """OSCAL assessment results for one snapshot, written as a stream.
 
 Shape (and why): one result per snapshot whose ``start``/``end`` are the window bounds. Each
-criterion's population is one observation whose evidence is ``controls/<ID>.csv`` and
+criterion's population is one observation whose evidence is its population file and
 ``records.jsonl``, listed in back-matter with their SHA-256 (and the Merkle root), so the file
 stays proportional to criteria and exceptions rather than to records: at a million records a
 per-record observation would roughly double the snapshot for data ``records.jsonl`` already
 holds under the same signature. Each exception record is its own observation (its ``collected``
 time, source link, record id and raw hash), and each criterion with exceptions gets one finding
-``not-satisfied`` that points at them. UUIDs are name-based (v5) on the Merkle root, so
-re-sealing writes the same bytes.
+``not-satisfied`` that points at them. Schema v2 adds the organisation's controls: the criteria
+in scope are the reviewed controls (exclusions with their reasons), each control of the library
+is an observation with its statement, criteria and owner (the owner a party in metadata with the
+``control-owner`` role), its evidence ``controls/<ID>.csv``; every document in ``files/`` is a
+back-matter resource with its hash. UUIDs are name-based (v5) on the Merkle root, so re-sealing
+writes the same bytes; without a library (schema v1) the output is exactly v1's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
+
+from collector.seal._library import SealedLibrary
 
 __all__ = ["OSCAL_VERSION", "ControlStats", "OscalInput", "write_assessment_results"]
 
@@ -50,6 +56,16 @@ class OscalInput:
     controls: dict[str, ControlStats]
     file_hashes: dict[str, str]
     exceptions: Callable[[], Iterable[dict[str, Any]]] = field(default=lambda: ())
+    criteria_dir: str = "controls"
+    """Where the criteria's populations are: ``controls`` in schema v1, ``criteria`` in v2."""
+    library: SealedLibrary | None = None
+    """Schema v2: the organisation's controls and the scope; None for schema v1."""
+    org_controls: dict[str, ControlStats] = field(default_factory=dict)
+    """Schema v2: each control's population, by control id."""
+    label: str | None = None
+    """What the snapshot is, for titles (default: the window, and the amendment)."""
+    description: str | None = None
+    """What the result holds (default: the records observed in the window)."""
 
 
 def _dump(value: Any) -> bytes:
@@ -84,7 +100,7 @@ def _resources(src: OscalInput, ids: _Ids) -> list[dict[str, Any]]:
 
 
 def _population(src: OscalInput, ids: _Ids, control: str, stats: ControlStats) -> dict[str, Any]:
-    csv_name = f"controls/{control}.csv"
+    csv_name = f"{src.criteria_dir}/{control}.csv"
     return {
         "uuid": ids("population", control),
         "title": f"Population of {control}",
@@ -123,11 +139,78 @@ def _exception(ids: _Ids, rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _org_control(src: OscalInput, ids: _Ids, index: int) -> dict[str, Any]:
+    assert src.library is not None
+    c = src.library.controls[index]
+    stats = src.org_controls.get(c.id, ControlStats())
+    csv_name = f"controls/{c.id}.csv"
+    props = [{"name": "control-id", "value": c.id}, {"name": "owner", "value": c.owner},
+             {"name": "every", "value": c.every}, {"name": "records", "value": str(stats.count)},
+             {"name": "exceptions", "value": str(stats.exceptions)},
+             *({"name": "criterion", "value": criterion} for criterion in c.criteria)]
+    return {
+        "uuid": ids("control", c.id),
+        "title": f"{c.id}: {c.title}"[:300],
+        "description": (f"{c.statement}\n\nOwner: {c.owner}. Criteria: {', '.join(c.criteria)}. "
+                        f"{stats.count} evidence records matched its selectors, "
+                        f"{stats.exceptions} of them exceptions."),
+        "props": props,
+        "methods": ["EXAMINE"],
+        "types": ["control-objective"],
+        "subjects": [{"subject-uuid": ids("party", c.owner), "type": "party"}],
+        "relevant-evidence": [
+            {"href": f"#{ids('resource', csv_name)}", "description": f"{csv_name}: the population"},
+            {"href": f"#{ids('resource', 'records.jsonl')}", "description": "records.jsonl"},
+        ],
+        "collected": stats.last_collected or src.sealed_at,
+    }
+
+
 def _observations(src: OscalInput, ids: _Ids) -> Iterator[dict[str, Any]]:
     for control in sorted(src.controls):
         yield _population(src, ids, control, src.controls[control])
+    if src.library is not None:
+        for index in range(len(src.library.controls)):
+            yield _org_control(src, ids, index)
     for rec in src.exceptions():
         yield _exception(ids, rec)
+
+
+def _reviewed(src: OscalInput) -> dict[str, Any]:
+    """The control selections: v1 the criteria with a population; v2 the criteria in scope
+    (and any other a record is filed under), the excluded ones named with their reasons."""
+    lib = src.library
+    if lib is None:
+        return {"control-selections": [
+            {"include-controls": [{"control-id": c.lower()} for c in sorted(src.controls)]}
+            if src.controls else {"include-all": {}}]}
+    chosen = sorted(set(lib.criteria) | set(src.controls))
+    selection: dict[str, Any] = (
+        {"include-controls": [{"control-id": c.lower()} for c in chosen]} if chosen
+        else {"include-all": {}})
+    if lib.excluded:
+        selection["exclude-controls"] = [{"control-id": c.lower()} for c, _ in lib.excluded]
+    out: dict[str, Any] = {
+        "description": (f"The criteria in scope ({', '.join(lib.categories) or 'none named'}) and "
+                        "the organisation's controls mapped to them, from controls.json."),
+        "control-selections": [selection],
+    }
+    if lib.excluded:
+        out["remarks"] = "Excluded from scope: " + "; ".join(f"{c}: {r}" for c, r in lib.excluded)
+    return out
+
+
+def _parties(src: OscalInput, ids: _Ids) -> dict[str, Any]:
+    """Metadata roles and parties: each control owner a party with the control-owner role."""
+    if src.library is None or not src.library.controls:
+        return {}
+    owners = sorted({c.owner for c in src.library.controls})
+    return {
+        "roles": [{"id": "control-owner", "title": "Control owner"}],
+        "parties": [{"uuid": ids("party", o), "type": "person", "name": o} for o in owners],
+        "responsible-parties": [{"role-id": "control-owner",
+                                 "party-uuids": [ids("party", o) for o in owners]}],
+    }
 
 
 def _findings(src: OscalInput, ids: _Ids) -> Iterator[dict[str, Any]]:
@@ -152,21 +235,18 @@ def _findings(src: OscalInput, ids: _Ids) -> Iterator[dict[str, Any]]:
 def write_assessment_results(out: IO[bytes], src: OscalInput) -> None:
     """Write the assessment results JSON for ``src`` to ``out`` without holding the records."""
     ids = _Ids(f"{src.window_id}:{src.seq}:{src.merkle_root}")
-    selections: dict[str, Any] = (
-        {"include-controls": [{"control-id": c.lower()} for c in sorted(src.controls)]}
-        if src.controls else {"include-all": {}}
-    )
-    label = f"window {src.window_id}" + (f", amendment {src.seq}" if src.seq else "")
+    label = src.label or (f"window {src.window_id}" + (f", amendment {src.seq}" if src.seq else ""))
     result_head = {
         "uuid": ids("result"),
         "title": f"Evidence for {label}",
-        "description": (f"Evidence records observed in [{src.window_start}, {src.window_end}) "
-                        f"and sealed at {src.sealed_at}; Merkle root {src.merkle_root}."),
+        "description": src.description or (
+            f"Evidence records observed in [{src.window_start}, {src.window_end}) "
+            f"and sealed at {src.sealed_at}; Merkle root {src.merkle_root}."),
         "start": src.window_start,
         "end": src.window_end,
         "props": [{"name": "window", "value": src.window_id},
                   {"name": "merkle-root", "value": src.merkle_root}],
-        "reviewed-controls": {"control-selections": [selections]},
+        "reviewed-controls": _reviewed(src),
     }
     doc_head = {
         "uuid": ids("assessment-results"),
@@ -175,6 +255,7 @@ def write_assessment_results(out: IO[bytes], src: OscalInput) -> None:
             "last-modified": src.sealed_at,
             "version": f"evidence-collector {src.collector_version}",
             "oscal-version": OSCAL_VERSION,
+            **_parties(src, ids),
         },
         "import-ap": {"href": f"#{ids('resource', 'manifest.json')}"},
     }

@@ -1,4 +1,4 @@
-"""Auditor sampling: the N population rows of a criterion ranked first by a hash of the Merkle root."""
+"""Auditor sampling: the N rows of a population ranked first by a hash of the Merkle root and a seed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import heapq
 import io
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from collector.errors import InputError
 from collector.seal import _format as fmt
@@ -34,22 +34,34 @@ class _Hashing(io.RawIOBase):
         return len(data)
 
 
-def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[list[str]]:
-    """The header and the ``size`` rows of ``controls/<control>.csv`` with the smallest ranks.
+def _population_file(schema: Any, ident: str, by: str) -> str:
+    """The population file to sample: v2 ``criteria/<ID>.csv`` or ``controls/<ID>.csv``; v1
+    ``controls/<criterion>.csv`` for both flags (v1 populations are per criterion)."""
+    try:
+        if schema == fmt.SCHEMA_V1:
+            return fmt.criterion_file(ident, fmt.SCHEMA_V1)
+        return fmt.criterion_file(ident) if by == "criterion" else fmt.control_file(ident)
+    except ValueError as exc:
+        raise InputError(f"--{by} {ident}: {exc}") from None
 
-    Rank = hex SHA-256 of ``[<seed>:]<merkle root>:<control>:<record_id>``; rows come out in
-    rank order.
-    The population file is checked against SHA256SUMS while it is read; run ``collector
-    verify`` for the signature and everything else.
+
+def sample(path: str | Path, control: str, size: int, seed: str = "", *,
+           by: str = "criterion") -> list[list[str]]:
+    """The header and the ``size`` rows of a population with the smallest ranks.
+
+    ``by="criterion"`` samples criterion ``control`` (``criteria/<ID>.csv``), ``by="control"``
+    the organisation's control ``control`` (``controls/<ID>.csv``); in a schema v1 snapshot both
+    sample the criterion's ``controls/<ID>.csv``. Rank = hex SHA-256 of
+    ``[<seed>:]<merkle root>:<ID>:<record_id>``; rows come out in rank order. The manifest (whose
+    Merkle root seeds the rank) and the population file are checked against SHA256SUMS; run
+    ``collector verify`` for the signature and everything else.
     """
+    if by not in ("criterion", "control"):
+        raise ValueError(f"by must be 'criterion' or 'control', not {by!r}")
     if size < 1:
         raise InputError(f"--size {size}: must be at least 1")
     if seed != seed.strip() or any(c in seed for c in "\n\r\0"):
         raise InputError("--seed: no leading or trailing spaces, line breaks or NULs")
-    try:
-        name = fmt.control_file(control)
-    except ValueError as exc:
-        raise InputError(f"--control {control}: {exc}") from None
     where = Path(path).name
     try:
         tar = SnapshotTar(Path(path))
@@ -59,26 +71,34 @@ def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[li
         raise VerificationError(f"{where}: is not a snapshot tar as the collector writes it: {exc}") from None
     with tar:
         members = tar.members
-        for required in (fmt.FILE_MANIFEST, fmt.FILE_SUMS):
+        for required, limit in ((fmt.FILE_MANIFEST, fmt.MAX_SMALL_FILE),
+                                (fmt.FILE_SUMS, fmt.MAX_SUMS_FILE)):
             if required not in members:
                 raise VerificationError(f"{where}: {required}: missing")
-            if members[required].size > fmt.MAX_SMALL_FILE:
+            if members[required].size > limit:
                 raise VerificationError(f"{where}: {required}: is too large")
-        try:
-            manifest = fmt.loads(tar.read(fmt.FILE_MANIFEST))
-            root = manifest["merkle"]["root"]
-            if type(root) is not str:
-                raise TypeError("merkle.root is not a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise VerificationError(f"{where}: {fmt.FILE_MANIFEST}: not a snapshot manifest: {exc}") from None
         try:
             listed = fmt.parse_sums(tar.read(fmt.FILE_SUMS))
         except ValueError as exc:
             raise VerificationError(f"{where}: {fmt.FILE_SUMS}: {exc}") from None
+        data = tar.read(fmt.FILE_MANIFEST)
+        if hashlib.sha256(data).hexdigest() != listed.get(fmt.FILE_MANIFEST):
+            raise VerificationError(f"{where}: {fmt.FILE_MANIFEST}: SHA-256 does not match SHA256SUMS")
+        try:
+            manifest = fmt.loads(data)
+            root = manifest["merkle"]["root"]
+            if type(root) is not str:
+                raise TypeError("merkle.root is not a string")
+            schema = manifest.get("schema")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise VerificationError(f"{where}: {fmt.FILE_MANIFEST}: not a snapshot manifest: {exc}") from None
+        name = _population_file(schema, control, by)
         if name not in members:
-            criteria = manifest.get("controls", {}) if type(manifest) is dict else {}
-            have = ", ".join(sorted(criteria)) if type(criteria) is dict else ""
-            raise InputError(f"{where}: no population for {control} (criteria: {have or 'none'})")
+            key = "controls" if schema == fmt.SCHEMA_V1 or by == "control" else "criteria"
+            known = manifest.get(key, {})
+            have = ", ".join(sorted(known)) if type(known) is dict else ""
+            label = "criteria" if key == "criteria" or schema == fmt.SCHEMA_V1 else "controls"
+            raise InputError(f"{where}: no population for {control} ({label}: {have or 'none'})")
         hashing = _Hashing(tar.open(name))
         csv.field_size_limit(max(csv.field_size_limit(), fmt.MAX_RECORD_BYTES))  # default 128 KiB
         reader = csv.reader(io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8",
@@ -97,5 +117,3 @@ def sample(path: str | Path, control: str, size: int, seed: str = "") -> list[li
         if hashing.digest.hexdigest() != listed.get(name):
             raise VerificationError(f"{where}: {name}: SHA-256 does not match SHA256SUMS")
     return [header, *chosen]
-
-

@@ -1,38 +1,49 @@
-"""Sealing windows into deterministic, signed, chained snapshots read from the store.
+"""Sealing windows into deterministic, signed, chained snapshots read from the store, and Type 1
+(point in time) snapshots outside the chain.
 
 Which records a snapshot holds is decided once, when it is first sealed, and stored:
 ``snapshot_record_ids`` lists the sealed record ids (32 bytes each, in file order). Re-sealing
 streams the window from the store again and keeps exactly the listed records (a merge walk:
-both are in ``(observed_at, id)`` order), reusing the stored ``sealed_at``, manifest, signature
-and timestamp token, so the tar comes out byte-identical; records stored later for that window
-are left for ``--amend``. A time cut-off (``collected_at <= sealed_at``) would not do: a batch is
-stamped when fetched but committed later, so a record can appear after the seal with an
-earlier ``collected_at``.
+both are in ``(observed_at, id)`` order), reusing the stored ``sealed_at``, manifest, signature,
+timestamp token and (schema v2) ``controls.json``, so the tar comes out byte-identical however
+the organisation's library has changed since; records stored later for that window are left for
+``--amend``. A time cut-off (``collected_at <= sealed_at``) would not do: a batch is stamped when
+fetched but committed later, so a record can appear after the seal with an earlier
+``collected_at``. Snapshots sealed in schema v1 re-seal in v1; every new one is v2.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from collector import __version__
-from collector.config import Settings
-from collector.errors import CollectorError, InputError
-from collector.records import EvidenceRecord, format_ts, full_record, parse_ts
+from collector.config import MANUAL_STREAMS, Settings
+from collector.errors import InputError
+from collector.records import EvidenceRecord, format_ts, parse_ts
 from collector.seal import _format as fmt
-from collector.seal._readme import readme_text
-from collector.seal._tar import write_tar
+from collector.seal._build import (
+    BlobSource,
+    Built,
+    SealError,
+    copy_blobs,
+    finish_files,
+    write_records,
+    write_snapshot,
+)
+from collector.seal._library import Populations, SealedControl, SealedLibrary, SealedSelector
 from collector.seal.keys import SealingKey, public_pem
-from collector.seal.oscal import OSCAL_VERSION, ControlStats, OscalInput, write_assessment_results
 from collector.windows import Window, parse_window, window_containing, windows_between
 from storage import Store
 from storage.snapshots import (
@@ -43,22 +54,25 @@ from storage.snapshots import (
     snapshot_contents,
     snapshot_ids,
     snapshot_rows,
+    stream_latest,
     stream_window,
 )
 
-__all__ = ["SealError", "SealOptions", "Sealed", "Sealer", "Timestamper", "sealer_from_settings",
-           "snapshot_name"]
+if TYPE_CHECKING:
+    from collector.controls import ControlLibrary, Scope
+    from storage.blobs import BlobStore
+
+__all__ = ["TYPE1_DOCUMENTS", "SealError", "SealOptions", "Sealed", "Sealer", "Timestamper",
+           "sealed_library", "sealer_from_settings", "snapshot_name"]
 
 Timestamper = Callable[[bytes], bytes]
 """Given the signature bytes, returns an RFC 3161 TimeStampResp (DER)."""
 
+TYPE1_DOCUMENTS = MANUAL_STREAMS[0]
+"""The stream whose records are the documents a Type 1 snapshot holds (``manual.documents``)."""
+
 _ID_BYTES = 32
-_EXC_FIELDS = ("id", "stream", "source_key", "observed_at", "collected_at", "source_url",
-               "raw_sha256", "exception_reason", "controls")
-
-
-class SealError(CollectorError):
-    """The store cannot be sealed as asked (inconsistent contents, a concurrent seal)."""
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 def snapshot_name(window_id: str, seq: int) -> str:
@@ -68,13 +82,21 @@ def snapshot_name(window_id: str, seq: int) -> str:
 
 @dataclass(frozen=True)
 class SealOptions:
-    """Window calendar, grace, where tars go, and criteria that always get a population file."""
+    """Window calendar, grace, where tars go, the control library and scope to seal with
+    (default: none of the organisation's controls, ``in_scope`` criteria), and where the
+    documents records refer to are (``files_url``, a blob store; None: no documents expected)."""
 
     period: str
     zone: str
     out_dir: Path
     grace: timedelta = timedelta(days=1)
     in_scope: tuple[str, ...] = ()
+    library: SealedLibrary | None = None
+    files_url: str | None = None
+
+    def sealed_library(self) -> SealedLibrary:
+        """The library a new snapshot carries in ``controls.json``."""
+        return self.library if self.library is not None else SealedLibrary.empty(self.in_scope)
 
 
 @dataclass(frozen=True)
@@ -87,18 +109,6 @@ class Sealed:
     records: int
     merkle_root: str
     reproduced: bool
-
-
-@dataclass
-class _Records:
-    count: int
-    root: str
-    ids: Path
-    controls: dict[str, ControlStats]
-    hashes: dict[str, str]
-    files: dict[str, Path]
-    exceptions: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _link(row: SnapshotRow | None) -> dict[str, Any] | None:
@@ -143,13 +153,15 @@ class Sealer:
     def __init__(self, store: Store, options: SealOptions, key: SealingKey, *,
                  timestamper: Timestamper | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 version: str = __version__) -> None:
+                 version: str = __version__, blobs: BlobStore | None = None) -> None:
         self.store = store
         self.options = options
         self.key = key
         self.timestamper = timestamper
         self.clock = clock
         self.version = version
+        self.blobs = blobs
+        """Where documents come from (default: opened from ``options.files_url`` on first need)."""
 
     # -- which windows --------------------------------------------------------------------
 
@@ -212,7 +224,7 @@ class Sealer:
         For the daemon's hourly job; this sealer's own clock is left alone.
         """
         as_of = Sealer(self.store, self.options, self.key, timestamper=self.timestamper,
-                       clock=lambda: now, version=self.version)
+                       clock=lambda: now, version=self.version, blobs=self.blobs)
         if as_of.due_window().id in {row.window_id for row in snapshot_rows(self.store)}:
             return []
         return [done for done in as_of.seal() if not done.reproduced]
@@ -222,6 +234,38 @@ class Sealer:
         return [self._reproduce(row) for row in snapshot_rows(self.store)
                 if row.window_id == window_id]
 
+    def seal_as_of(self, day: str, state_streams: Collection[str]) -> Sealed:
+        """Seal a Type 1 snapshot ``type1-<day>.tar``: the library, for each of ``state_streams``
+        and each source key the newest read observed before the end of ``day`` (in the windows'
+        time zone), and the newest record of each document (``manual.documents``) then.
+
+        Signed like a window, but outside the chain: no link to any snapshot, nothing stored,
+        the chain unchanged. InputError for a malformed day or one that has not ended.
+        """
+        o = self.options
+        try:
+            if not _DATE.fullmatch(day):
+                raise ValueError
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            raise InputError(f"--as-of {day}: expected a date like 2026-11-15") from None
+        end = datetime.combine(parsed + timedelta(days=1), time(), ZoneInfo(o.zone)).astimezone(UTC)
+        if end > self.clock():
+            raise InputError(f"--as-of {day}: the day has not ended (it ends {format_ts(end)} "
+                             f"in {o.zone}); a Type 1 snapshot is sealed as of a past day")
+        cutoff = format_ts(end)
+        streams = sorted(set(state_streams) - {TYPE1_DOCUMENTS})
+        name = f"type1-{day}.tar"
+        sealed_at = format_ts(self.clock())
+        lib = o.sealed_library()
+        head = {"schema": fmt.SCHEMA_V2, "type": "type1",
+                "as_of": {"date": day, "timezone": o.zone, "end": cutoff},
+                "state_streams": streams, "document_streams": [TYPE1_DOCUMENTS]}
+        rows = stream_latest(self.store, [*streams, TYPE1_DOCUMENTS], cutoff)
+        done = self._build(name, rows, lib, head, sealed_at, None)
+        assert done is not None  # only an empty amendment is skipped
+        return done
+
     # -- building -------------------------------------------------------------------------
 
     def _records(self, window: Window, start: str, end: str, seq: int, blobs: list[bytes | bytearray]
@@ -229,59 +273,88 @@ class Sealer:
         rows = stream_window(self.store, start, end)
         return _without(rows, blobs, f"{window.id}") if seq else rows
 
+    def _open_blob(self) -> BlobSource | None:
+        """How documents are read: the blob store, opened on first need (a seal whose records
+        name no document never opens it)."""
+        if self.blobs is None and self.options.files_url:
+            from storage.blobs import BlobError, open_blob_store
+
+            try:
+                self.blobs = open_blob_store(self.options.files_url)
+            except BlobError as exc:
+                raise SealError(f"cannot open the blob store for the documents: {exc}") from exc
+        return self.blobs.open if self.blobs is not None else None
+
     def _seal_new(self, window: Window, seq: int, blobs: list[bytes | bytearray]) -> Sealed | None:
-        o = self.options
         chain = snapshot_rows(self.store)
         last = chain[-1] if chain else None
         now = self.clock()
         if last is not None:
             now = max(now, parse_ts(last.sealed_at) + timedelta(microseconds=1))
-        sealed_at = format_ts(now)
         start, end = format_ts(window.start), format_ts(window.end)
+        head = {"schema": fmt.SCHEMA_V2, "type": "window",
+                "window": {"id": window.id, "period": window.period, "timezone": window.zone,
+                           "start": start, "end": end},
+                "amends": window.id if seq else None, "seq": seq,
+                "previous": _link(last), "genesis": last is None}
+        rows = self._records(window, start, end, seq, blobs)
+        return self._build(snapshot_name(window.id, seq), rows, self.options.sealed_library(),
+                           head, format_ts(now), (window, seq, start, end))
+
+    def _build(self, name: str, rows: Iterable[EvidenceRecord], lib: SealedLibrary,
+               head: dict[str, Any], sealed_at: str,
+               chained: tuple[Window, int, str, str] | None) -> Sealed | None:
+        """Write one new v2 snapshot: a window's (``chained``: stored, and None for an empty
+        amendment) or a Type 1's (not stored)."""
+        o = self.options
         o.out_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
-            recs = _write_records(tmp, self._records(window, start, end, seq, blobs),
-                                  o.in_scope if seq == 0 else ())
-            if seq and recs.count == 0:
+            library_json = lib.to_json()
+            pops, always = _v2_layout(lib, lib.criteria)
+            built, refs = write_records(tmp, rows, pops, always, name)
+            if chained is not None and chained[1] and built.count == 0:
                 return None
+            copy_blobs(tmp, built, refs, self._open_blob() if refs else None, name)
             manifest_obj = {
-                "schema": fmt.SCHEMA,
-                "window": {"id": window.id, "period": window.period, "timezone": window.zone,
-                           "start": start, "end": end},
-                "amends": window.id if seq else None,
-                "seq": seq,
-                "records": {"file": fmt.FILE_RECORDS, "count": recs.count},
-                "controls": {c: s.count for c, s in sorted(recs.controls.items())},
-                "merkle": {"alg": fmt.MERKLE_ALG, "tree_size": recs.count, "root": recs.root},
-                "previous": _link(last),
-                "genesis": last is None,
+                **head,
+                "records": {"file": fmt.FILE_RECORDS, "count": built.count},
+                **_counts(built),
+                "library": {"file": fmt.FILE_LIBRARY,
+                            "sha256": hashlib.sha256(library_json).hexdigest()},
+                "merkle": {"alg": fmt.MERKLE_ALG, "tree_size": built.count, "root": built.root},
                 "key": {"alg": "ed25519", "spki_sha256": self.key.fingerprint},
                 "sealed_at": sealed_at,
                 "collector": {"version": self.version},
             }
             manifest = fmt.canonical(manifest_obj)
             pub = public_pem(self.key.public)
-            sums = _finish_files(tmp, recs, manifest, manifest_obj, pub)
+            sums = finish_files(tmp, built, manifest, manifest_obj, pub, name, lib, library_json)
             signature = self.key.sign(sums)
             token = self.timestamper(signature) if self.timestamper else None
-            name = snapshot_name(window.id, seq)
-            row = SnapshotRow(
-                window_id=window.id, seq=seq, file_name=name, window_start=start, window_end=end,
-                sealed_at=sealed_at, record_count=recs.count, merkle_root=recs.root,
-                sums_sha256=hashlib.sha256(sums).hexdigest(), signature=signature.hex(),
-                key_spki_sha256=self.key.fingerprint, manifest=manifest.decode(),
-            )
             part = tmp / "snapshot.tar"
-            _write_snapshot(part, recs, sums, signature, token, sealed_at)
-            try:
-                insert_snapshot(self.store, row, SnapshotContents(pub.decode(), token), recs.ids)
-            except Exception as exc:
-                raise SealError(f"{name}: cannot store the snapshot row (was it sealed by another "
-                                f"process at the same time?): {str(exc).splitlines()[0]}") from exc
+            write_snapshot(part, built, sums, signature, token, sealed_at)
+            if chained is not None:
+                window, seq, start, end = chained
+                row = SnapshotRow(
+                    window_id=window.id, seq=seq, file_name=name, window_start=start,
+                    window_end=end, sealed_at=sealed_at, record_count=built.count,
+                    merkle_root=built.root, sums_sha256=hashlib.sha256(sums).hexdigest(),
+                    signature=signature.hex(), key_spki_sha256=self.key.fingerprint,
+                    manifest=manifest.decode(),
+                )
+                try:
+                    insert_snapshot(self.store, row, SnapshotContents(pub.decode(), token,
+                                                                      library_json), built.ids)
+                except Exception as exc:
+                    raise SealError(f"{name}: cannot store the snapshot row (was it sealed by "
+                                    "another process at the same time?): "
+                                    f"{str(exc).splitlines()[0]}") from exc
             path = o.out_dir / name
             os.replace(part, path)
-            return Sealed(window.id, seq, path, recs.count, recs.root, reproduced=False)
+            window_id = chained[0].id if chained is not None else name.removesuffix(".tar")
+            return Sealed(window_id, chained[1] if chained is not None else 0, path, built.count,
+                          built.root, reproduced=False)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -290,136 +363,73 @@ class Sealer:
         contents = snapshot_contents(self.store, row.window_id, row.seq)
         stored = orjson.loads(row.manifest)
         what = row.file_name
+        lib: SealedLibrary | None = None
+        if stored.get("schema") == fmt.SCHEMA_V1:
+            pops = Populations(fmt.SCHEMA_V1, None)
+            always = [pops.criterion(c) for c in stored["controls"]]
+        else:
+            if contents.library is None:
+                raise SealError(f"{what}: the store lost the control library it was sealed with")
+            lib = SealedLibrary.from_json(contents.library)
+            pops, always = _v2_layout(lib, stored["criteria"])
         o.out_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
             rows = _only(stream_window(self.store, row.window_start, row.window_end),
                          snapshot_ids(self.store, row.window_id, row.seq), what)
-            recs = _write_records(tmp, rows, tuple(stored["controls"]))
-            if recs.root != row.merkle_root or recs.count != row.record_count:
+            built, refs = write_records(tmp, rows, pops, always, what)
+            if built.root != row.merkle_root or built.count != row.record_count:
                 raise SealError(f"{what}: the store no longer gives the sealed Merkle root")
-            sums = _finish_files(tmp, recs, row.manifest.encode(), stored,
-                                 contents.public_key.encode())
+            copy_blobs(tmp, built, refs, self._open_blob() if refs else None, what)
+            sums = finish_files(tmp, built, row.manifest.encode(), stored,
+                                contents.public_key.encode(), what, lib, contents.library)
             if hashlib.sha256(sums).hexdigest() != row.sums_sha256:
                 raise SealError(f"{what}: re-sealing does not reproduce the stored SHA256SUMS "
                                 "(was it sealed by another collector version?)")
             part = tmp / "snapshot.tar"
-            _write_snapshot(part, recs, sums, bytes.fromhex(row.signature),
-                            contents.timestamp_token, row.sealed_at)
+            write_snapshot(part, built, sums, bytes.fromhex(row.signature),
+                           contents.timestamp_token, row.sealed_at)
             path = o.out_dir / row.file_name
             os.replace(part, path)
-            return Sealed(row.window_id, row.seq, path, recs.count, recs.root, reproduced=True)
+            return Sealed(row.window_id, row.seq, path, built.count, built.root, reproduced=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_records(tmp: Path, rows: Iterable[EvidenceRecord], always: Iterable[str]) -> _Records:
-    """Write records.jsonl and the population files; return counts, root, ids and hashes."""
-    (tmp / "controls").mkdir()
-    walk = fmt.RecordWalk(lambda control: (tmp / fmt.control_file(control)).open(
-        "wb", buffering=1 << 16))
-    for control in always:
-        walk.population(control)
-    ids_path = tmp / "record-ids.bin"
-    exc_path = tmp / "exceptions.jsonl"
-    canonical, add, row_of = fmt.canonical, walk.add, walk.row
-    with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
-            exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
-        for record in rows:
-            obj = full_record(record)
-            line = canonical(obj)
-            exception = obj["status"] == "exception"
-            add(line, row_of(record.id, obj), obj["controls"], exception, record.collected_at)
-            out.write(line)
-            out.write(b"\n")
-            ids.write(bytes.fromhex(record.id))
-            if exception:
-                exc_out.write(orjson.dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
-    hashes = {fmt.FILE_RECORDS: walk.digest.hexdigest()}
-    files = {fmt.FILE_RECORDS: tmp / fmt.FILE_RECORDS}
-    stats = {}
-    for control, pop in walk.populations.items():
-        if pop.out is not None:
-            pop.out.close()
-        name = fmt.control_file(control)
-        hashes[name] = pop.digest.hexdigest()
-        files[name] = tmp / name
-        stats[control] = ControlStats(pop.count, pop.exceptions, pop.last_collected)
-    return _Records(walk.count, walk.tree.root_hex(), ids_path, stats, hashes, files, exc_path)
+def _v2_layout(lib: SealedLibrary, criteria: Iterable[str]) -> tuple[Populations, list[str]]:
+    """Schema v2 populations, and the files always written: every criterion of ``criteria``
+    and every control of the library (header only when no record belongs to it)."""
+    pops = Populations(fmt.SCHEMA_V2, lib)
+    return pops, [*(pops.criterion(c) for c in criteria), *(pops.control(c.id) for c in lib.controls)]
 
 
-def _exceptions(path: Path) -> Callable[[], Iterator[dict[str, Any]]]:
-    def read() -> Iterator[dict[str, Any]]:
-        with path.open("rb") as src:
-            for line in src:
-                yield orjson.loads(line)
-    return read
+def _counts(built: Built) -> dict[str, Any]:
+    """The manifest's counts: per criterion, per control, and of documents."""
+    return {"criteria": {c: s.count for c, s in sorted(built.criteria.items())},
+            "controls": {c: s.count for c, s in sorted(built.controls.items())},
+            "files": {"count": len(built.blobs)}}
 
 
-def _finish_files(tmp: Path, recs: _Records, manifest: bytes, manifest_obj: dict[str, Any],
-                  pub: bytes) -> bytes:
-    """Write the manifest, OSCAL, README and key beside the records; return SHA256SUMS."""
-    window = manifest_obj["window"]
-    seq = manifest_obj["seq"]
-    recs.hashes[fmt.FILE_MANIFEST] = hashlib.sha256(manifest).hexdigest()
-    recs.files[fmt.FILE_MANIFEST] = tmp / fmt.FILE_MANIFEST
-    recs.files[fmt.FILE_MANIFEST].write_bytes(manifest)
-    oscal_path = tmp / fmt.FILE_OSCAL
-    oscal_path.parent.mkdir()
-    src = OscalInput(
-        window_id=window["id"], window_start=window["start"], window_end=window["end"], seq=seq,
-        sealed_at=manifest_obj["sealed_at"], merkle_root=recs.root, tree_size=recs.count,
-        collector_version=manifest_obj["collector"]["version"], controls=recs.controls,
-        file_hashes=dict(recs.hashes), exceptions=_exceptions(recs.exceptions),
-    )
-    digest = hashlib.sha256()
-
-    class _Tee:
-        def __init__(self, out: IO[bytes]) -> None:
-            self.out = out
-
-        def write(self, data: bytes) -> int:
-            digest.update(data)
-            return self.out.write(data)
-
-    with oscal_path.open("wb", buffering=1 << 20) as out:
-        write_assessment_results(_Tee(out), src)  # type: ignore[arg-type]
-    recs.hashes[fmt.FILE_OSCAL] = digest.hexdigest()
-    recs.files[fmt.FILE_OSCAL] = oscal_path
-    readme = readme_text(
-        name=snapshot_name(window["id"], seq), window=window["id"], start=window["start"],
-        end=window["end"], seq=seq, count=recs.count, root=recs.root,
-        sealed_at=manifest_obj["sealed_at"], fingerprint=manifest_obj["key"]["spki_sha256"],
-        oscal_version=OSCAL_VERSION,
-    )
-    for name, data in ((fmt.FILE_README, readme), (fmt.FILE_KEY, pub)):
-        path = tmp / name
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(data)
-        recs.hashes[name] = hashlib.sha256(data).hexdigest()
-        recs.files[name] = path
-    return fmt.sums_text(recs.hashes)
-
-
-def _write_snapshot(path: Path, recs: _Records, sums: bytes, signature: bytes,
-                    token: bytes | None, sealed_at: str) -> None:
-    members: dict[str, Path | bytes] = dict(recs.files)
-    members[fmt.FILE_SUMS] = sums
-    members[fmt.FILE_SIG] = signature
-    if token is not None:
-        members[fmt.FILE_TSR] = token
-    mtime = int(parse_ts(sealed_at).timestamp())
-    with path.open("wb", buffering=1 << 20) as out:
-        write_tar(out, [(name, members[name]) for name in sorted(members)], mtime)
+def sealed_library(library: ControlLibrary, scope: Scope, source: str) -> SealedLibrary:
+    """The library and scope as a snapshot carries them; ``source`` names the library file."""
+    controls = tuple(
+        SealedControl(c.id, c.title, c.statement, c.owner, tuple(c.criteria), c.every.text,
+                      tuple(SealedSelector(**sel.as_dict()) for sel in c.evidence))
+        for c in library.controls)
+    return SealedLibrary(source, controls, tuple(scope.categories), tuple(scope.criteria),
+                         tuple((e.criterion, e.reason) for e in scope.excluded),
+                         tuple(MANUAL_STREAMS))
 
 
 def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None = None) -> Sealer:
-    """A sealer configured by ``[windows]``, ``[signing]`` and ``[scope]``.
+    """A sealer configured by ``[windows]``, ``[signing]``, ``[scope]``, the control library and
+    the blob store of ``[files]``.
 
     For the daemon and ``collector demo``: ``sealer_from_settings(settings, store).seal()``
     seals every ended window whose grace has passed. Raises ``ConfigError`` naming
     ``signing.key_file`` when the key cannot be loaded.
     """
+    from collector.controls import STARTER_FILE
     from collector.errors import ConfigError
     from collector.seal.keys import KeyFileError, load_sealing_key
     from collector.seal.tsa import http_timestamper
@@ -428,8 +438,15 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
         key = load_sealing_key(settings.resolve(settings.signing.key_file))
     except KeyFileError as exc:
         raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
+    source = Path(settings.controls_library).name if settings.controls_library else STARTER_FILE
+    # [files] url belongs to the documents' configuration; read defensively until it is merged.
+    files_url: str | None = getattr(getattr(settings, "files", None), "url", None) or None
+    if files_url is not None and "://" not in files_url:
+        files_url = str(settings.resolve(files_url))
     options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
                           out_dir=out_dir or settings.resolve("data/snapshots"),
-                          grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria))
+                          grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria),
+                          library=sealed_library(settings.library, settings.scope, source),
+                          files_url=files_url)
     stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     return Sealer(store, options, key, timestamper=stamper)

@@ -13,14 +13,19 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from collector.errors import CollectorError, InputError
 from collector.seal import _format as fmt
-from collector.seal._tar import Member, SnapshotTar
+from collector.seal._checks import (
+    Snapshot,
+    VerificationError,
+    check_contents,
+    check_manifest,
+    listed_files,
+)
 from collector.seal.keys import (
     FingerprintError,
     KeyFileError,
@@ -33,13 +38,6 @@ from collector.windows import parse_window
 __all__ = ["TrustedKeys", "VerificationError", "Verified", "verify_chain", "verify_snapshot"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
-
-
-class VerificationError(CollectorError):
-    """The snapshot (or chain) is not valid; the message names the first failing part."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,19 @@ class Verified:
     sealed_at: str
     previous: dict[str, Any] | None
     controls: dict[str, int]
+    """The manifest's ``controls``: in schema v1 the counts per criterion, in v2 per control of
+    the organisation's."""
     timestamp: str | None
     timezone: str = "UTC"
+    schema: str = fmt.SCHEMA_V1
+    type: str = "window"
+    """``window`` (chained) or ``type1`` (point in time, outside the chain)."""
+    criteria: dict[str, int] = field(default_factory=dict)
+    """Counts per criterion (in schema v1 the same as ``controls``)."""
+    files: int = 0
+    """Documents in ``files/`` (schema v2)."""
+    as_of: str | None = None
+    """The day a Type 1 snapshot is sealed as of."""
 
     def link(self) -> dict[str, Any]:
         """The ``previous`` object the next snapshot in the chain must carry."""
@@ -115,66 +124,7 @@ class Verified:
                               self.sums_sha256, self.signature)
 
 
-class _Snapshot:
-    """One open snapshot tar (read strictly, never through tarfile) with a ``fail`` that names it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.tar = SnapshotTar(path)
-        except OSError as exc:
-            raise VerificationError(f"{path.name}: cannot read it: {exc}") from None
-        except ValueError as exc:
-            raise VerificationError(
-                f"{path.name}: is not a snapshot tar as the collector writes it: {exc}"
-            ) from None
-        self.members: dict[str, Member] = self.tar.members
-
-    def close(self) -> None:
-        self.tar.close()
-
-    def fail(self, what: str, problem: str) -> NoReturn:
-        raise VerificationError(f"{self.path.name}: {what}: {problem}")
-
-    def open(self, name: str) -> IO[bytes]:
-        return self.tar.open(name)
-
-    def read_small(self, name: str) -> bytes:
-        if name not in self.members:
-            self.fail(name, "missing")
-        if self.members[name].size > fmt.MAX_SMALL_FILE:
-            self.fail(name, "is too large")
-        with self.open(name) as stream:
-            return stream.read()
-
-    def sha256(self, name: str) -> str:
-        digest = hashlib.sha256()
-        with self.open(name) as stream:
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-
-def _listed(snap: _Snapshot, sums: bytes) -> dict[str, str]:
-    try:
-        listed = fmt.parse_sums(sums)
-    except ValueError as exc:
-        snap.fail(fmt.FILE_SUMS, str(exc))
-    for name in listed:
-        if name in fmt.SIGNATURE_FILES:
-            snap.fail(fmt.FILE_SUMS, f"lists {name}, which cannot hash itself")
-        if name not in snap.members:
-            snap.fail(name, "missing (listed in SHA256SUMS)")
-    for name in snap.members:
-        if name not in listed and name not in fmt.SIGNATURE_FILES:
-            snap.fail(name, "extra file, not listed in SHA256SUMS")
-    for name in (fmt.FILE_MANIFEST, fmt.FILE_RECORDS, fmt.FILE_OSCAL, fmt.FILE_README, fmt.FILE_KEY):
-        if name not in listed:
-            snap.fail(name, "missing")
-    return listed
-
-
-def _authenticate(snap: _Snapshot, sums: bytes, trust: TrustedKeys) -> str:
+def _authenticate(snap: Snapshot, sums: bytes, trust: TrustedKeys) -> str:
     """Verify the signature over SHA256SUMS with a trusted key; return that key's fingerprint."""
     signature = snap.read_small(fmt.FILE_SIG)
     if len(signature) != 64:
@@ -192,164 +142,20 @@ def _authenticate(snap: _Snapshot, sums: bytes, trust: TrustedKeys) -> str:
     snap.fail(fmt.FILE_SIG, f"SHA256SUMS is not signed by a trusted key (trusted: {trust.describe()})")
 
 
-def _obj(snap: _Snapshot, value: Any, path: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        snap.fail(fmt.FILE_MANIFEST, f"{path} is missing or has the wrong type")
-    return value
-
-
-def _manifest(snap: _Snapshot, data: bytes, signer: str) -> dict[str, Any]:
-    """Parse and check the manifest's form, window, key and chain fields."""
-    fail = snap.fail
-    try:
-        m = fmt.loads(data)
-    except ValueError as exc:
-        fail(fmt.FILE_MANIFEST, f"is not JSON in the record profile: {exc}")
-    if not isinstance(m, dict) or fmt.canonical(m) != data:
-        fail(fmt.FILE_MANIFEST, "is not canonical (RFC 8785) JSON")
-    if m.get("schema") != fmt.SCHEMA:
-        fail(fmt.FILE_MANIFEST, f"schema is {m.get('schema')!r}, expected {fmt.SCHEMA!r}")
-    win = _obj(snap, m.get("window"), "window", dict)
-    for key in ("id", "period", "timezone", "start", "end"):
-        _obj(snap, win.get(key), f"window.{key}", str)
-    try:
-        window = parse_window(win["id"], win["timezone"])
-    except (InputError, ValueError, KeyError) as exc:
-        fail(fmt.FILE_MANIFEST, f"window {win['id']!r} in {win['timezone']!r}: {exc}")
-    bounds = (window.start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-              window.end.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    if (win["period"], win["start"], win["end"]) != (window.period, *bounds):
-        fail(fmt.FILE_MANIFEST, f"window bounds do not match window {window.id} in {window.zone}")
-    seq = _obj(snap, m.get("seq"), "seq", int)
-    if (seq == 0) != (m.get("amends") is None) or (seq and m.get("amends") != window.id) or seq < 0:
-        fail(fmt.FILE_MANIFEST, "seq and amends disagree")
-    records = _obj(snap, m.get("records"), "records", dict)
-    if records.get("file") != fmt.FILE_RECORDS:
-        fail(fmt.FILE_MANIFEST, f"records.file is not {fmt.FILE_RECORDS}")
-    count = _obj(snap, records.get("count"), "records.count", int)
-    merkle = _obj(snap, m.get("merkle"), "merkle", dict)
-    if merkle.get("alg") != fmt.MERKLE_ALG or merkle.get("tree_size") != count:
-        fail(fmt.FILE_MANIFEST, "merkle.alg or merkle.tree_size is wrong")
-    if not _HEX64.fullmatch(_obj(snap, merkle.get("root"), "merkle.root", str)):
-        fail(fmt.FILE_MANIFEST, "merkle.root is not 64 hex digits")
-    controls = _obj(snap, m.get("controls"), "controls", dict)
-    for control, n in controls.items():
-        _obj(snap, n, f"controls.{control}", int)
-        try:
-            fmt.control_file(control)
-        except ValueError as exc:
-            fail(fmt.FILE_MANIFEST, f"controls: {exc}")
-    previous = m.get("previous")
-    if m.get("genesis") is not (previous is None):
-        fail(fmt.FILE_MANIFEST, "genesis must be true exactly when previous is null")
-    if previous is not None and (not isinstance(previous, dict)
-                                 or set(previous) != set(fmt.CHAINED_FIELDS)):
-        fail(fmt.FILE_MANIFEST, f"previous must have exactly {', '.join(fmt.CHAINED_FIELDS)}")
-    key = _obj(snap, m.get("key"), "key", dict)
-    if key.get("alg") != "ed25519" or key.get("spki_sha256") != signer:
-        fail(fmt.FILE_MANIFEST, f"key names {key.get('spki_sha256')}, but SHA256SUMS is signed "
-                                f"by {signer}")
-    sealed_at = _obj(snap, m.get("sealed_at"), "sealed_at", str)
-    if not fmt.TS_PATTERN.fullmatch(sealed_at):
-        fail(fmt.FILE_MANIFEST, "sealed_at is not an RFC 3339 UTC timestamp")
-    return m
-
-
-def _where(number: int, rid: Any) -> str:
-    shown = f" (record {rid})" if isinstance(rid, str) and _HEX64.fullmatch(rid) else ""
-    return f"{fmt.FILE_RECORDS} line {number}{shown}"
-
-
-def _records(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str]) -> dict[str, str]:
-    """Check every record line; return the SHA-256 of each regenerated population file."""
-    fail = snap.fail
-    start, end = m["window"]["start"], m["window"]["end"]
-    decode, canonical, sha256 = fmt.decode_text, fmt.canonical, hashlib.sha256
-    ts_ok = fmt.TS_PATTERN.fullmatch
-    walk = fmt.RecordWalk()
-    row_of, add = walk.row, walk.add
-    prev: tuple[str, str] = ("", "")
-    number = 0
-    with snap.open(fmt.FILE_RECORDS) as stream:
-        for number, line in enumerate(iter(lambda: stream.readline(fmt.MAX_RECORD_BYTES + 1), b""), 1):
-            if len(line) > fmt.MAX_RECORD_BYTES:
-                fail(f"{fmt.FILE_RECORDS} line {number}", f"is longer than {fmt.MAX_RECORD_BYTES:,} bytes")
-            body = line[:-1]
-            try:
-                obj = decode(body.decode("utf-8"))
-                same = type(obj) is dict and canonical(obj) == body and line[-1:] == b"\n"
-            except Exception as exc:
-                fail(f"{fmt.FILE_RECORDS} line {number}", f"is not a record in the JSON record "
-                                                          f"profile: {exc}")
-            try:
-                rid = obj.pop("id")
-                del obj["collected_at"], obj["run_id"]
-                observed = obj["observed_at"]
-                controls = obj["controls"]
-                row = row_of(rid, obj)
-            except (KeyError, AttributeError, TypeError) as exc:
-                fail(f"{fmt.FILE_RECORDS} line {number}", f"is not a record (no field {exc})")
-            if not same:
-                fail(_where(number, rid), "is not in canonical (RFC 8785) form, one line")
-            if sha256(canonical(obj)).hexdigest() != rid:
-                fail(_where(number, rid),
-                     "id is not the SHA-256 of the record without id, collected_at, run_id")
-            if type(observed) is not str or not ts_ok(observed):
-                fail(_where(number, rid), "observed_at is not an RFC 3339 UTC timestamp")
-            if not start <= observed < end:
-                fail(_where(number, rid), f"observed_at {observed} is outside window "
-                                          f"{m['window']['id']}")
-            key = (observed, rid)
-            if key <= prev:
-                fail(_where(number, rid), "repeats the previous record" if key == prev
-                     else "is out of (observed_at, id) order")
-            prev = key
-            if type(controls) is not list:
-                fail(_where(number, rid), "controls is not a list")
-            add(body, row, controls, obj["status"] == "exception")
-    if number != m["records"]["count"]:
-        fail(fmt.FILE_RECORDS, f"holds {number} records, the manifest says {m['records']['count']}")
-    root = walk.tree.root_hex()
-    if root != m["merkle"]["root"]:
-        fail(fmt.FILE_RECORDS, f"Merkle root {root} is not the manifest's {m['merkle']['root']}")
-    if walk.digest.hexdigest() != listed[fmt.FILE_RECORDS]:
-        fail(fmt.FILE_RECORDS, "SHA-256 does not match SHA256SUMS")
-    counts = {c: p.count for c, p in walk.populations.items()}
-    for control in sorted(set(counts) | set(m["controls"])):
-        if counts.get(control, 0) != m["controls"].get(control):
-            fail(fmt.FILE_MANIFEST, f"controls.{control} is {m['controls'].get(control)}, but "
-                                    f"{counts.get(control, 0)} records are filed under it")
-    return {c: p.digest.hexdigest() for c, p in walk.populations.items()}
-
-
-def _populations(snap: _Snapshot, m: dict[str, Any], listed: dict[str, str],
-                 regenerated: dict[str, str]) -> None:
-    empty = hashlib.sha256(fmt.CsvLine().header()).hexdigest()
-    files = {name for name in listed if name.startswith("controls/")}
-    expected = {fmt.control_file(c) for c in m["controls"]}
-    for name in sorted(files ^ expected):
-        snap.fail(name, "extra population file" if name in files else "missing population file")
-    for control in sorted(m["controls"]):
-        name = fmt.control_file(control)
-        if listed[name] != regenerated.get(control, empty):
-            snap.fail(name, "does not list exactly the records filed under "
-                            f"{control} in {fmt.FILE_RECORDS}")
-
-
 def verify_snapshot(path: str | Path, trust: TrustedKeys,
                     tsa_roots: Sequence[bytes] = ()) -> Verified:
-    """Verify one snapshot completely; VerificationError names the first failing part."""
-    snap = _Snapshot(Path(path))
+    """Verify one snapshot completely (schema v1 or v2, a window's or a Type 1); VerificationError
+    names the first failing part."""
+    snap = Snapshot(Path(path))
     try:
-        sums = snap.read_small(fmt.FILE_SUMS)
-        listed = _listed(snap, sums)
+        sums = snap.read_small(fmt.FILE_SUMS, fmt.MAX_SUMS_FILE)
+        listed = listed_files(snap, sums)
         signer = _authenticate(snap, sums, trust)
         for name in sorted(listed):
             if name != fmt.FILE_RECORDS and snap.sha256(name) != listed[name]:
                 snap.fail(name, "SHA-256 does not match SHA256SUMS")
-        m = _manifest(snap, snap.read_small(fmt.FILE_MANIFEST), signer)
-        regenerated = _records(snap, m, listed)
-        _populations(snap, m, listed, regenerated)
+        m = check_manifest(snap, snap.read_small(fmt.FILE_MANIFEST), signer)
+        check_contents(snap, m, listed)
         signature = snap.read_small(fmt.FILE_SIG)
         stamp = None
         if fmt.FILE_TSR in snap.members:
@@ -359,12 +165,19 @@ def verify_snapshot(path: str | Path, trust: TrustedKeys,
                 stamp = check_token(snap.read_small(fmt.FILE_TSR), signature, tsa_roots)
             except TimestampError as exc:
                 snap.fail(fmt.FILE_TSR, str(exc))
+        v1 = m["schema"] == fmt.SCHEMA_V1
+        type1 = not v1 and m["type"] == "type1"
+        where = m["as_of"] if type1 else m["window"]
         return Verified(
-            path=snap.path, window_id=m["window"]["id"], seq=m["seq"], records=m["records"]["count"],
+            path=snap.path, window_id=f"type1-{where['date']}" if type1 else where["id"],
+            seq=0 if type1 else m["seq"], records=m["records"]["count"],
             merkle_root=m["merkle"]["root"], sums_sha256=hashlib.sha256(sums).hexdigest(),
             signature=signature.hex(), key=signer, sealed_at=m["sealed_at"],
-            previous=m["previous"], controls=dict(m["controls"]), timestamp=stamp,
-            timezone=m["window"]["timezone"],
+            previous=None if type1 else m["previous"], controls=dict(m["controls"]),
+            timestamp=stamp, timezone=where["timezone"], schema=m["schema"],
+            type="type1" if type1 else "window",
+            criteria=dict(m["controls"] if v1 else m["criteria"]),
+            files=0 if v1 else m["files"]["count"], as_of=where["date"] if type1 else None,
         )
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         # A crafted but signed snapshot reaching a check in a shape it never expected: still
@@ -419,25 +232,30 @@ class _ChainOrder:
 
 def verify_chain(paths: Sequence[str | Path], trust: TrustedKeys, tsa_roots: Sequence[bytes] = (),
                  on_verified: Callable[[Verified], None] | None = None) -> list[Verified]:
-    """Verify each snapshot, that each one's ``previous`` names the one before it, and that
-    together they are in the order the sealer makes (no gap, no window twice)."""
+    """Verify each snapshot, that each window snapshot's ``previous`` names the window snapshot
+    before it, and that together they are in the order the sealer makes (no gap, no window
+    twice). Type 1 snapshots are verified on their own wherever they are given: they stand
+    outside the chain. Returns every snapshot verified, in the order given."""
     done: list[Verified] = []
+    chain: list[Verified] = []
     order = _ChainOrder()
     for path in paths:
         current = verify_snapshot(path, trust, tsa_roots)
-        if done:
-            before = done[-1]
-            where = f"{current.path.name}: {fmt.FILE_MANIFEST}"
-            if current.previous is None:
-                raise VerificationError(f"{where}: is a genesis snapshot but follows "
-                                        f"{before.path.name}")
-            expected = before.link()
-            for key in fmt.CHAINED_FIELDS:
-                if current.previous.get(key) != expected[key]:
-                    raise VerificationError(
-                        f"{where}: previous.{key} is {current.previous.get(key)!r}, but "
-                        f"{before.path.name} has {expected[key]!r}: the chain is broken")
-        order.add(current)  # after the links: a link names a missing snapshot more precisely
+        if current.type == "window":
+            if chain:
+                before = chain[-1]
+                where = f"{current.path.name}: {fmt.FILE_MANIFEST}"
+                if current.previous is None:
+                    raise VerificationError(f"{where}: is a genesis snapshot but follows "
+                                            f"{before.path.name}")
+                expected = before.link()
+                for key in fmt.CHAINED_FIELDS:
+                    if current.previous.get(key) != expected[key]:
+                        raise VerificationError(
+                            f"{where}: previous.{key} is {current.previous.get(key)!r}, but "
+                            f"{before.path.name} has {expected[key]!r}: the chain is broken")
+            order.add(current)  # after the links: a link names a missing snapshot more precisely
+            chain.append(current)
         done.append(current)
         if on_verified is not None:
             on_verified(current)

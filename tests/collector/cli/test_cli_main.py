@@ -83,7 +83,7 @@ def test_a_command_s_own_usage_errors_come_from_its_parser(capsys: pytest.Captur
     with pytest.raises(SystemExit) as stop:
         main(["sample", "x.tar", "--size", "2"])
     assert stop.value.code == 2
-    assert "the following arguments are required: --control" in capsys.readouterr().err
+    assert "one of the arguments --criterion --control is required" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_same_entry_point() -> None:

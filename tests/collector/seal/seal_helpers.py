@@ -12,6 +12,7 @@ from pathlib import Path
 
 from collector.records import EvidenceRecord, build_record, format_ts, parsed_body
 from collector.seal import _format as fmt
+from collector.seal._library import SealedLibrary
 from collector.seal._tar import write_tar
 from collector.seal.keys import SealingKey, public_key_path
 from collector.seal.snapshot import Sealer, SealOptions, Timestamper
@@ -27,16 +28,19 @@ def utc(text: str) -> datetime:
 
 def record(observed: str, *, controls: tuple[str, ...] = ("CC6.1", "CC7.2"),
            exception: str | None = None, key: str | None = None,
-           collected: str | None = None) -> EvidenceRecord:
-    """A real evidence record observed at ``observed`` (built by the production code)."""
+           collected: str | None = None, stream: str = "synthetic.events",
+           kind: str = "access_log", data: dict[str, object] | None = None) -> EvidenceRecord:
+    """A real evidence record observed at ``observed`` (built by the production code); ``data``
+    adds to its payload."""
     n = next(_seq)
     source_key = key or f"evt-{n:06d}"
     return build_record(
-        stream="synthetic.events", source_key=source_key, kind="access_log",
+        stream=stream, source_key=source_key, kind=kind,
         observed_at=format_ts(utc(observed)),
         collected_at=format_ts(utc(collected or observed) + timedelta(minutes=5)),
         actor=f"user{n % 7}@example.com", source_url=f"https://synthetic.invalid/events/{source_key}",
-        raw_sha256="ab" * 32, data={"event": "user.session.start", "n": n, "note": "caf\u00e9, \"q\""},
+        raw_sha256="ab" * 32,
+        data={"event": "user.session.start", "n": n, "note": "caf\u00e9, \"q\"", **(data or {})},
         exception_reason=exception, controls=controls, run_id="run-0001",
     )
 
@@ -75,9 +79,11 @@ class Env:
         return public_key_path(self.key.path)
 
     def sealer(self, *, period: str = "month", timestamper: Timestamper | None = None,
-               in_scope: tuple[str, ...] = ()) -> Sealer:
+               in_scope: tuple[str, ...] = (), library: SealedLibrary | None = None,
+               files_url: str | None = None) -> Sealer:
         """A sealer over this environment's store."""
-        options = SealOptions(period=period, zone="UTC", out_dir=self.out, in_scope=in_scope)
+        options = SealOptions(period=period, zone="UTC", out_dir=self.out, in_scope=in_scope,
+                              library=library, files_url=files_url)
         return Sealer(self.store, options, self.key, timestamper=timestamper, clock=self.clock)
 
 
@@ -107,6 +113,56 @@ def resum(members: Members) -> None:
         n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n not in fmt.SIGNATURE_FILES})
 
 
+def resign(members: Members, key: SealingKey) -> None:
+    """Recompute SHA256SUMS and sign it with ``key``: the operator rewriting a snapshot."""
+    resum(members)
+    members[fmt.FILE_SIG] = key.sign(members[fmt.FILE_SUMS])
+
+
 def lines(members: Members) -> list[bytes]:
     """The record lines of ``records.jsonl``, newlines kept."""
     return members["records.jsonl"].splitlines(keepends=True)
+
+
+# -- the organisation's control library, as the config would load it -------------------------
+
+TAILORED = '''
+[[controls]]
+id = "ACME-IAM-7"
+title = "MFA on every account"
+statement = "Every account signs in with MFA; gaps are fixed within 7 days."
+owner = "iam-lead@acme.example"
+criteria = ["CC6.1"]
+every = "1d"
+evidence = [{stream = "synthetic.users"}, {stream = "synthetic.events", kind = "change_ticket"}]
+
+[[controls]]
+id = "ACME-DOC-1"
+title = "MFA policy reviewed yearly"
+statement = "The MFA policy is reviewed and approved every year."
+owner = "security-lead@acme.example"
+criteria = ["CC6.1", "CC5.3"]
+every = "1y"
+evidence = [{document = "mfa-policy", every = "1y"}]
+
+[[controls]]
+id = "ACME-IDLE"
+title = "Okta sign-ins are reviewed"
+statement = "Okta sign-ins are reviewed weekly."
+owner = "security-lead@acme.example"
+criteria = ["CC7.2"]
+every = "7d"
+evidence = [{stream = "okta.system_log"}]
+'''
+
+
+def library(text: str = TAILORED, categories: tuple[str, ...] = ("security",),
+            exclude: tuple[dict[str, str], ...] = ()) -> SealedLibrary:
+    """A library (TOML ``text``) and scope validated by the production code, as a snapshot seals them."""
+    from collector.catalog import Catalog
+    from collector.controls import ControlLibrary, resolve_scope
+    from collector.seal.snapshot import sealed_library
+
+    catalog = Catalog.builtin()
+    lib = ControlLibrary.from_toml(text, "controls.toml", catalog, None)
+    return sealed_library(lib, resolve_scope(catalog, categories, exclude), "controls.toml")

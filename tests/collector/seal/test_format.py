@@ -52,11 +52,11 @@ def test_the_walker_rebuilds_what_the_sealer_wrote(env: Env) -> None:
     assert walk.digest.hexdigest() == hashlib.sha256(members["records.jsonl"]).hexdigest()
     assert set(written) == {"CC6.1", "CC7.2", "CC8.1"}
     for control, out in written.items():
-        assert out.getvalue() == members[f"controls/{control}.csv"]
+        assert out.getvalue() == members[f"criteria/{control}.csv"]
         pop = walk.populations[control]
         assert pop.digest.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
         rows = list(csv.reader(io.StringIO(out.getvalue().decode(), newline="")))[1:]
-        assert pop.count == len(rows) == manifest["controls"][control]
+        assert pop.count == len(rows) == manifest["criteria"][control]
         assert pop.exceptions == sum(row[5] == "exception" for row in rows)
     assert walk.populations["CC6.1"].exceptions == 4
 

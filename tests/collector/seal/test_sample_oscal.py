@@ -36,7 +36,7 @@ def test_sample_is_the_n_smallest_ranks_and_repeats_exactly(window: Path) -> Non
     rows = sample(window, "CC6.1", 10)
     assert rows == sample(window, "CC6.1", 10)
     root = orjson.loads(_member(window, "manifest.json"))["merkle"]["root"]
-    population = list(csv.reader(io.StringIO(_member(window, "controls/CC6.1.csv").decode(),
+    population = list(csv.reader(io.StringIO(_member(window, "criteria/CC6.1.csv").decode(),
                                              newline="")))
     header, body = population[0], population[1:]
     expected = sorted(body, key=lambda r: hashlib.sha256(f"{root}:CC6.1:{r[0]}".encode()).hexdigest())
@@ -61,7 +61,7 @@ def test_readme_shell_recipe_gives_the_same_sample(window: Path, tmp_path: Path,
                          check=True).stdout
     ids = [line.split()[1] for line in out.splitlines()]
     assert "seed='your text'" in script
-    assert main(["sample", str(window), "--control", "CC6.1", "--size", "25", "--seed", "your text"]) == 0
+    assert main(["sample", str(window), "--criterion", "CC6.1", "--size", "25", "--seed", "your text"]) == 0
     printed = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert printed[0][0] == "record_id"
     assert [r[0] for r in printed[1:]] == ids and len(ids) == 25
@@ -69,9 +69,9 @@ def test_readme_shell_recipe_gives_the_same_sample(window: Path, tmp_path: Path,
 
 def test_sample_errors_are_one_line_input_errors(window: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown control or a bad size is exit 2 naming it."""
-    assert main(["sample", str(window), "--control", "CC9.9", "--size", "3"]) == 2
+    assert main(["sample", str(window), "--criterion", "CC9.9", "--size", "3"]) == 2
     assert "no population for CC9.9" in capsys.readouterr().err
-    assert main(["sample", str(window), "--control", "CC6.1", "--size", "0"]) == 2
+    assert main(["sample", str(window), "--criterion", "CC6.1", "--size", "0"]) == 2
 
 
 def test_readme_merkle_recipe_recomputes_the_root(window: Path, tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_oscal_assessment_results_validate_and_carry_exceptions_as_findings(wind
     for line in _member(window, "SHA256SUMS").decode().splitlines():
         name, digest = line.removeprefix("SHA256 (").split(") = ")
         sums[name] = digest
-    for name in ("records.jsonl", "controls/CC6.1.csv", "manifest.json"):
+    for name in ("records.jsonl", "criteria/CC6.1.csv", "manifest.json"):
         assert resources[name]["rlinks"][0]["hashes"][0]["value"] == sums[name]
 
 

@@ -75,7 +75,7 @@ def test_empty_store_seals_an_empty_genesis_window(env: Env) -> None:
     [only] = env.sealer().seal()
     assert only.window_id == "2026-10" and only.records == 0
     verified = verify_snapshot(only.path, _trust(env))
-    assert verified.previous is None and verified.controls == {}
+    assert verified.previous is None and verified.controls == {} and verified.criteria == {}
 
 
 def test_default_window_waits_for_the_grace_period(env: Env) -> None:
@@ -107,15 +107,16 @@ def test_tar_is_deterministic_ustar_with_sorted_members_and_fixed_owner(env: Env
         members = tar.getmembers()
     names = [m.name for m in members]
     assert names == sorted(names)
-    assert set(names) == {"README.txt", "SHA256SUMS", "SHA256SUMS.ed25519", "controls/CC6.1.csv",
-                          "controls/CC7.2.csv", "controls/CC8.1.csv", "keys/seal.pub.pem",
-                          "manifest.json", "oscal/assessment-results.json", "records.jsonl"}
+    assert set(names) == {"README.txt", "SHA256SUMS", "SHA256SUMS.ed25519", "criteria/CC6.1.csv",
+                          "criteria/CC7.2.csv", "criteria/CC8.1.csv", "keys/seal.pub.pem",
+                          "manifest.json", "oscal/assessment-results.json", "records.jsonl",
+                          "controls.json"}
     assert {(m.uid, m.gid, m.uname, m.gname, m.mode, m.type) for m in members} == {
         (0, 0, "", "", 0o644, tarfile.REGTYPE)}
     manifest = orjson.loads(_members(snap.path)["manifest.json"])
     assert {m.mtime for m in members} == {int(utc(manifest["sealed_at"][:19]).timestamp())}
-    assert manifest["controls"] == {"CC6.1": 1, "CC7.2": 1, "CC8.1": 0}
-    assert _members(snap.path)["controls/CC8.1.csv"] == (
+    assert manifest["criteria"] == {"CC6.1": 1, "CC7.2": 1, "CC8.1": 0}
+    assert _members(snap.path)["criteria/CC8.1.csv"] == (
         b"record_id,observed_at,stream,source_key,actor,status,exception_reason,source_url\r\n")
 
 
@@ -151,7 +152,7 @@ def test_population_cells_that_look_like_formulas_are_neutralised(env: Env) -> N
     add(env.store, [hostile, record("2026-10-04T00:00:00")])
     [snap] = env.sealer().seal("2026-10")
     members = _members(snap.path)
-    rows = members["controls/CC6.1.csv"].decode().splitlines()
+    rows = members["criteria/CC6.1.csv"].decode().splitlines()
     [row] = [r for r in rows if r.startswith(hostile.id)]
     cells = row.split(",", 3)[3]
     assert cells.startswith("\"'=HYPERLINK(") and ",'@SUM(1+1),exception,'-2+3," in cells

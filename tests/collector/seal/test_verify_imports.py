@@ -61,7 +61,7 @@ def test_verify_imports_no_store_connectors_or_http(sealed: Path, env: Env) -> N
 
 def test_sample_imports_no_store_connectors_or_http(sealed: Path) -> None:
     """Sampling is as light as verifying."""
-    code, modules, err = _run(["sample", str(sealed), "--control", "CC6.1", "--size", "2"])
+    code, modules, err = _run(["sample", str(sealed), "--criterion", "CC6.1", "--size", "2"])
     assert code == 0, err
     assert [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)] == []
 

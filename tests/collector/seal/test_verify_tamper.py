@@ -94,15 +94,16 @@ def add_file(m: Members, c: Chain) -> None:
 
 
 def remove_file(m: Members, c: Chain) -> None:
-    del m["controls/CC6.1.csv"]
+    del m["criteria/CC6.1.csv"]
 
 
 def edit_manifest(m: Members, c: Chain) -> None:
+    assert b'"CC6.1":20' in m["manifest.json"]
     m["manifest.json"] = m["manifest.json"].replace(b'"CC6.1":20', b'"CC6.1":19')
 
 
 def edit_population(m: Members, c: Chain) -> None:
-    m["controls/CC6.1.csv"] = m["controls/CC6.1.csv"].replace(b",exception,", b",ok,", 1)
+    m["criteria/CC6.1.csv"] = m["criteria/CC6.1.csv"].replace(b",exception,", b",ok,", 1)
 
 
 def edit_oscal(m: Members, c: Chain) -> None:
@@ -128,8 +129,8 @@ def resign_with_own_key(m: Members, c: Chain) -> None:
 
 def resign_population_with_real_key(m: Members, c: Chain) -> None:
     """The operator drops an exception from a population file and re-signs with the real key."""
-    csv = m["controls/CC6.1.csv"].splitlines(keepends=True)
-    m["controls/CC6.1.csv"] = b"".join(row for row in csv if b",exception," not in row)
+    csv = m["criteria/CC6.1.csv"].splitlines(keepends=True)
+    m["criteria/CC6.1.csv"] = b"".join(row for row in csv if b",exception," not in row)
     resum(m)
     m["SHA256SUMS.ed25519"] = c.env.key.sign(m["SHA256SUMS"])
 
@@ -147,9 +148,9 @@ CASES = {
     "duplicate a line": Case(duplicate_line, "line 3 (record", True),
     "reorder lines": Case(reorder_lines, "is out of (observed_at, id) order", True),
     "add a file": Case(add_file, "notes.txt: extra file, not listed in SHA256SUMS", False),
-    "remove a file": Case(remove_file, "controls/CC6.1.csv: missing (listed in SHA256SUMS)", True),
+    "remove a file": Case(remove_file, "criteria/CC6.1.csv: missing (listed in SHA256SUMS)", True),
     "edit the manifest": Case(edit_manifest, "manifest.json: SHA-256 does not match SHA256SUMS", True),
-    "edit a population file": Case(edit_population, "controls/CC6.1.csv: SHA-256 does not match", True),
+    "edit a population file": Case(edit_population, "criteria/CC6.1.csv: SHA-256 does not match", True),
     "edit the OSCAL": Case(edit_oscal, "oscal/assessment-results.json: SHA-256 does not match", True),
     "forge the signature with another key": Case(
         forge_signature, "SHA256SUMS.ed25519: SHA256SUMS is not signed by a trusted key", True),
@@ -157,7 +158,7 @@ CASES = {
         resign_with_own_key, "SHA256SUMS.ed25519: SHA256SUMS is not signed by a trusted key", True),
     "re-sign a doctored population with the real key": Case(
         resign_population_with_real_key,
-        "controls/CC6.1.csv: does not list exactly the records filed under CC6.1", False),
+        "criteria/CC6.1.csv: does not list exactly the records filed under CC6.1", False),
 }
 
 
