@@ -29,6 +29,10 @@ def normalise_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    # First: switching a new file to WAL takes an exclusive lock, and without a busy timeout a
+    # second process opening the same new store at that instant failed at once ("database is
+    # locked"; seen once in tests/storage/test_schema.py's two-process race).
+    cursor.execute("PRAGMA busy_timeout=30000")
     # 8 KiB pages (SQLite's default is 4 KiB): ~15% faster bulk inserts of ~0.5 KB records
     # (bench/ingest.py). Takes effect only when the file is created, before WAL is switched on.
     cursor.execute("PRAGMA page_size=8192")
@@ -36,7 +40,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # NORMAL in WAL mode: a killed process loses nothing committed; only power loss can drop
     # the last transactions, and never corrupts the database.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: random-id B-tree inserts
     cursor.execute("PRAGMA temp_store=MEMORY")

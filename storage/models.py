@@ -27,10 +27,12 @@ __all__ = [
     "RunTable",
     "SnapshotContentsTable",
     "SnapshotIdsTable",
+    "SnapshotLibraryTable",
     "SnapshotTable",
 ]
 
-APPEND_ONLY_TABLES = ("evidence", "filings", "snapshots", "snapshot_contents", "snapshot_record_ids")
+APPEND_ONLY_TABLES = ("evidence", "filings", "snapshots", "snapshot_contents", "snapshot_record_ids",
+                      "snapshot_libraries")
 """Every table whose rows the database itself refuses to update or delete (storage/guards.py)."""
 
 TS = String(27)  # RFC 3339 UTC, fixed width (2026-11-28T07:16:25.123456Z): text order is time order
@@ -142,6 +144,16 @@ SnapshotIdsTable = Table(
     Column("seq", Integer, primary_key=True),
     Column("part", Integer, primary_key=True),
     Column("ids", LargeBinary, nullable=False),
+)
+
+# The control library (controls.json bytes) a schema-v2 snapshot was sealed with, so re-sealing
+# reproduces it however the library changed since (migration 0005).
+SnapshotLibraryTable = Table(
+    "snapshot_libraries",
+    METADATA,
+    Column("window_id", String(16), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("library", LargeBinary, nullable=False),
 )
 
 # One row per digest delivery attempt (status ``ok`` or ``failed``); not evidence (migration 0002).

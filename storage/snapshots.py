@@ -9,20 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     func,
     insert,
     select,
 )
 
-from storage.models import EvidenceTable, SnapshotTable
+from storage.models import (
+    EvidenceTable,
+    SnapshotContentsTable,
+    SnapshotIdsTable,
+    SnapshotLibraryTable,
+    SnapshotTable,
+)
 from storage.rows import EvidenceRecord
 from storage.store import Store
 
@@ -31,27 +30,10 @@ __all__ = ["SnapshotContents", "SnapshotRow", "earliest_observed", "insert_snaps
            "stream_latest", "stream_window"]
 
 _STREAM_CACHE_KIB = -4096  # negative: KiB, as SQLite reads it
-_meta = MetaData()
-contents_table = Table(
-    "snapshot_contents", _meta,
-    Column("window_id", String(16), primary_key=True),
-    Column("seq", Integer, primary_key=True),
-    Column("public_key", Text, nullable=False),
-    Column("timestamp_token", LargeBinary, nullable=True),
-)
-ids_table = Table(
-    "snapshot_record_ids", _meta,
-    Column("window_id", String(16), primary_key=True),
-    Column("seq", Integer, primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("ids", LargeBinary, nullable=False),
-)
-libraries_table = Table(
-    "snapshot_libraries", _meta,
-    Column("window_id", String(16), primary_key=True),
-    Column("seq", Integer, primary_key=True),
-    Column("library", LargeBinary, nullable=False),
-)
+# The tables are defined once, with the rest of the schema, in storage/models.py.
+contents_table = SnapshotContentsTable
+ids_table = SnapshotIdsTable
+libraries_table = SnapshotLibraryTable
 _PART = 1 << 20
 
 
