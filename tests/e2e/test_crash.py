@@ -54,7 +54,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
     killed_mid_run = 0
     for attempt in range(8):
         folder = tmp_path / f"kill{attempt}"
-        config = _config(folder, delay_ms=1)
+        # 2 ms an item: a run of ~5 s, so the kills (0.8-3.5 s in) land mid-run even now that
+        # start-up takes ~0.3 s instead of ~1 s.
+        config = _config(folder, delay_ms=2)
         db = folder / "evidence.db"
         # Kill once or twice per store, at a random instant, then let a rerun finish.
         for _ in range(1 + attempt % 2):
