@@ -21,6 +21,7 @@ __all__ = [
     "full_record",
     "parse_ts",
     "parsed_body",
+    "record_body",
 ]
 
 _TS_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
@@ -55,6 +56,49 @@ def parse_ts(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def record_body(
+    *,
+    stream: str,
+    source_key: str,
+    kind: str,
+    observed_at: str,
+    actor: str | None,
+    source_url: str | None,
+    raw_sha256: str,
+    data: dict[str, Any],
+    exception_reason: str | None,
+    controls: tuple[str, ...],
+) -> bytes:
+    """The one function that builds a record body: validate the fields and return the canonical
+    JSON bytes whose SHA-256 is the record id (``build_record`` wraps it into the stored row;
+    outside tools, such as the real-payload harness, call it to check a normalised item).
+
+    Raises RecordError naming the stream and source key when a field breaks the record
+    contract (unknown kind, empty key, data outside the JSON profile).
+    """
+    if kind not in KINDS:
+        raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
+    if not source_key:
+        raise RecordError(f"{stream}: empty source_key")
+    try:
+        check_profile(data)
+    except RecordError as exc:  # name the record; the path is only built when it fails
+        raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
+    return canonical({
+        "stream": stream,
+        "source_key": source_key,
+        "kind": kind,
+        "observed_at": observed_at,
+        "actor": actor,
+        "source_url": source_url,
+        "raw_sha256": raw_sha256,
+        "data": data,
+        "status": "exception" if exception_reason else "ok",
+        "exception_reason": exception_reason,
+        "controls": controls,  # orjson writes a tuple as an array
+    })
+
+
 def build_record(
     *,
     stream: str,
@@ -70,34 +114,18 @@ def build_record(
     controls: tuple[str, ...],
     run_id: str,
 ) -> EvidenceRecord:
-    """The one place a record is built: validate the fields, canonicalise the body once and
-    derive the id from it. Timestamps are ``format_ts`` text.
+    """The one place a stored row is built: the body from ``record_body`` (canonicalised once)
+    and the id derived from it. Timestamps are ``format_ts`` text.
 
     Raises RecordError naming the stream and source key when a field breaks the record
     contract (unknown kind, empty key, data outside the JSON profile).
     """
-    if kind not in KINDS:
-        raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
-    if not source_key:
-        raise RecordError(f"{stream}: empty source_key")
-    try:
-        check_profile(data)
-    except RecordError as exc:  # name the record; the path is only built when it fails
-        raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
+    body = record_body(
+        stream=stream, source_key=source_key, kind=kind, observed_at=observed_at, actor=actor,
+        source_url=source_url, raw_sha256=raw_sha256, data=data,
+        exception_reason=exception_reason, controls=controls,
+    )
     status = "exception" if exception_reason else "ok"
-    body = canonical({
-        "stream": stream,
-        "source_key": source_key,
-        "kind": kind,
-        "observed_at": observed_at,
-        "actor": actor,
-        "source_url": source_url,
-        "raw_sha256": raw_sha256,
-        "data": data,
-        "status": status,
-        "exception_reason": exception_reason,
-        "controls": controls,  # orjson writes a tuple as an array
-    })
     record: EvidenceRecord = _new_record(EvidenceRecord, (
         sha256(body).hexdigest(), stream, source_key, kind, observed_at, collected_at, status,
         actor, run_id, body.decode(),

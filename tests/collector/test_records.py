@@ -113,3 +113,20 @@ def test_timestamps_equal_isoformat_in_utc(moment: datetime) -> None:
     """The fast formatter writes what isoformat writes, for any aware instant and offset."""
     utc = moment.astimezone(UTC)
     assert format_ts(moment) == utc.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def test_record_body_is_the_body_build_record_stores() -> None:
+    """record_body (the public body builder outside tools call) returns exactly the bytes a built row stores."""
+    from hashlib import sha256
+
+    from collector.records import build_record, record_body
+
+    fields = {"stream": "okta.users", "source_key": "00u1", "kind": "mfa_status",
+              "observed_at": "2026-11-02T09:00:00.000000Z", "actor": "a@example.com",
+              "source_url": "https://acme.okta.com/api/v1/users/00u1", "raw_sha256": "ab" * 32,
+              "data": {"status": "ACTIVE", "factors": []},
+              "exception_reason": "ACTIVE user has no active MFA factor", "controls": ("CC6.1",)}
+    body = record_body(**fields)
+    row = build_record(**fields, collected_at="2026-11-02T09:05:00.000000Z", run_id="r1")
+    assert row.body == body.decode() and row.id == sha256(body).hexdigest()
+    assert row.status == "exception"
