@@ -23,6 +23,7 @@ __all__ = [
     "seed_cloudtrail",
     "seed_iam",
     "seed_rds",
+    "seed_rds_clusters",
     "seed_trail_shapes",
     "trail_shapes",
 ]
@@ -361,6 +362,21 @@ def seed_rds(rds: Any) -> dict[str, int]:
             BackupRetentionPeriod=retention,
         )
     return wanted
+
+
+def seed_rds_clusters(rds: Any, source: str = "orders") -> dict[str, str | None]:
+    """A read replica of ``source`` (which must exist) with retention 0, as PostgreSQL replicas
+    have, and an Aurora cluster (7 days) with one member instance; moto takes an automated
+    snapshot of the cluster at creation. Returns the expected exception per identifier."""
+    rds.create_db_instance_read_replica(DBInstanceIdentifier=f"{source}-replica",
+                                        SourceDBInstanceIdentifier=source)
+    rds.modify_db_instance(DBInstanceIdentifier=f"{source}-replica", BackupRetentionPeriod=0,
+                           ApplyImmediately=True)
+    rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="admin",
+                          MasterUserPassword="example-password-1", BackupRetentionPeriod=7)
+    rds.create_db_instance(DBInstanceIdentifier="ledger-1", DBInstanceClass="db.r6g.large",
+                           Engine="aurora-postgresql", DBClusterIdentifier="ledger")
+    return {f"{source}-replica": None, "ledger": None, "ledger-1": None}
 
 
 def seed_all(session: Any, *, bucket: str = "org-trail", region: str = "us-east-1",
