@@ -15,7 +15,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_HEAD", "create_store_engine", "migrate", "norma
            "schema_version"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 """The newest migration's revision: a store at this version opens without loading Alembic.
 A new migration must raise it (a test compares it with the migration scripts' head)."""
 
