@@ -23,7 +23,7 @@ from collector.errors import RecordError
 from collector.records import EvidenceRecord, build_record, format_ts
 from connectors.sdk.base import ConnectorConfig, Stream
 from connectors.sdk.errors import ConnectorError
-from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, SourceItem
+from connectors.sdk.items import KEEP, Checkpoint, Cursor, ItemFailure, Skipped, SourceItem
 from storage import BatchJob, CursorConflict, FilingRow, Store
 
 __all__ = ["BatchReport", "Pipeline", "RunResult"]
@@ -59,6 +59,8 @@ class RunResult:
     error: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Items the stream read and deliberately did not store, by reason (``Skipped``)."""
 
     @property
     def seconds(self) -> float:
@@ -197,7 +199,7 @@ class Pipeline:
         log_event = bound.info if result.status == "ok" else bound.warning
         log_event(
             "run_finished", status=result.status, items=result.items,
-            records_new=result.records_new, failures=result.failures,
+            records_new=result.records_new, failures=result.failures, skipped=dict(result.skipped),
             error_class=result.error_class, seconds=round(result.seconds, 3),
         )
         return result
@@ -254,6 +256,8 @@ class Pipeline:
             elif isinstance(output, ItemFailure):
                 state.fail(output.key, output.error, output.error_class, result)
                 bound.warning("item_failed", key=output.key, error_class=output.error_class)
+            elif isinstance(output, Skipped):
+                result.skipped[output.reason] += output.count
             if len(records) >= size or (records and now >= flush_at):
                 self._commit(batch, state, result,
                              {"items": result.items, "failures": result.failures})

@@ -167,14 +167,16 @@ class JiraData:
         issue.updated = max(issue.updated, when)
         return when
 
-    def transition(self, key: str, to: str, *, by: str, at: datetime | None = None) -> None:
-        """Move ``key`` to status ``to``; entering Done/Resolved sets the resolution."""
+    def transition(self, key: str, to: str, *, by: str, at: datetime | None = None,
+                   resolution: str | None = None) -> None:
+        """Move ``key`` to status ``to``; entering Done/Resolved sets the resolution (Done or Fixed,
+        unless ``resolution`` names another, such as "Won't Do")."""
         if to not in STATUSES:
             raise ValueError(f"unknown status {to!r}")
         with self.lock:
             issue = self.issues[key]
             items = [Change("status", issue.status, to)]
-            resolution = _RESOLUTIONS.get(to)
+            resolution = (resolution or _RESOLUTIONS.get(to)) if to in _RESOLUTIONS else None
             if resolution != issue.resolution:
                 items.append(Change("resolution", issue.resolution, resolution))
             when = self._record(issue, by, at, items)
@@ -262,7 +264,8 @@ def seed(data: JiraData, *, seed: int, now: datetime, days: int = 60, changes: i
 
     Deterministic from ``seed`` and ``now``. Returns the known cases by name:
     ``unapproved`` (a change Done without passing Approved), ``long_changelog`` (approved
-    early, then more edits than a search embeds), ``approved`` (a normal approved change)
+    early, then more edits than a search embeds), ``approved`` (a normal approved change),
+    ``not_delivered`` (Done as "Won't Do" without approval: never delivered, not an exception)
     and ``open`` (the newest change, still waiting for approval).
     """
     rng = Random(seed)  # noqa: S311 - a reproducible data set, not security
@@ -288,6 +291,10 @@ def seed(data: JiraData, *, seed: int, now: datetime, days: int = 60, changes: i
                 data.edit(key, "description" if n % 3 else "labels", f"revision {n + 1}", by=engineer, at=at)
             data.walk(key, CHANGE_FLOW[3:], by=(engineer, engineer), start=at, rng=rng, until=until)
             cases["long_changelog"] = key
+        elif i == 8:  # withdrawn before approval: closed as Won't Do, never delivered
+            at = data.walk(key, CHANGE_FLOW[1:2], by=(engineer,), start=created, rng=rng, until=until)
+            data.transition(key, "Done", by=engineer, at=at + timedelta(hours=2), resolution="Won't Do")
+            cases["not_delivered"] = key
         elif i == changes - 1:
             data.walk(key, CHANGE_FLOW[1:2], by=(engineer,), start=created, rng=rng, until=until)
             cases["open"] = key

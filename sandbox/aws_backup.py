@@ -51,7 +51,7 @@ class Job:
         }
         if self.completed is not None:
             body["CompletionDate"] = self.completed.timestamp()
-            if self.state == "COMPLETED":
+            if self.state in ("COMPLETED", "PARTIAL"):  # a partial backup still made a recovery point
                 body["RecoveryPointArn"] = (f"arn:aws:rds:{self.region}:{self.account}:snapshot:"
                                             f"awsbackup:job-{self.job_id}")
         if self.status_message:

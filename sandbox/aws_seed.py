@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ __all__ = [
     "MEMBER_ACCOUNT",
     "ORG_ID",
     "TrailSeed",
+    "TrailShapes",
     "event",
     "log_file",
     "log_key",
@@ -21,6 +23,9 @@ __all__ = [
     "seed_cloudtrail",
     "seed_iam",
     "seed_rds",
+    "seed_rds_clusters",
+    "seed_trail_shapes",
+    "trail_shapes",
 ]
 
 ACCOUNT = "111111111111"
@@ -212,6 +217,125 @@ def seed_cloudtrail(s3: Any, bucket: str, now: datetime, *, region: str = "us-ea
     return seed
 
 
+@dataclass
+class TrailShapes:
+    """Records in the shapes real trails hold beyond the everyday ones, and what each should become.
+
+    ``expected`` maps each record's key (its eventID, or the SHA-256 of the exact bytes of a
+    record without one) to its exception reason or None; ``service_assumptions`` counts the
+    AssumeRole calls made by AWS services, which are not stored by default.
+    """
+
+    records: list[dict[str, Any]]
+    expected: dict[str, str | None]
+    service_assumptions: int
+
+
+def _compact(record: dict[str, Any]) -> bytes:
+    """The bytes ``log_file`` writes for ``record`` inside its Records array."""
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def trail_shapes(t: datetime, account: str = ACCOUNT, tag: str = "") -> TrailShapes:
+    """Records from ``t`` on, one of each shape: a root sign-in whose MFAUsed is "YES", an
+    eventVersion 1.0 record without eventID, AssumeRole calls made by an AWS service, an IAM
+    Identity Center sign-in, a root password change, access keys created by root (its own and
+    an IAM user's), and AWS Config's recorder stopped, deleted (refused) and started."""
+    ids = {name: f"e-{name}{tag}" for name in (
+        "root-mfa-upper", "service-assume", "service-assume-2", "idc-signin", "idc-signin-failed",
+        "root-password", "root-key", "root-key-for-user", "config-stop", "config-delete-denied",
+        "config-start")}
+    root = {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
+            "accountId": account, "accessKeyId": ""}
+    login = console_login(t, ids["root-mfa-upper"], identity_type="Root", account=account)
+    login["additionalEventData"]["MFAUsed"] = "YES"  # as AWS's own documented root example writes it
+    legacy: dict[str, Any] = {
+        "eventVersion": "1.0",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEALICE", "accountId": account,
+                         "arn": f"arn:aws:iam::{account}:user/alice", "accessKeyId": "AKIAEXAMPLE",
+                         "userName": "alice"},
+        "eventTime": _ts(t + timedelta(minutes=1)), "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateUser", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.10",
+        "userAgent": "aws-cli/1.3.2", "requestParameters": {"userName": f"legacy{tag}"},
+        "responseElements": {"user": {"userName": f"legacy{tag}", "path": "/"}},
+    }
+
+    def service_assume(n: int, event_id: str, service: str) -> dict[str, Any]:
+        role = f"arn:aws:iam::{account}:role/{service.partition('.')[0]}-role"
+        record = event("AssumeRole", t + timedelta(minutes=2, seconds=n), source="sts.amazonaws.com",
+                       event_id=event_id, account=account,
+                       identity={"type": "AWSService", "invokedBy": service},
+                       params={"roleArn": role, "roleSessionName": f"session-{n}"})
+        record["sourceIPAddress"] = record["userAgent"] = service
+        return record
+
+    def idc(event_id: str, minutes: int, result: str) -> dict[str, Any]:
+        record = event("UserAuthentication", t + timedelta(minutes=minutes), source="signin.amazonaws.com",
+                       event_id=event_id, account=account,
+                       identity={"type": "IdentityCenterUser", "arn": "", "accountId": account,
+                                 "accessKeyId": "",
+                                 "onBehalfOf": {"userId": "9067-idc-user-pat",
+                                                "identityStoreArn": f"arn:aws:identitystore::{account}:"
+                                                                    "identitystore/d-9067example"},
+                                 "credentialId": "idc-credential-1"},
+                       extra={"AuthWorkflowID": "wf-1", "UserName": "pat@example.com",
+                              "LoginTo": "https://d-9067example.awsapps.com/start/",
+                              "CredentialType": "EXTERNAL_IDP"})
+        record["eventType"] = "AwsServiceEvent"
+        record["serviceEventDetails"] = {"UserAuthentication": result}
+        return record
+
+    password = event("PasswordUpdated", t + timedelta(minutes=5), source="signin.amazonaws.com",
+                     event_id=ids["root-password"], account=account, identity=dict(root),
+                     response={"PasswordUpdated": "Success"})
+    password["eventType"] = "AwsConsoleSignIn"
+    root_key = event("CreateAccessKey", t + timedelta(minutes=6), source="iam.amazonaws.com",
+                     event_id=ids["root-key"], account=account,
+                     identity={**root, "invokedBy": "signin.amazonaws.com",
+                               "sessionContext": {"attributes": {"mfaAuthenticated": "true"}}},
+                     response={"accessKey": {"accessKeyId": "AKIAROOTEXAMPLE", "status": "Active"}})
+    user_key = event("CreateAccessKey", t + timedelta(minutes=7), source="iam.amazonaws.com",
+                     event_id=ids["root-key-for-user"], account=account, identity=dict(root),
+                     params={"userName": "carol"})
+    recorder = {"configurationRecorderName": "default"}
+    records = [
+        login, legacy,
+        service_assume(0, ids["service-assume"], "ec2.amazonaws.com"),
+        service_assume(1, ids["service-assume-2"], "lambda.amazonaws.com"),
+        idc(ids["idc-signin"], 3, "Success"), idc(ids["idc-signin-failed"], 4, "Failure"),
+        password, root_key, user_key,
+        event("StopConfigurationRecorder", t + timedelta(minutes=8), source="config.amazonaws.com",
+              event_id=ids["config-stop"], account=account, params=recorder),
+        event("DeleteConfigurationRecorder", t + timedelta(minutes=9), source="config.amazonaws.com",
+              event_id=ids["config-delete-denied"], account=account, params=recorder, error="AccessDenied"),
+        event("StartConfigurationRecorder", t + timedelta(minutes=10), source="config.amazonaws.com",
+              event_id=ids["config-start"], account=account, params=recorder),
+    ]
+    expected: dict[str, str | None] = {
+        ids["root-mfa-upper"]: None,
+        hashlib.sha256(_compact(legacy)).hexdigest(): None,
+        ids["idc-signin"]: None,
+        ids["idc-signin-failed"]: None,
+        ids["root-password"]: None,
+        ids["root-key"]: "access key created for the root user",
+        ids["root-key-for-user"]: None,
+        ids["config-stop"]: "AWS Config recorder stopped (default)",
+        ids["config-delete-denied"]: None,
+        ids["config-start"]: None,
+    }
+    return TrailShapes(records, expected, service_assumptions=2)
+
+
+def seed_trail_shapes(s3: Any, bucket: str, now: datetime, *, region: str = "ap-southeast-2") -> TrailShapes:
+    """One log file of ``trail_shapes`` two days before ``now``, in its own prefix of ``bucket``
+    (which must exist), so it never shifts the cursor of the prefixes ``seed_cloudtrail`` fills."""
+    t = (now - timedelta(days=2)).replace(hour=11, minute=0, second=0, microsecond=0)
+    shapes = trail_shapes(t)
+    s3.put_object(Bucket=bucket, Key=log_key(ACCOUNT, region, t + timedelta(minutes=20), unique="S1"),
+                  Body=log_file(shapes.records))
+    return shapes
+
+
 def seed_iam(iam: Any) -> dict[str, str | None]:
     """Users with and without MFA; returns the expected exception per user name."""
     password = "Sandbox-Only-Passw0rd!"  # a fake account on a local fake  # noqa: S105
@@ -238,6 +362,21 @@ def seed_rds(rds: Any) -> dict[str, int]:
             BackupRetentionPeriod=retention,
         )
     return wanted
+
+
+def seed_rds_clusters(rds: Any, source: str = "orders") -> dict[str, str | None]:
+    """A read replica of ``source`` (which must exist) with retention 0, as PostgreSQL replicas
+    have, and an Aurora cluster (7 days) with one member instance; moto takes an automated
+    snapshot of the cluster at creation. Returns the expected exception per identifier."""
+    rds.create_db_instance_read_replica(DBInstanceIdentifier=f"{source}-replica",
+                                        SourceDBInstanceIdentifier=source)
+    rds.modify_db_instance(DBInstanceIdentifier=f"{source}-replica", BackupRetentionPeriod=0,
+                           ApplyImmediately=True)
+    rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="admin",
+                          MasterUserPassword="example-password-1", BackupRetentionPeriod=7)
+    rds.create_db_instance(DBInstanceIdentifier="ledger-1", DBInstanceClass="db.r6g.large",
+                           Engine="aurora-postgresql", DBClusterIdentifier="ledger")
+    return {f"{source}-replica": None, "ledger": None, "ledger-1": None}
 
 
 def seed_all(session: Any, *, bucket: str = "org-trail", region: str = "us-east-1",

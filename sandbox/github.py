@@ -92,6 +92,7 @@ class FakeGithub(FakeServer):
             (rf"^/repos/{o}/{r}/pulls$", self._pulls),
             (rf"^/repos/{o}/{r}/pulls/(?P<number>\d+)$", self._pull),
             (rf"^/repos/{o}/{r}/pulls/(?P<number>\d+)/reviews$", self._reviews),
+            (rf"^/repos/{o}/{r}/issues/(?P<number>\d+)/events$", self._issue_events),
             (rf"^/repos/{o}/{r}/branches/(?P<branch>[^/]+)$", self._branch),
             (rf"^/repos/{o}/{r}/branches/(?P<branch>[^/]+)/protection$", self._protection),
         ]
@@ -196,6 +197,7 @@ class FakeGithub(FakeServer):
             "merged_at": _ts(pull.merged_at) if pull.merged_at else None,
             "merge_commit_sha": f"{pull.number:040x}"[::-1] if pull.merged_at else None,
             "html_url": f"{WEB_URL}/{full}/pull/{pull.number}",
+            "issue_url": f"{base}/repos/{full}/issues/{pull.number}",
             "base": {"label": f"{self.org.login}:{pull.base}", "ref": pull.base, "sha": "b" * 40},
             "head": {"label": f"{pull.author}:topic-{pull.number}", "ref": f"topic-{pull.number}",
                      "sha": pull.head_sha},
@@ -269,13 +271,42 @@ class FakeGithub(FakeServer):
         full = f"{self.org.login}/{repo.name}"
         reviews = [
             {"id": r.id, "user": self._user(request.base_url, r.user), "state": r.state,
-             "body": "", "commit_id": pull.head_sha,
+             "body": "", "commit_id": r.commit_id or pull.head_sha,
              "submitted_at": _ts(r.submitted_at) if r.submitted_at else None,
              "html_url": f"{WEB_URL}/{full}/pull/{pull.number}#pullrequestreview-{r.id}",
              "pull_request_url": f"{request.base_url}/repos/{full}/pulls/{pull.number}"}
             for r in sorted(pull.reviews, key=lambda r: r.id)
         ]
         return self._page(request, reviews)
+
+    def _issue_events(self, request: Request) -> Response:
+        found = self._find_pull(request)
+        if found is None:
+            return self._missing()
+        repo, pull = found
+        base = request.base_url
+        full = f"{self.org.login}/{repo.name}"
+        events: list[tuple[datetime, dict[str, Any]]] = []
+
+        def add(at: datetime, kind: str, actor: str, **fields: Any) -> None:
+            number = len(events) + 1
+            events.append((at, {
+                "id": pull.number * 1000 + number, "url": f"{base}/repos/{full}/issues/events/{number}",
+                "actor": self._user(base, actor), "event": kind, "commit_id": None, "commit_url": None,
+                "created_at": _ts(at), "performed_via_github_app": None, **fields}))
+
+        for review in pull.reviews:
+            if review.dismissal is not None:
+                at, was = review.dismissal
+                add(at, "review_dismissed", pull.merged_by or pull.author, dismissed_review={
+                    "state": was.lower(), "review_id": review.id,
+                    "dismissal_message": "Dismissed", "dismissal_commit_id": None})
+        if pull.merged_at is not None:
+            add(pull.merged_at, "merged", pull.merged_by or pull.author,
+                commit_id=f"{pull.number:040x}"[::-1])
+        if pull.closed_at is not None:
+            add(pull.closed_at, "closed", pull.merged_by or pull.author)
+        return self._page(request, [e for _, e in sorted(events, key=lambda e: (e[0], e[1]["id"]))])
 
     def _branch(self, request: Request) -> Response:
         repo = self._find_repo(request)
@@ -310,10 +341,12 @@ class FakeGithub(FakeServer):
             "required_linear_history": {"enabled": False},
         }
         if rule.required_approvals is not None:
-            body["required_pull_request_reviews"] = {
+            reviews: dict[str, Any] = {
                 "url": f"{url}/required_pull_request_reviews",
                 "dismiss_stale_reviews": rule.dismiss_stale_reviews,
                 "require_code_owner_reviews": rule.require_code_owner_reviews,
-                "required_approving_review_count": rule.required_approvals,
             }
+            if rule.count_stated:
+                reviews["required_approving_review_count"] = rule.required_approvals
+            body["required_pull_request_reviews"] = reviews
         return self._answer(200, body)

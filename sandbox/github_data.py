@@ -12,12 +12,24 @@ __all__ = ["GithubOrg", "GithubPull", "GithubRepo", "GithubReview", "Protection"
 
 @dataclass
 class GithubReview:
-    """One pull request review; ``submitted_at`` is None for a PENDING review."""
+    """One pull request review; ``submitted_at`` is None for a PENDING review.
+
+    ``commit_id`` is the commit reviewed (None: the pull's head). A dismissed review shows
+    ``state`` DISMISSED, and ``dismissal`` holds when it was dismissed and what it had been,
+    which the pull's issue events report as ``review_dismissed``.
+    """
 
     id: int
     user: str
     state: str
     submitted_at: datetime | None
+    commit_id: str | None = None
+    dismissal: tuple[datetime, str] | None = None
+
+    def dismiss(self, at: datetime) -> None:
+        """Dismiss this (APPROVED or CHANGES_REQUESTED) review at ``at``."""
+        self.dismissal = (at, self.state)
+        self.state = "DISMISSED"
 
 
 @dataclass
@@ -47,6 +59,8 @@ class Protection:
     """A branch's protection settings (the subset the collector reads)."""
 
     required_approvals: int | None = 1
+    count_stated: bool = True
+    """False: the older API shape, required reviews without ``required_approving_review_count``."""
     dismiss_stale_reviews: bool = True
     require_code_owner_reviews: bool = False
     enforce_admins: bool = True

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
 
-from sandbox.github_data import GithubOrg, GithubRepo, Protection
+from sandbox.github_data import GithubOrg, GithubRepo, GithubReview, Protection
 
 __all__ = ["KnownExceptions", "SeededOrg", "seed_org"]
 
@@ -18,6 +18,12 @@ class KnownExceptions:
     pr_unreviewed: str
     pr_self_approved: str
     pr_approval_withdrawn: str
+    pr_dismissed_before_merge: str
+    pr_approved_after_merge: str
+    pr_dismissed_after_merge: str
+    """Not an exception: judged as of the merge, when the approval stood."""
+    pr_approved_earlier_commit: str
+    """An exception only with ``require_final_approval``."""
     unprotected_branch: str
     zero_approvals_branch: str
     member_2fa_disabled: str
@@ -47,7 +53,8 @@ def seed_org(
     people = ["alice", "bob", "carol", "dave", "erin", "frank"]
     org = GithubOrg(login, two_factor_requirement_enabled=False,
                     members={p: True for p in people} | {"mallory": False})
-    layout = [("api", Protection()), ("infra", Protection(required_approvals=2)),
+    # api's protection comes in the older API shape (reviews required, no count: one approval).
+    layout = [("api", Protection(count_stated=False)), ("infra", Protection(required_approvals=2)),
               ("web", Protection(required_approvals=0)), ("docs", None)]
     for index, (name, protection) in enumerate(layout):
         repo = GithubRepo(id=1000 + index, name=name)
@@ -85,6 +92,21 @@ def seed_org(
     withdrawn = org.add_pull("api", author="frank", merged_at=middle + timedelta(hours=6),
                              reviews=[("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")],
                              title="Merged after approval was withdrawn")
+    # Reviews judged as of the merge: a dismissal or an approval after it changes nothing.
+    stale = org.add_pull("api", author="bob", merged_at=middle + timedelta(hours=9), merged_by="bob",
+                         reviews=[("carol", "APPROVED")], title="Merged after its approval went stale")
+    stale.reviews[0].dismiss(middle + timedelta(hours=8, minutes=30))
+    late = org.add_pull("api", author="carol", merged_at=middle + timedelta(hours=12), merged_by="carol",
+                        title="Approved only after the merge")
+    late.reviews.append(GithubReview(late.number * 100, "dave", "APPROVED", middle + timedelta(hours=14)))
+    late.updated_at = middle + timedelta(hours=14)
+    kept = org.add_pull("api", author="dave", merged_at=middle + timedelta(hours=15), merged_by="dave",
+                        reviews=[("erin", "APPROVED")], title="Approval dismissed after the merge")
+    kept.reviews[0].dismiss(middle + timedelta(days=2))
+    kept.updated_at = middle + timedelta(days=2)
+    earlier = org.add_pull("api", author="erin", merged_at=middle + timedelta(hours=18), merged_by="erin",
+                           reviews=[("frank", "APPROVED")], title="Pushed to after its approval")
+    earlier.reviews[0].commit_id = f"{earlier.number:039x}e"
     # A repository with open work too: open pulls are never evidence of a merge.
     open_pull = org.add_pull("api", author="bob", merged_at=None, updated_at=now - timedelta(hours=1),
                              title="Work in progress")
@@ -94,6 +116,10 @@ def seed_org(
         pr_unreviewed=f"{login}/api#{unreviewed.number}",
         pr_self_approved=f"{login}/api#{self_approved.number}",
         pr_approval_withdrawn=f"{login}/api#{withdrawn.number}",
+        pr_dismissed_before_merge=f"{login}/api#{stale.number}",
+        pr_approved_after_merge=f"{login}/api#{late.number}",
+        pr_dismissed_after_merge=f"{login}/api#{kept.number}",
+        pr_approved_earlier_commit=f"{login}/api#{earlier.number}",
         unprotected_branch=f"{login}/docs@main",
         zero_approvals_branch=f"{login}/web@main",
         member_2fa_disabled=f"{login}/mallory",

@@ -147,6 +147,7 @@ class FakeOkta(FakeServer):
         self._seq = 0
         self._users: dict[str, dict[str, Any]] = {}
         self._factors: dict[str, list[dict[str, Any]]] = {}
+        self._repeated: set[str] = set()
         org = org if org is not None else seed_org()
         self.add_events(org.events)
         for user in org.users:
@@ -165,6 +166,19 @@ class FakeOkta(FakeServer):
                 self._seq += 1
                 entry = (_Key(_parse_time(event["published"]), self._seq), event)
                 bisect.insort(self._events, entry, key=lambda e: e[0])
+
+    def add_event_at(self, event: dict[str, Any], when: datetime) -> None:
+        """Append an event that Okta holds at ``when`` whatever its ``published`` text says (Okta's
+        own documented example event is published on September 31st)."""
+        with self._data_lock:
+            self._seq += 1
+            bisect.insort(self._events, (_Key(when.astimezone(UTC), self._seq), event), key=lambda e: e[0])
+
+    def repeat_in_listing(self, user_id: str) -> None:
+        """List ``user_id`` twice in a row from now on (Okta's documented user list shows one id
+        on two users)."""
+        with self._data_lock:
+            self._repeated.add(user_id)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -289,7 +303,10 @@ class FakeOkta(FakeServer):
         links = [self._link(request, "self")]
         if rest:
             links.append(self._link(request, "next", after=page[-1]["id"]))
-        return Response(200, page, links)
+        with self._data_lock:
+            repeated = set(self._repeated)
+        listed = [copy for user in page for copy in ([user, user] if user["id"] in repeated else [user])]
+        return Response(200, listed, links)
 
     def _factors_of(self, request: Request) -> Response:
         user_id = request.params["user"]

@@ -43,8 +43,17 @@ _AGENTS = (
 _PLACES = (("Berlin", "Germany", "52.5200", "13.4050"), ("Austin", "United States", "30.2672",
            "-97.7431"), ("Dublin", "Ireland", "53.3498", "-6.2603"))
 
-EXCEPTION_LOGINS = ("ken.thompson@example.com", "margaret.hamilton@example.com")
-"""ACTIVE users the seed leaves without an ACTIVE factor: the known ``okta.users`` exceptions."""
+EXCEPTION_LOGINS = ("ken.thompson@example.com", "margaret.hamilton@example.com",
+                    "tim.berners-lee@example.com", "hedy.lamarr@example.com",
+                    "katherine.johnson@example.com", "niklaus.wirth@example.com")
+"""Users who can sign in and the seed leaves without real MFA: the known ``okta.users`` exceptions
+(ACTIVE without an ACTIVE factor, LOCKED_OUT and ACTIVE with only a security question,
+PASSWORD_EXPIRED and RECOVERY without an ACTIVE factor)."""
+
+# Applied after the random draw, so every other user and event stays as the seed made them.
+_LAPSED = {"hedy.lamarr@example.com": "PASSWORD_EXPIRED", "katherine.johnson@example.com": "RECOVERY"}
+_QUESTION_ONLY = ("tim.berners-lee@example.com", "niklaus.wirth@example.com")
+_QUESTION_TOO = "grace.hopper@example.com"
 
 _DEPROVISIONED = "dennis.ritchie@example.com"
 _OTHER_STATUSES = {
@@ -103,6 +112,8 @@ def make_factor(rng: Random, factor_type: str, status: str, created: datetime) -
         "token:software:totp": ("ost", "GOOGLE", {"credentialId": "totp"}),
         "sms": ("sms", "OKTA", {"phoneNumber": f"+1-555-01{rng.randint(10, 99)}"}),
         "webauthn": ("fwf", "FIDO", {"authenticatorName": "YubiKey 5"}),
+        "question": ("ufs", "OKTA", {"question": "favorite_art_piece",
+                                      "questionText": "What is your favorite piece of art?"}),
     }[factor_type]
     stamp = format_published(created)
     return {
@@ -174,6 +185,15 @@ class OktaOrg:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _question(user: dict[str, Any]) -> dict[str, Any]:
+    """An ACTIVE security-question factor for ``user``, its id derived from the user's (no draw)."""
+    rng = Random(user["id"])  # noqa: S311 - deterministic fixture data, not security
+    created = datetime.fromisoformat(user["created"].replace("Z", "+00:00"))
+    factor = make_factor(rng, "question", "ACTIVE", created)
+    factor["id"] = "ufs" + user["id"][3:]
+    return factor
+
+
 def _who(user: dict[str, Any]) -> dict[str, Any]:
     profile = user["profile"]
     return {"id": user["id"], "type": "User", "alternateId": profile["login"],
@@ -190,8 +210,9 @@ def seed_org(seed: int = 7, now: datetime | None = None, days: int = 60,
     """An org of ``users`` people and ``days`` days of events ending before ``now``.
 
     The same ``seed`` and ``now`` always give the same org. Known exceptions: the users in
-    ``EXCEPTION_LOGINS`` are ACTIVE without an ACTIVE factor; one user is DEPROVISIONED;
-    several events share a ``published`` millisecond (bulk group assignments).
+    ``EXCEPTION_LOGINS`` can sign in without real MFA (no ACTIVE factor, or only a security
+    question); one user also has a question beside a real factor (not an exception); one user
+    is DEPROVISIONED; several events share a ``published`` millisecond (bulk group assignments).
     """
     rng = Random(seed)  # noqa: S311 - deterministic fixture data, not security
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -220,8 +241,18 @@ def seed_org(seed: int = 7, now: datetime | None = None, days: int = 60,
         if admin is None:
             admin = user
     assert admin is not None
+    for user in org.users:
+        login = user["profile"]["login"]
+        if login in _LAPSED:
+            user["status"] = _LAPSED[login]
+            org.factors[user["id"]] = []
+        if login in _QUESTION_ONLY:
+            org.factors[user["id"]] = [_question(user)]
+        elif login == _QUESTION_TOO:
+            org.factors[user["id"]].append(_question(user))
     admin_actor = _who(admin)
-    people = [u for u in org.users if u["status"] in ("ACTIVE", "LOCKED_OUT", "PASSWORD_EXPIRED")]
+    people = [u for u in org.users
+              if u["status"] in ("ACTIVE", "LOCKED_OUT", "PASSWORD_EXPIRED", "RECOVERY")]
     for day in range(days):
         base = start + timedelta(days=day)
         for _ in range(rng.randint(18, 30)):

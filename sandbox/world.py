@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.aws_seed import ACCOUNT, console_login, event, log_file, log_key, seed_iam, seed_rds
+from sandbox.aws_seed import (
+    ACCOUNT,
+    console_login,
+    event,
+    log_file,
+    log_key,
+    seed_iam,
+    seed_rds,
+    seed_rds_clusters,
+    trail_shapes,
+)
 
 __all__ = ["DEMO_ENV", "SandboxWorld", "WorldEndpoints", "demo_start"]
 
@@ -41,14 +51,27 @@ def demo_start(now: datetime) -> datetime:
 
 
 def _stamp_credential_reports() -> None:
-    """moto stamps every IAM credential report 2015-02-02; stamp it when it is read, as AWS would."""
+    """moto stamps every IAM credential report 2015-02-02 and leaves the root row out; stamp it
+    when it is read, as AWS would, and add the root row AWS always puts first (here with MFA and
+    an active access key, the exception a root key is)."""
     from moto.core.responses import ActionResult
     from moto.iam.responses import IamResponse
 
     def get_credential_report(self: Any) -> Any:
         generated = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return ActionResult({"Content": self.backend.get_credential_report(),
-                             "ReportFormat": "text/csv", "GeneratedTime": generated})
+        content = self.backend.get_credential_report()
+        text = content.decode() if isinstance(content, bytes) else str(content)
+        header, _, rows = text.partition("\n")
+        columns = header.split(",")
+        root = dict.fromkeys(columns, "N/A") | {
+            "user": "<root_account>", "arn": f"arn:aws:iam::{self.backend.account_id}:root",
+            "user_creation_time": "2020-01-01T00:00:00+00:00", "password_enabled": "not_supported",
+            "password_last_used": "2026-01-02T03:04:05+00:00", "password_last_changed": "not_supported",
+            "password_next_rotation": "not_supported", "mfa_active": "true", "access_key_1_active": "true",
+            "access_key_1_last_rotated": "2021-06-01T00:00:00+00:00", "access_key_2_active": "false",
+            "cert_1_active": "false", "cert_2_active": "false"}
+        report = "\n".join([header, ",".join(root[c] for c in columns), rows]).encode()
+        return ActionResult({"Content": report, "ReportFormat": "text/csv", "GeneratedTime": generated})
 
     IamResponse.get_credential_report = get_credential_report  # type: ignore[method-assign]
 
@@ -121,11 +144,16 @@ class SandboxWorld:
                 server.stop()
 
     def _backup_jobs(self, demo_jobs: Any) -> list[Any]:
-        """A nightly backup job for every day; the last day also has failed, aborted and expired ones."""
+        """A nightly backup job for every day; the last day also has failed, aborted and expired ones,
+        and the day before one that backed up only part of its resource (PARTIAL)."""
         jobs: list[Any] = []
         day = self.now - timedelta(days=1)
         while day - timedelta(days=1) > self.start:
             todays = demo_jobs(day) if not jobs else demo_jobs(day)[:1]
+            if len(todays) == 1 and len(jobs) == len(demo_jobs(day)):  # the day before the last
+                todays.append(dataclasses.replace(
+                    todays[0], job_id="PARTIAL", state="PARTIAL", size=536_870_912,
+                    status_message="Some resources in the backup plan were not backed up"))
             jobs.extend(dataclasses.replace(job, job_id=str(uuid.uuid5(uuid.NAMESPACE_OID,
                                                                         f"{day:%Y%m%d}-{job.job_id}")).upper())
                         for job in todays)
@@ -141,10 +169,12 @@ class SandboxWorld:
         s3 = session.client("s3", endpoint_url=url)
         s3.create_bucket(Bucket=BUCKET)
         exceptions = self._seed_trail(s3)
+        rds = session.client("rds", endpoint_url=url)
         return {
             "cloudtrail_exceptions": exceptions,
             "iam": seed_iam(session.client("iam", endpoint_url=url)),
-            "rds": seed_rds(session.client("rds", endpoint_url=url)),
+            "rds": seed_rds(rds),
+            "rds_clusters": seed_rds_clusters(rds),
         }
 
     def _seed_trail(self, s3: Any) -> int:
@@ -178,7 +208,13 @@ class SandboxWorld:
                 s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, delivered, unique=f"u{n:06d}"),
                               Body=log_file(sorted(records, key=lambda r: r["eventTime"])))
             when += timedelta(hours=6)
-        return exceptions
+        # One file of the shapes real trails hold (service role assumptions, Identity Center
+        # sign-ins, root credentials, AWS Config's recorder, a record without eventID), a day in.
+        at = self.start + timedelta(days=1, hours=3)
+        shapes = trail_shapes(at, ACCOUNT)
+        key = log_key(ACCOUNT, REGION, at + timedelta(minutes=20), unique="shapes")
+        s3.put_object(Bucket=BUCKET, Key=key, Body=log_file(shapes.records))
+        return exceptions + sum(1 for reason in shapes.expected.values() if reason)
 
 
 @contextmanager

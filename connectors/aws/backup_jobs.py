@@ -18,7 +18,8 @@ from connectors.sdk.rawjson import split_member
 
 __all__ = ["FAILED_STATES", "BackupJob", "BackupJobsStream"]
 
-FAILED_STATES = frozenset({"FAILED", "ABORTED", "EXPIRED"})
+FAILED_STATES = frozenset({"FAILED", "ABORTED", "EXPIRED", "PARTIAL"})
+"""Job states that are exceptions: PARTIAL means some of the resource was not backed up."""
 PAGE_SIZE = 1000
 
 

@@ -12,17 +12,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from connectors.aws._access import AwsAccess, Target, as_connector_error
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
-from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
 from connectors.sdk.rawjson import split_member
 
-__all__ = ["KIND_OF", "CloudTrailStream", "TrailEvent", "parse_log_file"]
+__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "TrailEvent", "event_key", "parse_log_file"]
 
-_LOGINS = {"ConsoleLogin": "signin.amazonaws.com"}
+_SIGN_IN = "signin.amazonaws.com"
+# IAM Identity Center's sign-ins (UserAuthentication of an IdentityCenterUser) are the human
+# sign-ins of an organisation that uses it; ConsoleLogin covers IAM users, root and roles.
+_LOGINS = {"ConsoleLogin": _SIGN_IN, "UserAuthentication": _SIGN_IN}
 _ROLES = dict.fromkeys(("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"), "sts.amazonaws.com")
 _IAM_CHANGES = dict.fromkeys((
     "CreateUser", "DeleteUser", "UpdateUser",
@@ -36,23 +40,32 @@ _IAM_CHANGES = dict.fromkeys((
     "ResyncMFADevice",
     "CreateLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile",
 ), "iam.amazonaws.com")
+# A password set at sign-in (root's own, or an IAM user's forced reset) is a change to a credential;
+# root recovers a lost password through the sign-in service too.
+_PASSWORD_CHANGES = dict.fromkeys(("PasswordUpdated", "PasswordRecoveryCompleted"), _SIGN_IN)
 _TRAIL_CHANGES = dict.fromkeys(("StopLogging", "StartLogging", "DeleteTrail", "UpdateTrail"),
                                "cloudtrail.amazonaws.com")
+# AWS Config records every resource's configuration over time (CC7.2): switching it off blinds it.
+_RECORDER_CHANGES = dict.fromkeys(("StopConfigurationRecorder", "DeleteConfigurationRecorder",
+                                   "StartConfigurationRecorder"), "config.amazonaws.com")
 
 KIND_OF: dict[str, tuple[str, str]] = {
     **{name: (source, "access_log") for name, source in {**_LOGINS, **_ROLES}.items()},
-    **{name: (source, "access_change") for name, source in _IAM_CHANGES.items()},
-    **{name: (source, "config_state") for name, source in _TRAIL_CHANGES.items()},
+    **{name: (source, "access_change") for name, source in {**_IAM_CHANGES, **_PASSWORD_CHANGES}.items()},
+    **{name: (source, "config_state") for name, source in {**_TRAIL_CHANGES, **_RECORDER_CHANGES}.items()},
 }
 """eventName -> (eventSource it must come from, evidence kind)."""
+
+SERVICE_ASSUMPTIONS = "AssumeRole by an AWS service"
+"""The ``Skipped`` reason under which AssumeRole calls made by AWS services are counted."""
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _FILE_TIME = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
-# Request parameters that name what an IAM or trail change touched (strings only).
+# Request parameters that name what an IAM, trail or recorder change touched (strings only).
 _TARGET_FIELDS = frozenset({"userName", "groupName", "roleName", "policyArn", "policyName", "versionId",
                             "accessKeyId", "status", "serialNumber", "virtualMFADeviceName", "name",
-                            "roleArn", "roleSessionName", "principalArn"})
+                            "roleArn", "roleSessionName", "principalArn", "configurationRecorderName"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +86,9 @@ def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
     """Each record of a (gzipped) CloudTrail log file with the exact bytes it occupies in the JSON.
 
     The span is what ``raw_sha256`` hashes: an auditor who downloads the object named in the
-    record, checks its SHA-256 and gunzips it finds these bytes in it.
+    record, checks its SHA-256 and gunzips it finds these bytes in it. A record need not carry
+    an ``eventID`` (eventVersion 1.0 records have none; ``event_key`` keys them); a file that
+    is not JSON, or whose records are not objects, is unreadable.
     """
     try:
         text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8")
@@ -81,14 +96,29 @@ def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
     for index, (record, _) in enumerate(records):
-        if not isinstance(record, dict) or not isinstance(record.get("eventID"), str) \
-                or not isinstance(record.get("eventTime"), str):
-            raise _Unreadable(f"record {index} has no eventID or eventTime")
+        if not isinstance(record, dict):
+            raise _Unreadable(f"record {index} is not a JSON object")
     return records
 
 
-def _event_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+def event_key(event: dict[str, Any], raw: bytes) -> str:
+    """The record's ``eventID``; for a record without one (eventVersion 1.0), the SHA-256 of its
+    exact bytes in the log file, which names it as uniquely and is the same at every read."""
+    event_id = event.get("eventID")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _event_time(value: Any) -> datetime | None:
+    """The record's eventTime as an aware UTC datetime; None when it has none that parses."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
 def _file_time(key: str) -> datetime | None:
@@ -103,6 +133,14 @@ def _relevant(event: dict[str, Any]) -> bool:
     return wanted is not None and event.get("eventSource") == wanted[0]
 
 
+def _by_service(event: dict[str, Any]) -> bool:
+    """An AssumeRole an AWS service made for itself (an EC2 instance profile, a Lambda's role):
+    the bulk of STS traffic, and no person's access."""
+    identity = event.get("userIdentity")
+    return event.get("eventName") == "AssumeRole" and isinstance(identity, dict) \
+        and identity.get("type") == "AWSService"
+
+
 class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     """Reads new log files under every ``AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/`` prefix.
 
@@ -112,6 +150,11 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     with its key; its prefix's cursor stays before it (later files of that prefix are still
     read, and re-read next time), while other prefixes advance. Failures are yielded last
     so every prefix's progress is offered to the pipeline before its cursor freezes.
+
+    Within a readable file, a relevant record without a readable ``eventTime`` is one
+    ``ItemFailure`` (``<key>#<index>``) yielded after the file's checkpoint: the file cannot
+    change, so it is reported once and never holds its prefix. AssumeRole calls made by AWS
+    services are counted as ``Skipped`` unless ``include_service_role_assumptions``.
     """
 
     name = "cloudtrail"
@@ -122,6 +165,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         cfg = self.config
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
+        keep_services = cfg.include_service_role_assumptions
         s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
@@ -150,19 +194,34 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                 held.add(prefix)
                 continue
             late = False
-            for event, raw in records:
+            by_services = 0
+            unreadable: list[ItemFailure] = []
+            for index, (event, raw) in enumerate(records):
                 if not _relevant(event):
                     continue
-                observed = _event_time(event["eventTime"])
+                if not keep_services and _by_service(event):
+                    by_services += 1
+                    continue
+                observed = _event_time(event.get("eventTime"))
+                if observed is None:
+                    # The file cannot change: reported once, never read again for it.
+                    unreadable.append(ItemFailure(
+                        f"{key}#{index}", f"CloudTrail record {index} ({event.get('eventName')}) "
+                        "has no readable eventTime"))
+                    continue
                 if observed > cursor.ceiling:
                     late = True  # an event newer than the run: read this file again next run
                     continue
-                yield SourceItem(event["eventID"], observed, raw, TrailEvent(event, bucket, key, digest))
+                yield SourceItem(event_key(event, raw), observed, raw, TrailEvent(event, bucket, key, digest))
+            if by_services:
+                yield Skipped(SERVICE_ASSUMPTIONS, by_services)
             if late:
                 held.add(prefix)
             if prefix not in held:
                 state[prefix] = key
                 yield Checkpoint(dict(state))
+            # After the checkpoint, so the cursor passes the file before the failure freezes it.
+            yield from unreadable
         yield from failures
 
     # -- listing ---------------------------------------------------------------------------
@@ -266,10 +325,16 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         error = event.get("errorCode")
         outcome = "Failure" if error else "Success"
         mfa_used: bool | None = None
+        if event.get("eventSource") == _SIGN_IN:
+            # Sign-in events say how they ended in their own element (responseElements for
+            # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
+            said = (event.get("responseElements") or {}).get(name) \
+                or (event.get("serviceEventDetails") or {}).get(name)
+            outcome = str(said or outcome)
         if name == "ConsoleLogin":
-            outcome = str((event.get("responseElements") or {}).get("ConsoleLogin") or outcome)
             mfa = (event.get("additionalEventData") or {}).get("MFAUsed")
-            mfa_used = None if mfa is None else mfa == "Yes"
+            # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
+            mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
         else:
             attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
             if "mfaAuthenticated" in attrs:
@@ -279,7 +344,6 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         if isinstance(params, dict):
             target = {f: str(v) for f, v in params.items()
                       if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
-        actor = identity.get("arn") or identity.get("userName") or identity.get("principalId")
         region = event.get("awsRegion") or "us-east-1"
         data: dict[str, Any] = {
             "event_name": name,
@@ -296,18 +360,57 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             "target": target,
             "source_object": {"bucket": trail.bucket, "key": trail.key, "sha256": trail.object_sha256},
         }
-        exception = None
-        if name == "ConsoleLogin" and outcome == "Success" and mfa_used is False \
-                and identity_type in ("IAMUser", "Root"):
-            who = "root user" if identity_type == "Root" else "IAM user"
-            exception = f"console login by {who} without MFA"
-        elif name in ("StopLogging", "DeleteTrail") and not error:
-            what = "stopped" if name == "StopLogging" else "deleted"
-            exception = f"CloudTrail trail {what} ({target.get('name', 'unknown trail')})"
+        if name == "UserAuthentication":
+            extra = event.get("additionalEventData") or {}
+            data["credential_type"] = extra.get("CredentialType")
+            data["login_to"] = extra.get("LoginTo")
         return Normalised(
             kind=kind,
-            actor=str(actor) if actor else None,
-            source_url=f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{event['eventID']}",
+            actor=_actor(event, identity),
+            source_url=_source_url(item.key, event, trail, region),
             data=data,
-            exception=exception,
+            exception=_exception(name, identity_type, error, outcome, mfa_used, target),
         )
+
+
+def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """Who acted: the identity's ARN (else user name or principal); an AWS service is named by
+    ``invokedBy``; an IAM Identity Center user by the user name it signed in with."""
+    kind = identity.get("type")
+    if kind == "AWSService":
+        actor = identity.get("invokedBy") or identity.get("principalId")
+    elif kind == "IdentityCenterUser" or (event.get("eventName") == "UserAuthentication"
+                                          and not identity.get("arn")):
+        actor = (event.get("additionalEventData") or {}).get("UserName") \
+            or identity.get("userName") or (identity.get("onBehalfOf") or {}).get("userId")
+    else:
+        actor = identity.get("arn") or identity.get("userName") or identity.get("principalId")
+    return str(actor) if actor else None
+
+
+def _source_url(key: str, event: dict[str, Any], trail: TrailEvent, region: str) -> str:
+    """The event in the CloudTrail console; for a record without an eventID, the log file in S3."""
+    if isinstance(event.get("eventID"), str) and event["eventID"]:
+        return f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{key}"
+    return f"https://s3.console.aws.amazon.com/s3/object/{trail.bucket}?prefix={quote(trail.key, safe='/')}"
+
+
+def _exception(name: str, identity_type: Any, error: Any, outcome: str, mfa_used: bool | None,
+               target: dict[str, str]) -> str | None:
+    """The exception an event shows, or None."""
+    if name == "ConsoleLogin" and outcome == "Success" and mfa_used is False \
+            and identity_type in ("IAMUser", "Root"):
+        who = "root user" if identity_type == "Root" else "IAM user"
+        return f"console login by {who} without MFA"
+    if error:
+        return None  # a refused change changed nothing
+    if name in ("StopLogging", "DeleteTrail"):
+        what = "stopped" if name == "StopLogging" else "deleted"
+        return f"CloudTrail trail {what} ({target.get('name', 'unknown trail')})"
+    if name in ("StopConfigurationRecorder", "DeleteConfigurationRecorder"):
+        what = "stopped" if name.startswith("Stop") else "deleted"
+        return f"AWS Config recorder {what} ({target.get('configurationRecorderName', 'unknown recorder')})"
+    if name == "CreateAccessKey" and identity_type == "Root" and "userName" not in target:
+        # Root creating a key for an IAM user names the user; without one the key is root's own.
+        return "access key created for the root user"
+    return None

@@ -25,6 +25,10 @@ class AwsConfig(ConnectorConfig):
     interface endpoints are per service. ``regions`` scopes the regional streams (Backup,
     RDS); ``aws.cloudtrail`` reads every account/region prefix the trail bucket holds,
     because global IAM and sign-in events land in whichever region the trail records them in.
+
+    ``include_service_role_assumptions`` stores AssumeRole calls made by AWS services (instance
+    profiles, Lambda roles: the bulk of STS traffic, no person's access); off by default, they
+    are counted in the run's statistics instead.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)
@@ -34,6 +38,7 @@ class AwsConfig(ConnectorConfig):
     cloudtrail_prefix: str = ""
     cloudtrail_role_arn: str = ""
     cloudtrail_workers: int = 8
+    include_service_role_assumptions: bool = False
     assume_role_arns: tuple[str, ...] = ()
     backup_lookback: timedelta = timedelta(days=2)
     report_timeout: timedelta = timedelta(minutes=5)

@@ -96,7 +96,11 @@ def _date(value: str | None) -> str | None:
 
 
 class CredentialReportStream(Stream[AwsConfig, AwsAccess]):
-    """The IAM credential report of each account: MFA, password and access-key state per user."""
+    """The IAM credential report of each account: MFA, password and access-key state per user.
+
+    Exceptions: root without MFA; an IAM user with a console password and no MFA; root with an
+    active access key.
+    """
 
     name = "iam_credential_report"
     kinds = frozenset({"mfa_status"})
@@ -138,11 +142,15 @@ class CredentialReportStream(Stream[AwsConfig, AwsAccess]):
             "user_creation_time": _date(row.get("user_creation_time")),
             "report_generated_at": iso(report.generated_at),
         }
-        exception = None
+        problems: list[str] = []
         if root and not mfa:
-            exception = "root account has no MFA"
+            problems.append("root account has no MFA")
         elif password is True and not mfa:
-            exception = "IAM user has a console password and no MFA"
+            problems.append("IAM user has a console password and no MFA")
+        if root and (data["access_key_1_active"] or data["access_key_2_active"]):
+            # A root access key is unrestricted and unattributable (CIS AWS 1.4): no root keys.
+            problems.append("root account has an active access key")
+        exception = "; ".join(problems) or None
         return Normalised(
             kind="mfa_status",
             actor=item.key,

@@ -24,6 +24,7 @@ from github.GithubException import (
     RateLimitExceededException,
 )
 from github.GithubObject import GithubObject
+from github.IssueEvent import IssueEvent
 from github.Organization import Organization
 from github.PaginatedList import PaginatedList
 from github.Repository import Repository
@@ -197,6 +198,12 @@ class GithubClient:
             return
         organization = self.organization(org)
         yield from self.each(organization.get_repos(), f"GET /orgs/{org}/repos")
+
+    def issue_events(self, repo: Repository, number: int) -> PaginatedList[IssueEvent]:
+        """The events of pull ``number``'s issue (``GET /repos/{o}/{r}/issues/{n}/events``), where
+        GitHub records when a review was dismissed and what it had been; built from the repository's
+        URL, so no request is spent on the issue itself."""
+        return PaginatedList(IssueEvent, repo._requester, f"{repo.url}/issues/{number}/events", None)
 
     def protection(self, branch: Branch, what: str) -> BranchProtection | None:
         """The branch's protection, or None when GitHub answers that the branch is not protected."""

@@ -12,7 +12,11 @@ __all__ = ["GithubConfig"]
 
 @dataclass(frozen=True, kw_only=True)
 class GithubConfig(ConnectorConfig):
-    """``[connectors.github]``: the org, the token's variable, and the API (GHES: ``…/api/v3``)."""
+    """``[connectors.github]``: the org, the token's variable, and the API (GHES: ``…/api/v3``).
+
+    ``require_final_approval``: a merge to the default branch whose approvals are all of earlier
+    commits (work pushed after the last approval) is an exception too.
+    """
 
     org: str = required_field()
     token_env: str = secret_field("GITHUB_TOKEN")
@@ -20,6 +24,7 @@ class GithubConfig(ConnectorConfig):
     repos: tuple[str, ...] = ()
     per_page: int = 100
     request_spacing_ms: int = 250
+    require_final_approval: bool = False
 
     def problems(self) -> list[tuple[str, str]]:
         """Values that cannot work, as (key, problem); checked when the config is loaded."""

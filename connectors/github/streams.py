@@ -11,7 +11,7 @@ import orjson
 
 from connectors.github.config import GithubConfig
 from connectors.sdk.base import Stream, StreamOutput
-from connectors.sdk.errors import FatalError, ItemError
+from connectors.sdk.errors import FatalError, ItemError, RetriableError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 
 if TYPE_CHECKING:
@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
     from connectors.github._client import GithubClient
 
-__all__ = ["BranchProtection", "OrgSettings", "PullRequests", "approvers", "github_ts", "received"]
+__all__ = ["NOT_FINAL", "UNREVIEWED", "BranchProtection", "OrgSettings", "PullRequests", "approvers",
+           "github_ts", "received", "states_at_merge"]
 
 UNREVIEWED = "merged to the default branch without an APPROVED review by someone other than the author"
+NOT_FINAL = ("merged to the default branch without an APPROVED review of its final commit by someone "
+             "other than the author")
 # A COMMENTED review leaves an earlier approval standing on GitHub; PENDING is not submitted.
 _DECISIVE = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
 
@@ -35,15 +38,70 @@ def github_ts(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def approvers(author: str | None, reviews: list[dict[str, Any]]) -> list[str]:
-    """Reviewers other than ``author`` whose latest decisive review (in submission order) is APPROVED."""
-    latest: dict[str, str] = {}
-    for review in reviews:
-        login = (review.get("user") or {}).get("login")
+def _instant(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def states_at_merge(obj: dict[str, Any]) -> list[str | None]:
+    """Each review's state as it stood when the pull was merged, in listing order: None for a
+    review submitted after the merge (or never submitted), which changes nothing.
+
+    A DISMISSED review counts as what it was (``dismissed_review.state`` of its
+    ``review_dismissed`` issue event) when that event came after the merge. When GitHub refused
+    those events (``dismissals_unread``), a review dismissed while the pull was updated after
+    the merge counts as an approval of its commit, and the record names it; one on a pull not
+    updated since its merge was dismissed before it.
+    """
+    pull: dict[str, Any] = obj["pull"]
+    merged = _instant(pull.get("merged_at"))
+    updated = _instant(pull.get("updated_at"))
+    events: list[dict[str, Any]] | None = obj.get("review_dismissed_events")
+    dismissed: dict[Any, tuple[datetime | None, str]] = {}
+    for event in events or []:
+        review = event.get("dismissed_review") or {}
+        dismissed[review.get("review_id")] = (_instant(event.get("created_at")),
+                                              str(review.get("state") or "").upper())
+    out: list[str | None] = []
+    for review in obj["reviews"]:
+        submitted = _instant(review.get("submitted_at"))
+        if submitted is None or (merged is not None and submitted > merged):
+            out.append(None)
+            continue
         state = review.get("state")
+        if state == "DISMISSED" and merged is not None:
+            if events is not None:
+                at, before = dismissed.get(review.get("id"), (None, ""))
+                if at is not None and at > merged and before in _DECISIVE:
+                    state = before
+            elif "dismissals_unread" in obj and updated is not None and updated > merged:
+                state = "APPROVED"
+        out.append(str(state) if state else None)
+    return out
+
+
+def approvers(author: str | None, reviews: list[dict[str, Any]],
+              states: list[str | None] | None = None) -> list[str]:
+    """Reviewers other than ``author`` whose latest decisive review (in submission order) is APPROVED;
+    ``states`` replaces each review's state (``states_at_merge``), None leaving it out."""
+    return sorted(_approvals(author, reviews, states))
+
+
+def _approvals(author: str | None, reviews: list[dict[str, Any]],
+               states: list[str | None] | None) -> dict[str, dict[str, Any]]:
+    """Each approver's approving review (their latest decisive one)."""
+    latest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for index, review in enumerate(reviews):
+        login = (review.get("user") or {}).get("login")
+        state = review.get("state") if states is None else states[index]
         if login and state in _DECISIVE:
-            latest[login] = state
-    return sorted(login for login, state in latest.items() if state == "APPROVED" and login != author)
+            latest[login] = (state, review)
+    return {login: review for login, (state, review) in latest.items()
+            if state == "APPROVED" and login != author}
 
 
 def _raw(obj: Any) -> bytes:
@@ -78,6 +136,8 @@ class PullRequests(_GithubStream):
     Per repository the closed pulls are listed by ``updated`` descending and read back only to
     the repository's cursor, so a run with nothing new costs one list request per repository.
     What was read is yielded oldest first and the repository's cursor moves after its last item.
+    A pull with a DISMISSED review costs one more request, for its issue's ``review_dismissed``
+    events (when each dismissal happened, what the review had been).
     """
 
     name = "pull_requests"
@@ -126,8 +186,21 @@ class PullRequests(_GithubStream):
         number = listed.number
         pull = client.call(lambda: repo.get_pull(number), f"GET /repos/{full}/pulls/{{n}}")
         reviews = list(client.each(pull.get_reviews(), f"GET /repos/{full}/pulls/{{n}}/reviews"))
-        raw = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
-        obj = {**raw, "repo": full, "default_branch": repo.default_branch}
+        raw: dict[str, Any] = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
+        extra: dict[str, Any] = {}
+        if any(r.get("state") == "DISMISSED" for r in raw["reviews"]):
+            # Only the issue's events say when a review was dismissed and what it had been.
+            try:
+                events = list(client.each(client.issue_events(repo, number),
+                                          f"GET /repos/{full}/issues/{{n}}/events"))
+            except RetriableError:
+                raise
+            except FatalError as exc:
+                extra["dismissals_unread"] = str(exc)
+            else:
+                raw["review_dismissed_events"] = [
+                    e for e in map(received, events) if e.get("event") == "review_dismissed"]
+        obj = {**raw, **extra, "repo": full, "default_branch": repo.default_branch}
         try:
             merged_at = client.converted(lambda: pull.merged_at or listed.merged_at, "pull request")
         except ItemError as exc:
@@ -137,36 +210,45 @@ class PullRequests(_GithubStream):
         return SourceItem(f"{full}#{number}", merged_at.astimezone(UTC), _raw(raw), obj)
 
     def normalise(self, item: SourceItem) -> Normalised:
+        """The merge, judged as of ``merged_at``: reviews submitted or dismissed after it change
+        nothing. With ``require_final_approval`` an approval must be of the merged head commit."""
         obj: dict[str, Any] = item.obj
         pull: dict[str, Any] = obj["pull"]
         author = (pull.get("user") or {}).get("login")
         merged_by = (pull.get("merged_by") or {}).get("login")
         base = pull["base"]["ref"]
-        approved = approvers(author, obj["reviews"])
+        head = (pull.get("head") or {}).get("sha")
+        states = states_at_merge(obj)
+        approvals = _approvals(author, obj["reviews"], states)
+        on_head = any(r.get("commit_id") == head for r in approvals.values()) if head else False
         to_default = base == obj["default_branch"]
-        return Normalised(
-            kind="code_change",
-            actor=merged_by or author,
-            source_url=pull.get("html_url"),
-            data={
-                "repo": obj["repo"],
-                "number": pull["number"],
-                "title": pull.get("title"),
-                "author": author,
-                "merged_by": merged_by,
-                "merged_at": pull.get("merged_at"),
-                "base": base,
-                "default_branch": obj["default_branch"],
-                "head_sha": (pull.get("head") or {}).get("sha"),
-                "reviews": [
-                    {"user": (r.get("user") or {}).get("login"), "state": r.get("state"),
-                     "submitted_at": r.get("submitted_at")}
-                    for r in obj["reviews"]
-                ],
-                "approvers": approved,
-            },
-            exception=UNREVIEWED if to_default and not approved else None,
-        )
+        data: dict[str, Any] = {
+            "repo": obj["repo"],
+            "number": pull["number"],
+            "title": pull.get("title"),
+            "author": author,
+            "merged_by": merged_by,
+            "merged_at": pull.get("merged_at"),
+            "base": base,
+            "default_branch": obj["default_branch"],
+            "head_sha": head,
+            "reviews": [
+                {"user": (r.get("user") or {}).get("login"), "state": r.get("state"),
+                 "submitted_at": r.get("submitted_at"), "commit_id": r.get("commit_id"), "at_merge": state}
+                for r, state in zip(obj["reviews"], states, strict=True)
+            ],
+            "approvers": sorted(approvals),
+            "approved_head_commit": on_head,
+        }
+        if "dismissals_unread" in obj:
+            data["dismissals_unread"] = obj["dismissals_unread"]
+        exception = None
+        if to_default and not approvals:
+            exception = UNREVIEWED
+        elif to_default and self.config.require_final_approval and not on_head:
+            exception = NOT_FINAL
+        return Normalised(kind="code_change", actor=merged_by or author, source_url=pull.get("html_url"),
+                          data=data, exception=exception)
 
 
 class BranchProtection(_GithubStream):
@@ -192,7 +274,11 @@ class BranchProtection(_GithubStream):
         state: dict[str, Any] = item.obj
         rule: dict[str, Any] | None = state["protection"]
         reviews = (rule or {}).get("required_pull_request_reviews")
-        approvals = reviews.get("required_approving_review_count", 0) if reviews else 0
+        # Before the count existed (2018), requiring pull request reviews meant one approval.
+        if isinstance(reviews, dict) and "required_approving_review_count" in reviews:
+            stated, approvals = True, int(reviews["required_approving_review_count"] or 0)
+        else:
+            stated, approvals = False, 1 if reviews else 0
 
         def enabled(key: str) -> bool | None:
             value = (rule or {}).get(key)
@@ -213,6 +299,7 @@ class BranchProtection(_GithubStream):
                 "branch": state["branch"],
                 "protected": rule is not None,
                 "required_approving_review_count": approvals,
+                "review_count_stated": stated,
                 "dismiss_stale_reviews": bool(reviews and reviews.get("dismiss_stale_reviews")),
                 "require_code_owner_reviews": bool(reviews and reviews.get("require_code_owner_reviews")),
                 "enforce_admins": enabled("enforce_admins"),

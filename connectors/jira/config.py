@@ -23,6 +23,9 @@ class JiraConfig(ConnectorConfig):
     change_jql: str = required_field()
     incident_jql: str = "project = INC"
     approval_status: str = "Approved"
+    # Resolutions that mean the change was never made: a ticket closed with one of them needs no
+    # approval (compared without regard to case or to the apostrophe's form).
+    not_delivered_resolutions: tuple[str, ...] = ("Won't Do", "Won't Fix", "Duplicate", "Cancelled")
 
     def problems(self) -> list[tuple[str, str]]:
         """(key, problem) for values that cannot work; the config loader reports the first."""
@@ -36,6 +39,9 @@ class JiraConfig(ConnectorConfig):
                 found.append((key, "must not be empty"))
             elif _ORDER_BY.search(jql):
                 found.append((key, "must not contain ORDER BY (the connector orders by updated)"))
+        for index, resolution in enumerate(self.not_delivered_resolutions):
+            if not resolution.strip():
+                found.append((f"not_delivered_resolutions[{index}]", "must name a resolution, not be empty"))
         if not self.approval_status.strip():
             found.append(("approval_status", "must name the workflow status that means approved"))
         return found

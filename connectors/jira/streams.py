@@ -76,6 +76,11 @@ def _common(issue: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _fold(name: str) -> str:
+    """A resolution name compared as people read it: any case, either apostrophe."""
+    return name.replace("\u2019", "'").casefold().strip()
+
+
 def _is_resolved(issue: dict[str, Any]) -> bool:
     fields = issue.get("fields") or {}
     category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
@@ -137,7 +142,8 @@ class _IssueStream(Stream[JiraConfig, "JiraApi"]):
 
 
 class ChangeTickets(_IssueStream):
-    """Change tickets from ``change_jql``; an exception when resolved without passing approval."""
+    """Change tickets from ``change_jql``; an exception when resolved without passing approval,
+    unless the resolution is one of ``not_delivered_resolutions`` (the change was never made)."""
 
     name = "change_tickets"
     kinds = frozenset({"change_ticket"})
@@ -155,7 +161,10 @@ class ChangeTickets(_IssueStream):
         data.update(approval_status=self.config.approval_status, approved=bool(in_time),
                     approvers=approvers)
         exception = None
-        if resolved and not in_time:
+        undelivered = {_fold(r) for r in self.config.not_delivered_resolutions}
+        if resolved and data["resolution"] and _fold(data["resolution"]) in undelivered:
+            data["delivered"] = False  # closed without the change being made: nothing to approve
+        elif resolved and not in_time:
             exception = (f"change resolved ({data['status']}) without passing the "
                          f"'{self.config.approval_status}' status")
         actor = approvers[-1] if approvers else data["reporter"]

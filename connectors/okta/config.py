@@ -8,9 +8,12 @@ from urllib.parse import urlencode, urlsplit
 
 from connectors.sdk.base import ConnectorConfig, required_field, secret_field
 
-__all__ = ["OktaConfig"]
+__all__ = ["FACTOR_TYPES", "OktaConfig"]
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+FACTOR_TYPES = frozenset({"call", "email", "push", "question", "signed_nonce", "sms", "token",
+                          "token:hardware", "token:hotp", "token:software:totp", "u2f", "web", "webauthn"})
+"""Okta's factorType values (``/api/v1/users/{id}/factors``), for checking ``weak_factors``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +35,9 @@ class OktaConfig(ConnectorConfig):
     # its `published` time. Reading only up to `ceiling - settle` leaves such late events for
     # the next run instead of passing them by. "1m" is a good production value.
     settle: timedelta = timedelta(0)
+    # Factor types that do not count as MFA on their own: a user whose only active factors are
+    # of these types is an exception. Okta's security question is a second password, not MFA.
+    weak_factors: tuple[str, ...] = ("question",)
 
     @property
     def base_url(self) -> str:
@@ -57,6 +63,10 @@ class OktaConfig(ConnectorConfig):
             found.append(("page_size", f"must be between 1 and 1000, got {self.page_size}"))
         if self.low_remaining < 0:
             found.append(("low_remaining", f"must be 0 or more, got {self.low_remaining}"))
+        for index, factor in enumerate(self.weak_factors):
+            if factor not in FACTOR_TYPES:
+                found.append((f"weak_factors[{index}]", f'"{factor}" is not an Okta factor type '
+                              f'(known: {", ".join(sorted(FACTOR_TYPES))})'))
         if not self.token_env:
             found.append(("token_env", "must name the environment variable holding the API token"))
         return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -62,6 +62,15 @@ def _position(value: Any) -> tuple[str, list[str]] | None:
     return format_okta(parse_okta(published)), list(uuids)
 
 
+def _published(value: Any) -> tuple[str, datetime]:
+    """An event's ``published`` in the fixed-width form and as an instant; ValueError when it is
+    not a real instant (Okta's own documented example says September 31st)."""
+    if not isinstance(value, str):
+        raise TypeError(f"published is {type(value).__name__}, not a timestamp")
+    moment = parse_okta(value)
+    return normalise_okta(value), moment
+
+
 def _target(target: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": target.get("id"),
@@ -78,6 +87,10 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
     run's ceiling. Okta's ``since`` is inclusive and many events share a millisecond, so
     events at the cursor's timestamp whose uuid is already in the cursor are skipped: an
     event is neither lost nor read twice at a page or run boundary.
+
+    An event that cannot be read (no uuid, or a ``published`` that is not a real instant) is
+    one ``ItemFailure``; one with a uuid is first marked read in the cursor, so the failure is
+    reported once and never holds the cursor at it.
     """
 
     name = "system_log"
@@ -109,12 +122,22 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
             if not elements:
                 return  # an empty page ends the window even if Okta offers a next link
             for event, raw in elements:
+                uuid = event.get("uuid") if isinstance(event, dict) else None
                 try:
-                    uuid, at = event["uuid"], normalise_okta(event["published"])
+                    if not isinstance(uuid, str) or not uuid:
+                        raise KeyError("uuid")
+                    at, moment = _published(event["published"])
                     event_type = str(event["eventType"])
                 except (KeyError, TypeError, ValueError) as exc:
-                    key = event.get("uuid") if isinstance(event, dict) else None
-                    yield ItemFailure(str(key or "unknown"), f"unreadable event: {exc!r}")
+                    if isinstance(uuid, str) and uuid:
+                        if uuid in seen_set:
+                            continue  # reported by an earlier run, which marked it read
+                        # Marked read at the current position before it is reported, so the
+                        # failure never holds the cursor: it cannot be read at any later run.
+                        seen.append(uuid)
+                        seen_set.add(uuid)
+                        yield Checkpoint({"position": [published, list(seen)]})
+                    yield ItemFailure(str(uuid or "unknown"), f"unreadable event: {exc!r}")
                     continue
                 if at >= until:
                     return
@@ -128,7 +151,7 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
                 if event_kind(event_type) is None:
                     yield Checkpoint(value)
                 else:
-                    yield SourceItem(uuid, parse_okta(at), raw, event, cursor=value)
+                    yield SourceItem(uuid, moment, raw, event, cursor=value)
 
     def normalise(self, item: SourceItem) -> Normalised:
         """Who did what to whom, the outcome and where from; no geolocation, no session ids."""

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     # A type only: the HTTP client (httpx) loads when the connector opens its session.
     from connectors.sdk.http import HttpClient
 
-__all__ = ["NO_ACTIVE_FACTOR", "UsersStream"]
+__all__ = ["NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "UsersStream"]
 
 NO_ACTIVE_FACTOR = "ACTIVE user has no active MFA factor"
+SIGN_IN_STATUSES = ("ACTIVE", "PASSWORD_EXPIRED", "RECOVERY", "LOCKED_OUT")
+"""Statuses of accounts that can sign in (after a reset or an unlock): each needs MFA like ACTIVE."""
 _USER_PAGE_MAX = 200
 _LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
 """Okta's unfiltered list leaves DEPROVISIONED users out; a second, searched listing adds them."""
@@ -26,6 +28,10 @@ _LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
 
 class UsersStream(Stream[OktaConfig, "HttpClient"]):
     """The MFA state of every user, read at the run's ceiling (a state stream).
+
+    A user who can sign in (``SIGN_IN_STATUSES``) is an exception without an ACTIVE factor, or
+    when every ACTIVE factor is of a type in ``weak_factors``. A user id listed twice in one
+    listing is an ``ItemFailure`` for the second entry (``<id> (repeated)``).
 
     Requests per run: one per 200 users in each of the two listings, plus one factors
     request per user who is not DEPROVISIONED (a deprovisioned user cannot sign in, so the
@@ -44,6 +50,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
         read: set[str] = set()
         for search in _LISTINGS:
             params = {"limit": limit} if search is None else {"limit": limit, "search": search}
+            listed: set[str] = set()
             for _, response in client.pages("/api/v1/users", params=params):
                 try:
                     users = split_array(response.content)
@@ -54,8 +61,16 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                     if not isinstance(user_id, str) or not user_id:
                         yield ItemFailure("unknown", "a user without an id in /api/v1/users")
                         continue
-                    if user_id in read:
+                    if user_id in listed:
+                        # Two entries under one id: which is the user is unknowable, so the
+                        # first stays stored and the second is reported, never dropped silently.
+                        yield ItemFailure(f"{user_id} (repeated)",
+                                          "okta.users: the listing returned this user id again; "
+                                          "its first entry was stored")
                         continue
+                    listed.add(user_id)
+                    if user_id in read:
+                        continue  # listed by the unfiltered read, deprovisioned since: already read
                     read.add(user_id)
                     if user.get("status") == "DEPROVISIONED":
                         yield SourceItem(user_id, cursor.ceiling, raw, {"user": user, "factors": None})
@@ -99,10 +114,15 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                  "status": f.get("status")}
                 for f in factors
             ]
-            active = sum(1 for f in factors if f.get("status") == "ACTIVE")
-            data["active_factors"] = active
-            if status == "ACTIVE" and active == 0:
-                exception = NO_ACTIVE_FACTOR
+            active = [f for f in factors if f.get("status") == "ACTIVE"]
+            data["active_factors"] = len(active)
+            weak = self.config.weak_factors
+            if status in SIGN_IN_STATUSES:
+                if not active:
+                    exception = f"{status} user has no active MFA factor"
+                elif all(f.get("factorType") in weak for f in active):
+                    types = ", ".join(sorted({str(f.get("factorType")) for f in active}))
+                    exception = f"{status} user's only active MFA factors are weak ({types})"
         source_url = self.config.api_url(f"/api/v1/users/{quote(user['id'], safe='')}/factors")
         return Normalised(kind="mfa_status", actor=login, source_url=source_url, data=data,
                         exception=exception)

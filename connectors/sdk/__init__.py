@@ -16,6 +16,7 @@ from connectors.sdk.items import (
     Cursor,
     ItemFailure,
     Normalised,
+    Skipped,
     SourceItem,
     json_leq,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Normalised",
     "PaginationError",
     "RetriableError",
+    "Skipped",
     "SourceItem",
     "Stream",
     "StreamOutput",

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, Literal
 from typing_extensions import TypeVar
 
 from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
 
 __all__ = [
     "Connector",
@@ -26,7 +26,7 @@ __all__ = [
     "secret_field",
 ]
 
-StreamOutput = SourceItem | Checkpoint | ItemFailure
+StreamOutput = SourceItem | Checkpoint | ItemFailure | Skipped
 
 
 def required_field(**kw: Any) -> Any:

@@ -16,6 +16,7 @@ from connectors.sdk.items import (
     Cursor,
     ItemFailure,
     Normalised,
+    Skipped,
     SourceItem,
     json_leq,
 )
@@ -79,6 +80,10 @@ def check_run(connector: Connector[Any], stream_name: str, cursor_value: Any = N
         elif isinstance(output, Checkpoint):
             value = output.cursor
         elif isinstance(output, ItemFailure):
+            continue
+        elif isinstance(output, Skipped):
+            if not output.reason or output.count < 1:
+                raise ContractViolation(f"{stream.id}: Skipped needs a reason and a count of at least 1")
             continue
         else:
             raise ContractViolation(f"{stream.id}: yielded {type(output).__name__}")

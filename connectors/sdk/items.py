@@ -14,6 +14,7 @@ __all__ = [
     "ItemFailure",
     "JSONValue",
     "Normalised",
+    "Skipped",
     "SourceItem",
     "json_leq",
 ]
@@ -92,6 +93,15 @@ class ItemFailure:
     key: str
     error: str
     error_class: str = "ItemError"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Items a stream read and deliberately did not yield, counted under ``reason`` in the run's
+    statistics (for example AssumeRole calls made by AWS services): dropped by design, not lost."""
+
+    reason: str
+    count: int = 1
 
 
 @dataclass(slots=True)

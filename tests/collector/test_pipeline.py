@@ -330,7 +330,8 @@ def test_a_run_collects_young_garbage_less_often_and_restores_the_setting(tmp_pa
     before = gc.get_threshold()
     store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
     connector = SyntheticConnector(SyntheticConfig(count=5))
-    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(Watched(connector.config, connector.session, connector.name), connector.config)
+    stream = Watched(connector.config, connector.session, connector.name)
+    result = Pipeline(store, Filing(Catalog.builtin(), {})).run(stream, connector.config)
     assert result.status == "ok" and seen == [max(before[0], 50_000)]
     assert gc.get_threshold() == before
     store.close()

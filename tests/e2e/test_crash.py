@@ -34,6 +34,8 @@ def _collect(config: Path) -> subprocess.Popen[bytes]:
 def _ids(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'evidence'").fetchone() is None:
+            return []  # killed while the new store's schema was being created: nothing committed
         return [r[0] for r in conn.execute("SELECT id FROM evidence ORDER BY id")]
 
 

@@ -151,3 +151,27 @@ def test_github_retry_rides_out_a_secondary_limit(fake: FakeGithub) -> None:
                        seconds_between_requests=None)
     assert gh.get_organization("acme").login == "acme"
     assert [r.status for r in fake.requests] == [403, 200]
+
+
+def test_dismissals_are_issue_events_and_reviews_name_their_commit(fake: FakeGithub, seeded: SeededOrg) -> None:
+    """A dismissed review is listed DISMISSED, and the pull's issue events hold its review_dismissed
+    event with the time and what it had been; a review of an earlier commit names that commit."""
+    api = _client(fake).get_repo("acme/api")
+    number = int(seeded.known.pr_dismissed_after_merge.rsplit("#", 1)[1])
+    pull = api.get_pull(number)
+    [review] = list(pull.get_reviews())
+    assert review.state == "DISMISSED" and review.commit_id == pull.head.sha
+    events = [e for e in pull.get_issue_events() if e.event == "review_dismissed"]
+    [event] = events
+    assert event.dismissed_review["review_id"] == review.id and event.dismissed_review["state"] == "approved"
+    assert event.created_at > pull.merged_at
+    earlier = api.get_pull(int(seeded.known.pr_approved_earlier_commit.rsplit("#", 1)[1]))
+    assert [r.commit_id for r in earlier.get_reviews()] != [earlier.head.sha]
+
+
+def test_protection_in_the_older_shape_has_no_review_count(fake: FakeGithub) -> None:
+    """api's protection requires reviews without stating required_approving_review_count."""
+    response = requests.get(f"{fake.url}/repos/acme/api/branches/main/protection",
+                            headers={"Authorization": f"token {TOKEN}"}, timeout=5)
+    reviews = response.json()["required_pull_request_reviews"]
+    assert "required_approving_review_count" not in reviews and reviews["dismiss_stale_reviews"] is True

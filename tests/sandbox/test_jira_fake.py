@@ -184,3 +184,13 @@ def test_mutations_show_in_the_next_search(fake: FakeJira) -> None:
     assert issue["fields"]["resolution"] == {"name": "Done"}
     assert issue["fields"]["updated"] == issue["fields"]["resolutiondate"] == "2026-03-02T12:04:00.000+0000"
     assert issue["changelog"]["total"] == 4
+
+
+def test_a_change_closed_as_wont_do_is_served_with_its_resolution(fake: FakeJira) -> None:
+    """The seeded not-delivered change is Done with resolution Won't Do, never having passed Approved,
+    and a search returns that resolution and its changelog entry."""
+    key = fake.cases["not_delivered"]
+    [issue] = _all(_client(fake), f"key = {key}", fields=["status", "resolution"], expand="changelog")
+    assert issue["fields"]["status"]["name"] == "Done" and issue["fields"]["resolution"] == {"name": "Won't Do"}
+    changes = [(i["field"], i["toString"]) for h in issue["changelog"]["histories"] for i in h["items"]]
+    assert ("resolution", "Won't Do") in changes and ("status", "Approved") not in changes

@@ -52,9 +52,10 @@ def run(aws: AwsConnector, value: Any = None) -> list[Any]:
     return list(aws.stream("backup_jobs").fetch(Cursor(value, CEILING, FLOOR)))
 
 
-def test_failed_aborted_and_expired_jobs_are_exceptions_across_pages(moto_session: Any) -> None:
-    """Every page is read; FAILED, ABORTED and EXPIRED are exceptions, COMPLETED, PARTIAL and
-    RUNNING are not; the first run reads from the backfill floor to the run's ceiling."""
+def test_failed_aborted_expired_and_partial_jobs_are_exceptions_across_pages(moto_session: Any) -> None:
+    """Every page is read; FAILED, ABORTED, EXPIRED and PARTIAL (part of the resource not backed
+    up) are exceptions, COMPLETED and RUNNING are not; the first run reads from the backfill
+    floor to the run's ceiling."""
     aws, client = stubbed(moto_session)
     window = {"ByCreatedAfter": FLOOR, "ByCreatedBefore": CEILING, "MaxResults": 1000}
     with Stubber(client) as stub:
@@ -69,7 +70,7 @@ def test_failed_aborted_and_expired_jobs_are_exceptions_across_pages(moto_sessio
     got = {o.key: stream.normalise(o) for o in outputs if isinstance(o, SourceItem)}
     assert {k: e.exception for k, e in got.items()} == {
         "job-1": None, "job-2": "backup job FAILED: no access", "job-3": "backup job ABORTED",
-        "job-4": "backup job EXPIRED", "job-5": None, "job-6": None,
+        "job-4": "backup job EXPIRED", "job-5": "backup job PARTIAL", "job-6": None,
     }
     assert got["job-2"].kind == "backup_result" and got["job-2"].actor == "arn:aws:iam::111111111111:role/backup"
     assert outputs[-1] == Checkpoint({"aws:default:us-east-1": "2026-11-28T07:00:00.000000Z"})

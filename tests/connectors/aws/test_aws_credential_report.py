@@ -107,6 +107,40 @@ def test_root_with_mfa_is_not_an_exception(moto_session: Any) -> None:
     assert aws.stream("iam_credential_report").normalise(root).exception is None
 
 
+@pytest.mark.parametrize(("mfa", "key_1", "key_2", "reason"), [
+    ("true", "false", "false", None),
+    ("true", "true", "false", "root account has an active access key"),
+    ("true", "false", "true", "root account has an active access key"),
+    ("false", "true", "false", "root account has no MFA; root account has an active access key"),
+])
+def test_an_active_root_access_key_is_an_exception(moto_session: Any, mfa: str, key_1: str, key_2: str,
+                                                    reason: str | None) -> None:
+    """Root with either access key active is an exception (with MFA or without: both are named);
+    root with MFA and no active key is not."""
+    aws, iam = stubbed(moto_session)
+    with Stubber(iam) as stub:
+        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+        stub.add_response("get_credential_report", report(
+            "<root_account>,arn:aws:iam::333333333333:root,2020-01-01T00:00:00+00:00,not_supported,"
+            f"N/A,not_supported,not_supported,{mfa},{key_1},{key_2}"))
+        [root] = items(aws)
+    normalised = aws.stream("iam_credential_report").normalise(root)
+    assert normalised.exception == reason
+    assert normalised.data["access_key_1_active"] is (key_1 == "true")
+
+
+def test_an_active_user_access_key_is_not_a_root_exception(moto_session: Any) -> None:
+    """An IAM user's active access key (a service account) is not an exception by itself."""
+    aws, iam = stubbed(moto_session)
+    with Stubber(iam) as stub:
+        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+        stub.add_response("get_credential_report", report(
+            "deploy,arn:aws:iam::333333333333:user/deploy,2021-01-01T00:00:00+00:00,false,N/A,N/A,"
+            "N/A,false,true,true"))
+        [user] = items(aws)
+    assert aws.stream("iam_credential_report").normalise(user).exception is None
+
+
 def test_polls_with_back_off_until_the_report_is_ready(moto_session: Any) -> None:
     """While AWS answers ReportInProgress the poller waits 1 s, 2 s, … and then reads the report."""
     clock = FakeClock()

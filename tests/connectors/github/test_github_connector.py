@@ -119,13 +119,16 @@ def test_missing_token_is_an_auth_error_before_any_request(make_connector: MakeC
 
 
 def test_pull_request_exceptions_are_exactly_the_seeded_ones(make_connector: MakeConnector, seeded: SeededOrg) -> None:
-    """Unreviewed, self-approved and withdrawn-approval merges are exceptions; nothing else is."""
+    """Unreviewed, self-approved and withdrawn-approval merges, a merge after its approval was
+    dismissed and one approved only after it are exceptions; nothing else is."""
     found = _exceptions(make_connector(), "pull_requests")
     known = seeded.known
     assert found == {
         known.pr_unreviewed: UNREVIEWED,
         known.pr_self_approved: UNREVIEWED,
         known.pr_approval_withdrawn: UNREVIEWED,
+        known.pr_dismissed_before_merge: UNREVIEWED,
+        known.pr_approved_after_merge: UNREVIEWED,
     }
 
 

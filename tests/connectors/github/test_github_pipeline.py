@@ -73,7 +73,8 @@ def test_stored_records_carry_the_seeded_exceptions(tmp_path: Path, fake: FakeGi
     _, store = _collect(tmp_path, fake)
     known = seeded.known
     expected = {
-        PRS: {known.pr_unreviewed, known.pr_self_approved, known.pr_approval_withdrawn},
+        PRS: {known.pr_unreviewed, known.pr_self_approved, known.pr_approval_withdrawn,
+              known.pr_dismissed_before_merge, known.pr_approved_after_merge},
         "github.branch_protection": {known.unprotected_branch, known.zero_approvals_branch},
         "github.org_settings": {known.org, known.member_2fa_disabled},
     }

@@ -76,8 +76,8 @@ def test_second_collection_costs_one_log_request_and_stores_no_new_event(
 
 
 def test_stored_users_cover_every_status_and_the_known_exceptions(settings_for: Make, org: OktaOrg) -> None:
-    """Stored okta.users records include the DEPROVISIONED user and mark exactly the ACTIVE users
-    without an active factor as exceptions, filed under CC6.1."""
+    """Stored okta.users records include the DEPROVISIONED user and mark exactly the users who can
+    sign in without a real active factor as exceptions, filed under CC6.1."""
     store, _ = _collect(settings_for(streams=["users"]))
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text(

@@ -197,13 +197,17 @@ def test_events_outside_the_stored_types_never_become_items(connector_for: Make,
 
 
 def test_unreadable_event_is_an_item_failure(connector_for: Make, fake: FakeOkta, anchor: datetime) -> None:
-    """An event without a published time is reported as an ItemFailure, not a crash."""
+    """An event without a published time is reported as an ItemFailure, not a crash, after a
+    checkpoint that marks it read, so the next run neither stops at it nor reports it again."""
     start = _last_cursor(_run(connector_for(), "system_log"))
     broken = make_event(Random(3), "user.lifecycle.create", anchor + timedelta(minutes=3), ADMIN)
     fake.add_events([broken])
     broken["published"] = "yesterday"
     outputs = _run(connector_for(), "system_log", start)
-    assert outputs == [ItemFailure(broken["uuid"], outputs[0].error)]
+    published, seen = start["position"]
+    assert outputs == [Checkpoint({"position": [published, [*seen, broken["uuid"]]]}),
+                       ItemFailure(broken["uuid"], outputs[1].error)]
+    assert _run(connector_for(), "system_log", outputs[0].cursor) == []
 
 
 # -- normalised evidence -------------------------------------------------------------------
@@ -258,7 +262,11 @@ def test_users_include_deprovisioned_and_flag_active_users_without_an_active_fac
     evidence = {i.key: stream.normalise(i) for i in items}
     flagged = {e.actor for e in evidence.values() if e.exception}
     assert flagged == set(EXCEPTION_LOGINS)
-    assert {e.exception for e in evidence.values() if e.exception} == {NO_ACTIVE_FACTOR}
+    assert {e.exception for e in evidence.values() if e.exception} == {
+        NO_ACTIVE_FACTOR, "PASSWORD_EXPIRED user has no active MFA factor",
+        "RECOVERY user has no active MFA factor",
+        "LOCKED_OUT user's only active MFA factors are weak (question)",
+        "ACTIVE user's only active MFA factors are weak (question)"}
     [gone] = [e for e in evidence.values() if e.data["status"] == "DEPROVISIONED"]
     assert gone.data["factors"] is None and gone.exception is None
     # Two listings (unfiltered, then DEPROVISIONED) and one factors read per other user.

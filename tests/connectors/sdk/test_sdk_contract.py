@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.sdk import Checkpoint, Cursor, Normalised, RetriableError, SourceItem
+from connectors.sdk import Checkpoint, Cursor, Normalised, RetriableError, Skipped, SourceItem
 from connectors.sdk.contract import (
     ContractViolation,
     check_declared,
@@ -61,3 +61,24 @@ def test_contract_catches_untyped_errors() -> None:
 
     with pytest.raises(ContractViolation, match="untyped KeyError"):
         check_errors_typed(lambda: LeakyConnector(SyntheticConfig()), "events")
+
+
+@pytest.mark.parametrize(("skipped", "violation"), [
+    (Skipped("AssumeRole by an AWS service", 3), False),
+    (Skipped("", 1), True),
+    (Skipped("noise", 0), True),
+])
+def test_contract_accepts_a_skipped_count_with_a_reason(skipped: Skipped, violation: bool) -> None:
+    """A stream may report items it drops by design as Skipped(reason, count >= 1); anything less fails."""
+    class Skipping(SyntheticEvents):
+        def fetch(self, cursor: Cursor) -> Iterator[Any]:
+            yield skipped
+
+    class SkippingConnector(SyntheticConnector):
+        stream_types = (Skipping,)
+
+    if violation:
+        with pytest.raises(ContractViolation, match="Skipped needs a reason"):
+            check_run(SkippingConnector(SyntheticConfig()), "events")
+    else:
+        assert check_run(SkippingConnector(SyntheticConfig()), "events") is None
