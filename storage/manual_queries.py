@@ -1,0 +1,63 @@
+"""Reads for the evidence people bring (documents, attestations) and the checks derived from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, text
+
+__all__ = ["latest_read", "newest_by_source_key", "record_for_source_key", "source_keys_with_prefix"]
+
+
+def _like(prefix: str) -> str:
+    """A LIKE pattern matching ``prefix`` literally at the start (``_`` and ``%`` escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def record_for_source_key(conn: Connection, stream: str, source_key: str) -> str | None:
+    """The id of the first record of ``stream`` with ``source_key`` (by observed_at), or None."""
+    query = text("SELECT id FROM evidence WHERE stream = :s AND source_key = :k "
+                 "ORDER BY observed_at, id LIMIT 1")
+    found = conn.execute(query, {"s": stream, "k": source_key}).scalar()
+    return None if found is None else str(found)
+
+
+def source_keys_with_prefix(conn: Connection, stream: str, prefix: str) -> set[tuple[str, str]]:
+    """Every (source_key, observed_at) of ``stream`` whose source key starts with ``prefix``.
+
+    Read through ``ix_evidence_stream_observed``: the manual streams hold one record per file
+    or statement, so this stays a few hundred thousand rows at most.
+    """
+    query = text("SELECT source_key, observed_at FROM evidence WHERE stream = :s "
+                 "AND source_key LIKE :p ESCAPE '\\'")
+    rows = conn.execute(query, {"s": stream, "p": _like(prefix)})
+    # LIKE is case-insensitive on SQLite: keep exact prefixes only.
+    return {(str(k), str(t)) for k, t in rows if str(k).startswith(prefix)}
+
+
+def newest_by_source_key(conn: Connection, stream: str, prefix: str,
+                         before: str) -> dict[str, str]:
+    """The newest ``observed_at`` at or before ``before`` of each source key of ``stream`` that
+    starts with ``prefix``."""
+    query = text("SELECT source_key, max(observed_at) FROM evidence WHERE stream = :s "
+                 "AND source_key LIKE :p ESCAPE '\\' AND observed_at <= :before GROUP BY source_key")
+    rows = conn.execute(query, {"s": stream, "p": _like(prefix), "before": before})
+    return {str(k): str(t) for k, t in rows if str(k).startswith(prefix)}
+
+
+def latest_read(conn: Connection, stream: str, before: str,
+                kinds: Sequence[str] = ()) -> tuple[str | None, list[str]]:
+    """The newest read of a state stream at or before ``before``: its ``observed_at`` (None when
+    the stream has no record yet) and the bodies of every record of that read (of ``kinds``,
+    when given). One probe of ``ix_evidence_stream_observed`` and one range read."""
+    newest = conn.execute(
+        text("SELECT max(observed_at) FROM evidence WHERE stream = :s AND observed_at <= :before"),
+        {"s": stream, "before": before},
+    ).scalar()
+    if newest is None:
+        return None, []
+    rows = conn.execute(
+        text("SELECT kind, body FROM evidence WHERE stream = :s AND observed_at = :t ORDER BY id"),
+        {"s": stream, "t": newest},
+    )
+    return str(newest), [str(body) for kind, body in rows if not kinds or kind in kinds]
