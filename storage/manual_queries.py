@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-__all__ = ["latest_read", "newest_by_source_key", "record_for_source_key", "source_keys_with_prefix"]
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A stored record's key columns and its canonical body."""
+
+    id: str
+    source_key: str
+    observed_at: str
+    status: str
+    body: str
+
+__all__ = [
+    "StoredRow",
+    "latest_read",
+    "newest_by_source_key",
+    "record_for_source_key",
+    "records_between",
+    "source_keys_between",
+    "source_keys_with_prefix",
+]
 
 
 def _like(prefix: str) -> str:
@@ -61,3 +81,30 @@ def latest_read(conn: Connection, stream: str, before: str,
         {"s": stream, "t": newest},
     )
     return str(newest), [str(body) for kind, body in rows if not kinds or kind in kinds]
+
+
+def records_between(conn: Connection, stream: str, start: str, end: str,
+                    status: str | None = None) -> list[StoredRow]:
+    """Records of ``stream`` observed in ``[start, end)`` (with ``status``, when given), in
+    (observed_at, id) order."""
+    query = ("SELECT id, source_key, observed_at, status, body FROM evidence WHERE stream = :s "
+             "AND observed_at >= :start AND observed_at < :end")
+    params = {"s": stream, "start": start, "end": end}
+    if status is not None:
+        query += " AND status = :status"
+        params["status"] = status
+    rows = conn.execute(text(query + " ORDER BY observed_at, id"), params)
+    return [StoredRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+
+def source_keys_between(conn: Connection, stream: str, start: str, end: str,
+                        status: str | None = None) -> list[str]:
+    """The source key of every record of ``stream`` observed in ``[start, end)`` (with ``status``,
+    when given): one entry per record."""
+    query = ("SELECT source_key FROM evidence WHERE stream = :s AND observed_at >= :start "
+             "AND observed_at < :end")
+    params = {"s": stream, "start": start, "end": end}
+    if status is not None:
+        query += " AND status = :status"
+        params["status"] = status
+    return [str(k) for (k,) in conn.execute(text(query), params)]
