@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def test_a_control_that_does_not_require_the_type_is_refused(sqlite_env: Env, co
 
 def test_an_approval_in_the_future_is_refused(sqlite_env: Env) -> None:
     """An --observed-at later than now (beyond clock skew) is a typing mistake, not evidence."""
-    with pytest.raises(InputError, match="--observed-at: 2026-12-20T09:30:00.000000Z is in the future"):
+    with pytest.raises(InputError, match=re.escape("--observed-at: 2026-12-20T09:30:00.000000Z is in the future")):
         add_document(sqlite_env.settings, sqlite_env.store, sqlite_env.blobs, _file(sqlite_env),
                      DocumentFacts("restore-test", ("AV-03",), observed_at=NOW + timedelta(days=30)), now=NOW)
 
