@@ -49,6 +49,7 @@ REJECTED = "rejected"
 SIDECAR_SUFFIX = ".toml"
 _LOCK = ".intake.lock"
 _JOURNAL_PREFIX = ".intake-move-"
+_TEMP_PREFIX = ".intake-tmp-"
 _DOCUMENT_KEYS = ("type", "control", "controls", "title", "owner", "approved_by", "period", "observed_at")
 _IMPORT_KEYS = ("attestations", "columns", "owner")
 
@@ -154,7 +155,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
@@ -238,6 +239,10 @@ def intake_pass(settings: Settings, store: Store, blobs: BlobStore, *,
             return report
         for journal in sorted(folder.glob(f"{_JOURNAL_PREFIX}*.json")):
             _finish(folder, journal)
+        # Half-written journals and reasons of a killed pass: under the lock, nobody writes them now.
+        for place in (folder, rejected):
+            for tmp in place.glob(f"{_TEMP_PREFIX}*"):
+                tmp.unlink(missing_ok=True)
         names = {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
         clock = time.time()
         settle = settings.intake.settle.total_seconds()
