@@ -65,15 +65,17 @@ def newest_by_source_key(conn: Connection, stream: str, prefix: str,
     return {str(k): str(t) for k, t in rows if str(k).startswith(prefix)}
 
 
-def latest_read(conn: Connection, stream: str, before: str,
+def latest_read(conn: Connection, stream: str, before: str | None = None,
                 kinds: Sequence[str] = ()) -> tuple[str | None, list[str]]:
-    """The newest read of a state stream at or before ``before``: its ``observed_at`` (None when
-    the stream has no record yet) and the bodies of every record of that read (of ``kinds``,
-    when given). One probe of ``ix_evidence_stream_observed`` and one range read."""
-    newest = conn.execute(
-        text("SELECT max(observed_at) FROM evidence WHERE stream = :s AND observed_at <= :before"),
-        {"s": stream, "before": before},
-    ).scalar()
+    """The newest read of a state stream (at or before ``before``, when given): its ``observed_at``
+    (None when there is none) and the bodies of every record of that read (of ``kinds``, when
+    given). One probe of ``ix_evidence_stream_observed`` and one range read."""
+    probe = "SELECT max(observed_at) FROM evidence WHERE stream = :s"
+    params = {"s": stream}
+    if before is not None:
+        probe += " AND observed_at <= :before"
+        params["before"] = before
+    newest = conn.execute(text(probe), params).scalar()
     if newest is None:
         return None, []
     rows = conn.execute(

@@ -59,12 +59,13 @@ class CoverageCheck:
         return sum(len(people) for people in self.missing.values())
 
 
-def read_roster(settings: Settings, store: Store, at: datetime) -> Roster:
-    """The roster ``[people] roster`` names, as of ``at``; `InputError` when it cannot be read."""
+def read_roster(settings: Settings, store: Store) -> Roster:
+    """The roster ``[people] roster`` names, as it stands now (the newest okta.users read, or the
+    CSV file); `InputError` when it cannot be read."""
     roster = settings.people.roster
     if roster == "okta":
         with store.engine.connect() as conn:
-            read_at, bodies = latest_read(conn, "okta.users", format_ts(at), ("mfa_status",))
+            read_at, bodies = latest_read(conn, "okta.users", kinds=("mfa_status",))
         if read_at is None:
             raise InputError("people.roster = \"okta\": no okta.users read is stored yet; collect it "
                              "first (collector collect --stream okta.users)")
@@ -155,7 +156,7 @@ def check_people(settings: Settings, store: Store, *, now: datetime | None = Non
     if not settings.people.require:
         return None
     at = now or datetime.now(UTC)
-    roster = read_roster(settings, store, at)
+    roster = read_roster(settings, store)
     found: dict[tuple[str, str], tuple[str, ...]] = {}
     stream = CoverageStream(lambda ceiling: _findings(settings, store, roster, ceiling, found))
     store_items(settings, store, stream, clock=lambda: at)
