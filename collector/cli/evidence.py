@@ -88,7 +88,8 @@ def _import(args: argparse.Namespace, settings: Settings, store: Store, blobs: B
     print(f"sha256  {done.document.sha256}")
     print(f"{done.type}: {done.rows:,} rows, {done.new:,} new attestations, {done.already:,} already "
           f"stored; the export {'stored' if done.document.new else 'was already stored'}", file=sys.stderr)
-    report_people(settings, store)
+    if done.new or done.document.new:  # nothing new: coverage is what the last check said
+        report_people(settings, store)
     return 0
 
 
