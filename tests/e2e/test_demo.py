@@ -151,7 +151,7 @@ def test_digest_shows_honest_coverage_of_security_and_availability(demo: object)
 def test_documents_and_attestations_reach_the_digest_and_the_snapshot(demo: object) -> None:
     """The demo's policy, acknowledgements (one active person missing), training and restore test
     make their controls operate, the digest names the person missing, and the last window's
-    snapshot holds their records, each naming its file's SHA-256."""
+    snapshot holds their records, each naming its file's SHA-256, and the files themselves."""
     from collector.demo import DemoResult
 
     assert isinstance(demo, DemoResult)
@@ -164,6 +164,8 @@ def test_documents_and_attestations_reach_the_digest_and_the_snapshot(demo: obje
     assert digest["attestations"]["window"]["policy_ack"] > 0
     with tarfile.open(demo.snapshots[-1]) as tar:
         lines = tar.extractfile("records.jsonl").read().splitlines()  # type: ignore[union-attr]
+        names = set(tar.getnames())
+    assert {f"files/sha256/{d.sha256}" for d in demo.documents} <= names
     documents = [json.loads(x) for x in lines if b'"stream":"manual.documents"' in x]
     assert {d["data"]["type"] for d in documents} == {
         "infosec-policy", "training-material", "restore-test", "policy_ack-export", "training-export"}
