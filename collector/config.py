@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.catalog import Catalog
-from collector.controls import DEFAULT_CATEGORIES, ControlLibrary, Scope, resolve_scope
+from collector.controls import (
+    DEFAULT_CATEGORIES,
+    Cadence,
+    ControlLibrary,
+    Scope,
+    parse_cadence,
+    resolve_scope,
+)
 from collector.durations import parse_duration
 from collector.errors import ConfigError
 from connectors.sdk.base import ConnectorConfig
@@ -26,9 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "DERIVED_STREAMS",
     "MANUAL_STREAMS",
     "DaemonSettings",
     "DigestSettings",
+    "FilesSettings",
+    "IntakeSettings",
+    "PeopleRequirement",
+    "PeopleSettings",
     "Settings",
     "SigningSettings",
     "StorageSettings",
@@ -100,6 +112,52 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FilesSettings:
+    """``[files]``: the write-once blob store documents go to (never the database)."""
+
+    url: str = "data/files"
+    """A folder (relative to the config's folder), ``file:///path`` or ``s3://bucket/prefix``."""
+    object_lock_days: int = 0
+    """S3 only: a COMPLIANCE-mode retention of this many days on every upload (0 = none)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeSettings:
+    """``[intake]``: a folder the daemon watches for documents with a TOML sidecar ("" = off)."""
+
+    folder: str = ""
+    interval: timedelta = timedelta(minutes=5)
+    settle: timedelta = timedelta(seconds=10)
+    """A file or sidecar modified more recently than this is left for the next pass (still
+    being copied in)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleRequirement:
+    """``[[people.require]]``: every person of the roster holds an attestation of ``type`` about
+    ``item``, renewed within ``every`` when set (yearly training), else at any time."""
+
+    type: str
+    item: str
+    every: Cadence | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The requirement as written (``every`` as its text, or None)."""
+        return {"type": self.type, "item": self.item,
+                "every": None if self.every is None else self.every.text}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeopleSettings:
+    """``[people]``: who must acknowledge what. ``roster`` is ``"okta"`` (the active users of the
+    latest okta.users read), a CSV file with an ``roster_column`` column of emails, or "" (off)."""
+
+    roster: str = ""
+    roster_column: str = "email"
+    require: tuple[PeopleRequirement, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -109,6 +167,9 @@ class Settings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    people: PeopleSettings = field(default_factory=PeopleSettings)
     connectors: Mapping[str, ConnectorConfig] = field(default_factory=dict)
     filing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     controls_library: str = ""
@@ -141,6 +202,12 @@ class Settings:
             if rest and rest != ":memory:":
                 return prefix + str(self.resolve(rest))
         return url
+
+    @property
+    def files_url(self) -> str:
+        """``[files] url`` with a relative folder resolved against the config's directory."""
+        url = self.files.url
+        return url if "://" in url else str(self.resolve(url))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -289,12 +356,16 @@ def _check_schedule(file: str, schedule: str) -> None:
 MANUAL_STREAMS = ("manual.documents", "manual.attestations")
 """The built-in streams of evidence people bring (documents and attestations)."""
 
+DERIVED_STREAMS = ("people.coverage",)
+"""Built-in streams computed from stored records (never a document type's evidence)."""
+
 
 def known_stream_ids(registry: Registry, connectors: Mapping[str, ConnectorConfig]) -> set[str]:
     """Every stream id a control library may name: the built-ins' (without importing them), the
     manual streams, and the streams of the third-party connectors this config names."""
     known = {f"{c}.{s}" for c, names in BUILTIN_STREAMS.items() for s in names}
     known.update(MANUAL_STREAMS)
+    known.update(DERIVED_STREAMS)
     for name in connectors:
         known.update(f"{name}.{s}" for s in registry.stream_names(name))
     return known
@@ -339,6 +410,71 @@ def _load_scope(file: str, table: Any, catalog: Catalog) -> Scope:
     return resolve_scope(catalog, categories, exclude, file)
 
 
+def _check_files(file: str, files: FilesSettings) -> None:
+    if not files.url.strip():
+        raise ConfigError(file, "files.url", 'expected a folder, file:///path or s3://bucket/prefix, got ""')
+    if files.object_lock_days < 0:
+        raise ConfigError(file, "files.object_lock_days", "must be 0 or more")
+    if files.object_lock_days and not files.url.startswith("s3://"):
+        raise ConfigError(file, "files.object_lock_days", "needs an s3:// url with Object Lock; a "
+                                                          "local folder cannot enforce retention")
+    if "://" in files.url and not files.url.startswith(("s3://", "file://")):
+        raise ConfigError(file, "files.url", f'expected a folder, file:///path or s3://bucket/prefix, '
+                                             f'got "{files.url}"')
+
+
+_ATTESTATION_TYPE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _load_people(file: str, table: Any, library: ControlLibrary) -> PeopleSettings:
+    """``[people]``: the roster and each ``[[people.require]]``, whose type a control must require
+    (its exceptions are filed under that control's criteria)."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, "people", "expected a table")
+    known = ("roster", "roster_column", "require")
+    for key in table:
+        if key not in known:
+            raise ConfigError(file, f"people.{key}", f"unknown key (known keys: {', '.join(known)})")
+    roster = _coerce(file, "people.roster", str, table.get("roster", ""))
+    column = _coerce(file, "people.roster_column", str, table.get("roster_column", "email"))
+    entries = table.get("require", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(file, "people.require", 'expected [[people.require]] tables like '
+                                                  '{type = "policy_ack", item = "infosec-policy@v3"}')
+    required: list[PeopleRequirement] = []
+    for index, entry in enumerate(entries):
+        where = f"people.require[{index}]"
+        for key in entry:
+            if key not in ("type", "item", "every"):
+                raise ConfigError(file, f"{where}.{key}", "unknown key (known keys: type, item, every)")
+        kind = _coerce(file, f"{where}.type", str, entry.get("type", ""))
+        item = " ".join(_coerce(file, f"{where}.item", str, entry.get("item", "")).split())
+        if not _ATTESTATION_TYPE.fullmatch(kind):
+            raise ConfigError(file, f"{where}.type", f"expected an attestation type like "
+                                                     f'"policy_ack" or "training", got "{kind}"')
+        if not item:
+            raise ConfigError(file, f"{where}.item", "required: what must be acknowledged or completed")
+        if not library.for_document(kind):
+            raise ConfigError(file, f"{where}.type",
+                              f'no control of the library requires "{kind}" '
+                              f'(add {{document = "{kind}"}} to a control\'s evidence)')
+        every = None
+        if "every" in entry:
+            text = _coerce(file, f"{where}.every", str, entry["every"])
+            try:
+                every = parse_cadence(text)
+            except ValueError as exc:
+                raise ConfigError(file, f"{where}.every", str(exc)) from None
+        if any(r.type == kind and r.item == item for r in required):
+            raise ConfigError(file, where, f"{kind} of {item!r} is required twice")
+        required.append(PeopleRequirement(kind, item, every))
+    if required and not roster:
+        raise ConfigError(file, "people.roster", 'required with [[people.require]]: "okta" or a CSV file')
+    if roster and roster != "okta" and not column.strip():
+        raise ConfigError(file, "people.roster_column", "the roster CSV's email column must be named")
+    return PeopleSettings(roster=roster, roster_column=column.strip(), require=tuple(required))
+
+
 def load_settings(path: Path) -> Settings:
     """Read and validate the config file; every problem is one ConfigError naming file and key."""
     file = str(path)
@@ -354,7 +490,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, None, f"invalid TOML: {exc}") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
-                "controls", "scope"}
+                "controls", "scope", "files", "intake", "people"}
     for key in doc:
         if key not in sections:
             raise ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})")
@@ -427,6 +563,12 @@ def load_settings(path: Path) -> Settings:
     library_file, library = _load_library(file, doc.get("controls", {}), catalog, registry,
                                           connectors, path.resolve().parent)
     scope = _load_scope(file, doc.get("scope", {}), catalog)
+    files = parse_section(FilesSettings, doc.get("files", {}), file, "files")
+    _check_files(file, files)
+    intake = parse_section(IntakeSettings, doc.get("intake", {}), file, "intake")
+    if intake.folder and intake.interval < MIN_INTERVAL:
+        raise ConfigError(file, "intake.interval", f"must be at least {int(MIN_INTERVAL.total_seconds())}s")
+    people = _load_people(file, doc.get("people", {}), library)
 
     return Settings(
         path=path.resolve(),
@@ -440,5 +582,8 @@ def load_settings(path: Path) -> Settings:
         controls_library=library_file,
         library=library,
         scope=scope,
+        files=files,
+        intake=intake,
+        people=people,
         registry=registry,
     )

@@ -32,6 +32,23 @@ key_file = "keys/seal-ed25519.pem"
 [digest]
 out_dir = "digests"
 
+# Documents (policies, reports) go to this content-addressed, write-once folder.
+[files]
+url = "files"
+
+# Everyone active in Okta acknowledges the policy and completes the yearly training.
+[people]
+roster = "okta"
+
+[[people.require]]
+type = "policy_ack"
+item = "infosec-policy@v3"
+
+[[people.require]]
+type = "training"
+item = "Security awareness"
+every = "1y"
+
 # The starter control library (`collector controls init` copies it for tailoring) judged on the
 # security and availability criteria: CC1.1-CC9.2 and A1.1-A1.3, 36 in all.
 [scope]
@@ -78,6 +95,11 @@ class DemoResult:
     public_key: Path | None = None
     exceptions: Counter[str] = field(default_factory=Counter)
     records: dict[str, int] = field(default_factory=dict)
+    documents: list[Any] = field(default_factory=list)
+    """The documents added (``collector.manual.AddedDocument``), the CSV exports included."""
+    attestations: int = 0
+    people_missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Who misses which requirement (``type item``) at the demo's people check."""
     seconds: float = 0.0
     endpoints: list[str] = field(default_factory=list)
 
@@ -113,7 +135,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
     started = time.monotonic()
     now = now or datetime.now(UTC)
     root = _prepare(directory)
-    say(f"[1/6] starting the sandbox (moto for AWS; fake Okta, GitHub, Jira) in {root}")
+    say(f"[1/7] starting the sandbox (moto for AWS; fake Okta, GitHub, Jira) in {root}")
     with running_world(now) as (world, ep):
         config = root / "config.toml"
         config.write_text(CONFIG.format(aws=ep.aws, backup=ep.backup, okta=ep.okta,
@@ -126,30 +148,103 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
         result.public_key = public_key_path(key.path)
         store = Store.open(settings.storage_url)
         try:
-            say(f"[2/6] collecting {world.start:%Y-%m-%d} .. {now:%Y-%m-%d} from every connector")
+            say(f"[2/7] collecting {world.start:%Y-%m-%d} .. {now:%Y-%m-%d} from every connector")
             result.runs = collect(
                 settings, store,
                 on_done=lambda r: say(f"      {r.stream:<28} {r.status:<8} {r.records_new:>6,} records"),
             )
+            say("[3/7] adding a policy, its acknowledgements, a training export and a restore test")
+            _add_documents(settings, store, root / "documents", now, result)
             result.records = store.record_counts()
             result.exceptions = Counter(store.filing_counts(status="exception"))
-            say("[3/6] writing the digest of the last complete week")
+            say("[4/7] writing the digest of the last complete week")
             done = run_digest(settings, store, now=now, send=False)
             result.digest, result.summary = done.paths, done.digest
             windows = settings.windows
             last_ended = window_containing(now, windows.period, windows.timezone).previous()
-            say(f"[4/6] sealing every ended window up to {last_ended.id}")
+            say(f"[5/7] sealing every ended window up to {last_ended.id}")
             sealer = sealer_from_settings(settings, store, root / "snapshots")
             sealer.clock = lambda: now
             sealed = sealer.seal(last_ended.id)
             result.snapshots = [s.path for s in sealed]
         finally:
             store.close()
-    say(f"[5/6] verifying the chain of {len(result.snapshots)} snapshots against the key fingerprint")
+    say(f"[6/7] verifying the chain of {len(result.snapshots)} snapshots against the key fingerprint")
     verify_chain(result.snapshots, TrustedKeys.load((), [result.fingerprint]))
     result.seconds = time.monotonic() - started
-    say("[6/6] sandbox stopped")
+    say("[7/7] sandbox stopped")
     return result
+
+
+_POLICY = """# Information security policy, version 3
+
+Approved by the CTO. Every person with access to Acme's systems reads this policy and
+acknowledges it when they join and whenever a new version is published.
+"""
+_MATERIAL = """# Security awareness 2026: course outline
+
+Phishing, passwords and MFA, reporting an incident, handling customer data.
+"""
+_RESTORE = """# Restore test report
+
+The production database was restored from its latest automated snapshot into an isolated
+account; row counts and checksums of five tables matched the source. Time to restore: 41 min.
+"""
+
+
+def _add_documents(settings: Any, store: Any, folder: Path, now: datetime, result: DemoResult) -> None:
+    """Documents and attestations dated early in the last ended window (so the sealed snapshot holds
+    them and the digest's week sees them as current): the policy and its acknowledgements by every
+    active Okta user but one, the training export and its material, a restore-test report."""
+    from datetime import timedelta
+
+    from collector.attestations import parse_columns
+    from collector.manual import (
+        DocumentFacts,
+        add_document,
+        check_people,
+        import_attestations,
+        open_files,
+        parse_period,
+        read_roster,
+    )
+    from collector.windows import window_containing
+
+    windows = settings.windows
+    start = window_containing(now, windows.period, windows.timezone).previous().start
+    day = [start + timedelta(days=n, hours=10) for n in range(12)]
+    people = read_roster(settings, store).people
+    folder.mkdir()
+    blobs = open_files(settings)
+
+    def document(name: str, text: str, facts: DocumentFacts) -> None:
+        (folder / name).write_text(text)
+        result.documents.append(add_document(settings, store, blobs, folder / name, facts, now=now))
+
+    document("infosec-policy-v3.md", _POLICY, DocumentFacts(
+        "infosec-policy", ("POL-01",), title="Information security policy v3",
+        approved_by="cto@example.com", observed_at=day[1]))
+    document("security-awareness-2026.md", _MATERIAL, DocumentFacts(
+        "training-material", ("HR-03",), title="Security awareness 2026", observed_at=day[1]))
+    period = parse_period(f"{day[4]:%Y-%m-%d}..{day[5]:%Y-%m-%d}")
+    document("restore-test.md", _RESTORE, DocumentFacts(
+        "restore-test", ("AV-03",), title="Quarterly restore test", approved_by="cto@example.com",
+        period=period))
+    # Every active person but the last acknowledges the policy: the one missing shows in the digest.
+    (folder / "policy-acks.csv").write_text("Email,Policy,Signed\n" + "".join(
+        f"{p},infosec-policy@v3,{day[2 + n % 5]:%Y-%m-%dT%H:%M:%SZ}\n" for n, p in enumerate(people[:-1])))
+    (folder / "training.csv").write_text("Employee Email,Course,Completed On\n" + "".join(
+        f"{p},Security awareness,{day[3 + n % 7]:%Y-%m-%d}\n" for n, p in enumerate(people)))
+    for name, kind, columns in (("policy-acks.csv", "policy_ack", "person=Email,item=Policy,at=Signed"),
+                                ("training.csv", "training",
+                                 "person=Employee Email,item=Course,at=Completed On")):
+        done = import_attestations(settings, store, blobs, folder / name, doc_type=kind,
+                                   columns=parse_columns(columns), now=now)
+        result.documents.append(done.document)
+        result.attestations += done.new
+    check = check_people(settings, store, now=now)
+    if check is not None:
+        result.people_missing = {f"{t} {i}": m for (t, i), m in check.missing.items() if m}
 
 
 def _print_coverage(console: Any, digest: dict[str, Any]) -> None:
@@ -196,6 +291,9 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
     first = result.snapshots[-1] if result.snapshots else None
     chain = " ".join(str(p) for p in result.snapshots)
     lines = [
+        f"Documents:  {len(result.documents)} stored write-once in {result.directory / 'files'}; "
+        f"{result.attestations} attestations point to their CSV exports",
+        *(f"            missing {req}: {', '.join(who)}" for req, who in result.people_missing.items()),
         f"Everything is in {result.directory} (config: {result.config})",
         f"Digest:     {result.digest.get('html')}",
         f"            {result.digest.get('md')}",

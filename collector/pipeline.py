@@ -230,7 +230,7 @@ class Pipeline:
                     kind = evidence.kind
                     if kind not in declared:
                         raise RecordError(f"kind {kind!r} is not declared by {sid}")
-                    controls = controls_of.get(kind)
+                    controls = evidence.criteria or controls_of.get(kind)
                     if controls is None:
                         controls = controls_of[kind] = filing.controls(sid, kind)
                     if now - stamped >= _STAMP_SECONDS:

@@ -21,7 +21,7 @@ from collector.collect import PlannedStream, check_secrets, open_connector, plan
 from collector.config import Settings, open_store
 from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
-from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
+from schedules.jobs import JobContext, collect_stream, process_intake, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
 from schedules.shutdown import Shutdown
 from storage import Store
@@ -63,7 +63,7 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     settings = ctx.settings
     scheduler = BackgroundScheduler(
         timezone=settings.zone,
-        executors={"default": ThreadPoolExecutor(max_workers=len(planned) + 2)},
+        executors={"default": ThreadPoolExecutor(max_workers=len(planned) + 3)},
     )
     once = {"coalesce": True, "max_instances": 1}  # a late job runs once, never beside itself
     for stream in planned:
@@ -85,6 +85,13 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
         write_weekly_digest, _digest_trigger(settings), args=(ctx,), id="digest",
         name="weekly digest", misfire_grace_time=6 * 3600, **once,
     )
+    if settings.intake.folder:
+        every = max(1.0, settings.intake.interval.total_seconds())
+        scheduler.add_job(
+            process_intake, IntervalTrigger(seconds=every, timezone=settings.zone), args=(ctx,),
+            id="intake", name="intake folder", next_run_time=now, misfire_grace_time=max(1, int(every)),
+            **once,
+        )
     return scheduler
 
 
@@ -103,9 +110,23 @@ def _validate_digest(settings: Settings) -> None:
             raise ConfigError(file, key, f"environment variable ${var} is not set")
 
 
+def _validate_intake(settings: Settings) -> None:
+    """The intake folder exists and the blob store opens (an S3 bucket has Object Lock when
+    retention is asked), so a daemon never starts that would fail every pass."""
+    if not settings.intake.folder:
+        return
+    from collector.manual import open_files
+
+    folder = settings.resolve(settings.intake.folder)
+    if not folder.is_dir():
+        raise ConfigError(str(settings.path), "intake.folder", f"{folder} is not a folder")
+    open_files(settings)
+
+
 def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> None:
     """Secrets set and connector configs sane before anything is scheduled (no network)."""
     _validate_digest(settings)
+    _validate_intake(settings)
     names = list(dict.fromkeys(p.connector for p in planned))
     check_secrets(settings, names)
     for name in names:

@@ -22,7 +22,7 @@ from schedules.health import HealthState
 from schedules.metrics import Metrics
 from storage import Store
 
-__all__ = ["JobContext", "collect_stream", "seal_windows", "write_weekly_digest"]
+__all__ = ["JobContext", "collect_stream", "process_intake", "seal_windows", "write_weekly_digest"]
 
 log = structlog.get_logger("schedules.jobs")
 
@@ -123,6 +123,26 @@ def seal_windows(ctx: JobContext) -> None:
             log.info("window_sealed", window=window)
         if not sealed:
             log.debug("no_window_due")
+
+
+def process_intake(ctx: JobContext) -> None:
+    """One pass over the intake folder, then a people-coverage check if it stored anything;
+    never raises (a file that cannot be stored now stays for the next pass)."""
+    if ctx.stop.is_set():
+        return
+    from collector.manual import check_people, intake_pass, open_files
+
+    with ctx.running("intake"):
+        try:
+            report = intake_pass(ctx.settings, ctx.store, open_files(ctx.settings))
+        except Exception as exc:
+            _failed(ctx, "intake", exc)
+            return
+        if report.stored or report.attestations:
+            try:
+                check_people(ctx.settings, ctx.store)
+            except Exception as exc:
+                _failed(ctx, "people", exc)
 
 
 def write_weekly_digest(ctx: JobContext) -> None:

@@ -41,6 +41,10 @@ COMMANDS: dict[str, CommandInfo] = {
     "controls": CommandInfo("collector.cli.controls",
                             "the organisation's controls, owners and status; --criteria: gaps; "
                             "init: copy the starter library"),
+    "evidence": CommandInfo("collector.cli.evidence",
+                            "add a document, or import acknowledgements and training from a CSV"),
+    "intake": CommandInfo("collector.cli.intake",
+                          "store the documents waiting in the intake folder (one pass)"),
     "run": CommandInfo("collector.cli.run",
                        "the daemon: scheduled collection, weekly digest, sealing, /healthz and /metrics"),
     "demo": CommandInfo("collector.cli.demo",

@@ -29,6 +29,12 @@ from collector.controls import (
     type1_gaps,
 )
 from collector.digest.evidence import Period, control_entry, read_evidence
+from collector.digest.manual import (
+    attestation_counts,
+    documents_due,
+    documents_received,
+    people_coverage,
+)
 from collector.digest.scope import in_scope_criteria
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
@@ -139,7 +145,11 @@ def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[
         if group is None:
             group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0}
         primary = next((c for c in controls if c in in_scope), controls[0] if controls else "")
-        matched = scope.library.for_record(row.stream, str(body.get("kind", "")))
+        kind = str(body.get("kind", ""))
+        matched = scope.library.for_record(row.stream, kind)
+        if kind in ("document", "attestation"):  # a person missing an acknowledgement, say
+            doc_type = str((body.get("data") or {}).get("type", ""))
+            matched = tuple(dict.fromkeys((*matched, *scope.library.for_document(doc_type))))
         group.update(
             record_id=row.record_id, control=primary, criteria=controls,
             controls=[c.id for c in matched], stream=row.stream,
@@ -269,6 +279,10 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         runs = stream_runs(conn, [s.id for s in scope.streams])
         reading = read_evidence(conn, periods)
         failures = delivery_failures(conn, week.id, format_ts(now - DELIVERY_LOOKBACK))
+        received = documents_received(conn, library, start, end)
+        attested = {"week": attestation_counts(conn, start, end),
+                    "window": attestation_counts(conn, window_start, end)}
+        people = people_coverage(conn, library, format_ts(now))
 
     states = evaluate_controls(library, reading.control_evidence(library, "week"), week.end)
     states_window = evaluate_controls(library, reading.control_evidence(library, "window"), week.end)
@@ -309,6 +323,9 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         "exceptions": lines,
         "streams": [_stream_entry(p, runs[p.id], per_stream.get(p.id, 0), now) for p in scope.streams],
         "readiness": {"ready": not gaps, "gaps": list(gaps)},
+        "documents": {"received_week": received, "due": documents_due(states)},
+        "attestations": attested,
+        "people": people,
         "library": {"source": _library_name(library), "controls": len(library)},
         "timezone": scope.zone,
         "week_start": start,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from collector.config import MANUAL_STREAMS
+from collector.config import DERIVED_STREAMS, MANUAL_STREAMS
 from collector.controls import ControlEvidence, ControlLibrary, ControlState, PairTotals, aggregate
 from collector.records import format_ts, parse_ts
 from storage.digest_queries import (
@@ -18,6 +19,9 @@ from storage.digest_queries import (
     pair_newest_before,
     source_key_newest,
 )
+from storage.manual_queries import source_keys_between
+
+_PEOPLE_COVERAGE = DERIVED_STREAMS[0]
 
 __all__ = [
     "EvidenceReading",
@@ -40,15 +44,26 @@ class Period:
 @dataclass(frozen=True)
 class EvidenceReading:
     """Per period: totals per (stream, kind) (records and exceptions in the period, newest record
-    before its end) and the newest document or attestation of each type before its end."""
+    before its end), the newest document or attestation of each type before its end, and the
+    people-coverage exceptions in the period per attestation type (someone missing one)."""
 
     totals: Mapping[str, tuple[PairTotals, ...]]
     documents: Mapping[str, Mapping[str, datetime]]
+    people_exceptions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def control_evidence(self, library: ControlLibrary, period: str) -> dict[str, ControlEvidence]:
         """Each control's evidence in ``period``, by control id (selectors applied now, so a
-        changed library applies to every record already stored)."""
-        return aggregate(library, self.totals[period], self.documents[period])
+        changed library applies to every record already stored). A person missing a required
+        attestation is an exception of every control that requires that attestation type."""
+        evidence = aggregate(library, self.totals[period], self.documents[period])
+        missing = self.people_exceptions.get(period, {})
+        for control in library.controls if missing else ():
+            n = sum(missing.get(doc_type, 0) for doc_type, _ in control.documents)
+            if n:
+                found = evidence[control.id]
+                evidence[control.id] = replace(found, records=found.records + n,
+                                               exceptions=found.exceptions + n)
+        return evidence
 
     def stream_records(self, period: str) -> dict[str, int]:
         """Records per stream observed in ``period``."""
@@ -87,6 +102,7 @@ def read_evidence(conn: Connection, periods: Sequence[Period]) -> EvidenceReadin
     buckets = pair_bucket_totals(conn, pairs, [format_ts(e) for e in edges])
     totals: dict[str, tuple[PairTotals, ...]] = {}
     documents: dict[str, Mapping[str, datetime]] = {}
+    missing: dict[str, Mapping[str, int]] = {}
     for period in periods:
         newest = pair_newest_before(conn, pairs, format_ts(period.end))
         records: dict[tuple[str, str], list[int]] = {}
@@ -103,7 +119,10 @@ def read_evidence(conn: Connection, periods: Sequence[Period]) -> EvidenceReadin
         totals[period.name] = tuple(found)
         documents[period.name] = document_types(
             source_key_newest(conn, MANUAL_STREAMS, format_ts(period.end)))
-    return EvidenceReading(totals, documents)
+        keys = source_keys_between(conn, _PEOPLE_COVERAGE, format_ts(period.start),
+                                   format_ts(period.end), status="exception")
+        missing[period.name] = Counter(key.partition("/")[0] for key in keys)
+    return EvidenceReading(totals, documents, missing)
 
 
 def control_entry(week: ControlState, window: ControlState) -> dict[str, Any]:

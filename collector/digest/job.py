@@ -35,17 +35,34 @@ class DigestRun:
 def run_digest(settings: Settings, store: Store, *, week: str | None = None,
                out_dir: Path | None = None, now: datetime | None = None,
                env: Mapping[str, str] | None = None, send: bool = True) -> DigestRun:
-    """Build the digest of ``week`` (default: the last complete one), write its three files to
-    ``out_dir`` (default ``[digest].out_dir``), then deliver it where configured."""
+    """Check people coverage (when ``[people]`` requires something), build the digest of ``week``
+    (default: the last complete one), write its three files to ``out_dir`` (default
+    ``[digest].out_dir``), then deliver it where configured. A roster that cannot be read is
+    said in the digest's ``people.error``; it never stops the digest."""
     if send:
         check_delivery_config(settings)
     now = now or datetime.now(UTC)
     scope = scope_from_settings(settings, week, now)
+    people_error = _check_people(settings, store, now)
     digest = build_digest(store, scope, now)
+    if people_error is not None:
+        digest["people"]["error"] = people_error
     paths = write_files(digest, out_dir or settings.resolve(settings.digest.out_dir))
     results = deliver(settings, store, digest, paths, now, os.environ if env is None else env) \
         if send else []
     return DigestRun(digest, paths, results)
+
+
+def _check_people(settings: Settings, store: Store, now: datetime) -> str | None:
+    """A fresh people-coverage read for the digest to show; the reason when none could be made."""
+    from collector.errors import CollectorError
+    from collector.manual.people import check_people
+
+    try:
+        check_people(settings, store, now=now)
+    except CollectorError as exc:
+        return str(exc)
+    return None
 
 
 def write_digest(settings: Settings, store: Store, week: str | None = None) -> Path:

@@ -33,6 +33,8 @@ KINDS = frozenset(
         "config_state",
         "backup_result",
         "incident",
+        "document",
+        "attestation",
     }
 )
 
@@ -113,6 +115,10 @@ class Normalised:
     source_url: str | None
     data: dict[str, Any]
     exception: str | None = None
+    criteria: tuple[str, ...] | None = None
+    """The criteria this one item is filed under, when a person chose them for it (the built-in
+    manual streams: the criteria of the controls named when a document was added). None, for
+    every connector stream: the pipeline files the record by its stream's filing."""
 
 
 def json_leq(a: JSONValue, b: JSONValue) -> bool:

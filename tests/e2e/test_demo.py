@@ -146,3 +146,28 @@ def test_digest_shows_honest_coverage_of_security_and_availability(demo: object)
     for gap in gaps:
         first = gap["controls"][0]
         assert gap["id"] in report and f"{first} ({owner[first]})" in report
+
+
+def test_documents_and_attestations_reach_the_digest_and_the_snapshot(demo: object) -> None:
+    """The demo's policy, acknowledgements (one active person missing), training and restore test
+    make their controls operate, the digest names the person missing, and the last window's
+    snapshot holds their records, each naming its file's SHA-256, and the files themselves."""
+    from collector.demo import DemoResult
+
+    assert isinstance(demo, DemoResult)
+    digest = json.loads(demo.digest["json"].read_text())
+    status = {c["id"]: c["status"] for c in digest["controls"]}
+    assert status["POL-01"] == status["HR-03"] == status["AV-03"] == "operating"
+    [missing] = digest["people"]["missing"]
+    assert missing["type"] == "policy_ack" and missing["controls"] == ["GOV-01", "POL-01"]
+    assert list(demo.people_missing.values()) == [(missing["person"],)]
+    assert digest["attestations"]["window"]["policy_ack"] > 0
+    with tarfile.open(demo.snapshots[-1]) as tar:
+        lines = tar.extractfile("records.jsonl").read().splitlines()  # type: ignore[union-attr]
+        names = set(tar.getnames())
+    assert {f"files/sha256/{d.sha256}" for d in demo.documents} <= names
+    documents = [json.loads(x) for x in lines if b'"stream":"manual.documents"' in x]
+    assert {d["data"]["type"] for d in documents} == {
+        "infosec-policy", "training-material", "restore-test", "policy_ack-export", "training-export"}
+    assert {d["data"]["file_sha256"] for d in documents} == {d.sha256 for d in demo.documents}
+    assert any(b'"stream":"manual.attestations"' in x for x in lines)
