@@ -439,14 +439,10 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
     except KeyFileError as exc:
         raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
     source = Path(settings.controls_library).name if settings.controls_library else STARTER_FILE
-    # [files] url belongs to the documents' configuration; read defensively until it is merged.
-    files_url: str | None = getattr(getattr(settings, "files", None), "url", None) or None
-    if files_url is not None and "://" not in files_url:
-        files_url = str(settings.resolve(files_url))
     options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
                           out_dir=out_dir or settings.resolve("data/snapshots"),
                           grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria),
                           library=sealed_library(settings.library, settings.scope, source),
-                          files_url=files_url)
+                          files_url=settings.files_url)
     stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     return Sealer(store, options, key, timestamper=stamper)
