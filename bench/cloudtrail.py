@@ -13,55 +13,18 @@ import argparse
 import gzip
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _moto import start_moto
+
 BUCKET = "bench-trail"
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto(in_process: bool) -> tuple[str, Any]:
-    if in_process:
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        return f"http://{host}:{port}", server.stop
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        raise SystemExit("moto server did not start")
-
-    def stop() -> None:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-    return url, stop
 
 
 def _events(n_files: int, per_file: int, start: datetime) -> list[tuple[str, bytes]]:
@@ -161,7 +124,7 @@ def main() -> None:
     from storage import Store
 
     configure_logging("error")
-    url, stop = _start_moto(args.in_process)
+    url, stop = start_moto(args.in_process)
     try:
         session = boto3.Session(region_name=REGION)
         requests: Counter[str] = Counter()

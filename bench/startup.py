@@ -16,16 +16,16 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _moto import start_moto
 
 BUCKET = "org-trail"
 REGION = "us-east-1"
@@ -44,35 +44,6 @@ endpoint_url = "{aws}"
 service_endpoints = ["backup={backup}"]
 cloudtrail_bucket = "{bucket}"
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto() -> tuple[str, Callable[[], None]]:
-    """A moto server in its own process on loopback; its URL and how to stop it."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(400):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        raise SystemExit("moto server did not start")
-
-    def stop() -> None:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-    return url, stop
 
 
 def _seed(aws: str, now: datetime) -> None:
@@ -124,7 +95,7 @@ def main() -> None:
     _compile()
     now = datetime.now(UTC)
     env = {**os.environ, **ENV}
-    aws, stop_moto = _start_moto()
+    aws, stop_moto = start_moto()
     backup = FakeBackup(demo_jobs(now))
     backup.start()
     rows: dict[str, list[tuple[float, float, float, int]]] = {
