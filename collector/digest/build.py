@@ -35,7 +35,6 @@ from collector.digest.manual import (
     documents_received,
     people_coverage,
 )
-from collector.digest.scope import in_scope_criteria
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
 from collector.windows import Window, parse_window, window_containing, windows_between
@@ -103,7 +102,7 @@ def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) 
                          f"{default_week(zone, now).id}")
     catalog = Catalog.builtin()
     streams = plan_streams(settings)
-    return DigestScope(week, settings.windows.period, in_scope_criteria(settings, streams, catalog),
+    return DigestScope(week, settings.windows.period, settings.scope.criteria,
                        tuple(streams), catalog, settings.library, settings.scope.excluded)
 
 

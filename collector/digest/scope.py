@@ -1,4 +1,4 @@
-"""What a digest covers: the criteria the enabled streams file under, and the criteria in scope."""
+"""What the enabled streams file under (the criteria in scope are ``Settings.scope``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collector.catalog import Catalog
 from collector.collect import PlannedStream
 from collector.config import Settings
 
-__all__ = ["filed_criteria", "in_scope_criteria"]
+__all__ = ["filed_criteria"]
 
 
 def filed_criteria(settings: Settings, streams: Sequence[PlannedStream],
@@ -22,11 +22,3 @@ def filed_criteria(settings: Settings, streams: Sequence[PlannedStream],
                 if stream.id not in targets:
                     targets.append(stream.id)
     return filed
-
-
-def in_scope_criteria(settings: Settings, streams: Sequence[PlannedStream],
-                      catalog: Catalog) -> tuple[str, ...]:
-    """The criteria in scope (``[scope]``: categories minus exclusions), in catalog order; never
-    only those the enabled streams happen to file under, which made coverage 100% by construction."""
-    del streams  # kept for callers; scope no longer depends on what is enabled
-    return tuple(c for c in catalog.criteria if c in set(settings.scope.criteria))
