@@ -275,11 +275,14 @@ class FakeGithub(FakeServer):
         except (ValueError, KeyError, TypeError, AttributeError):
             return self._answer(400, {"message": "Problems parsing JSON", "documentation_url": DOCS_URL})
         if "samlIdentityProvider" not in query or "externalIdentities" not in query:
-            return self._answer(200, {"errors": [{"message": "the fake answers only the SAML identities query"}]})
+            return self._answer(
+                200, {"errors": [{"message": "the fake answers the SAML identities query only"}]})
         if variables.get("org") != self.org.login:
             return self._answer(200, {"data": {"organization": None}, "errors": [{
                 "type": "NOT_FOUND", "path": ["organization"],
-                "message": f"Could not resolve to an Organization with the login of '{variables.get('org')}'."}]})
+                "message": "Could not resolve to an Organization with the login of "
+                           f"'{variables.get('org')}'.",
+            }]})
         if not self.org.owner_token:
             return self._answer(200, {"data": {"organization": {"samlIdentityProvider": None}}, "errors": [{
                 "type": "FORBIDDEN", "path": ["organization", "samlIdentityProvider"],

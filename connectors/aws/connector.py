@@ -1,4 +1,4 @@
-"""The AWS connector: CloudTrail access logs, the IAM credential report and users, Backup jobs, RDS backups."""
+"""The AWS connector: CloudTrail, the IAM credential report and users, Backup jobs, RDS backups."""
 
 from __future__ import annotations
 

@@ -184,7 +184,8 @@ class IamUsersStream(Stream[AwsConfig, AwsAccess]):
         arn = str(user["Arn"])
         console = read.login_profile is not None
         keys = sorted(
-            ({"id": k["AccessKeyId"], "created": iso(k.get("CreateDate")), "last_used": iso(k.get("LastUsedDate"))}
+            ({"id": k["AccessKeyId"], "created": iso(k.get("CreateDate")),
+              "last_used": iso(k.get("LastUsedDate"))}
              for k in read.access_keys if k.get("Status") == "Active"),
             key=lambda k: str(k["id"]))
         return Normalised(

@@ -216,7 +216,7 @@ class GithubClient:
         after: str | None = None
         for _ in range(_SAML_PAGES):
             variables = {"org": org, "first": self.per_page, "after": after}
-            _, answer = self.call(lambda: self.api.requester.graphql_query(SAML_QUERY, variables),
+            _, answer = self.call(functools.partial(self.api.requester.graphql_query, SAML_QUERY, variables),
                                   "POST /graphql organization.samlIdentityProvider")
             provider = ((answer.get("data") or {}).get("organization") or {}).get("samlIdentityProvider")
             if provider is None:

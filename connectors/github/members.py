@@ -91,7 +91,8 @@ class Members(_GithubStream):
 
     @staticmethod
     def _two_factor_disabled(client: GithubClient, org: str, members: PaginatedList[NamedUser],
-                             outside: PaginatedList[NamedUser], failures: list[ItemFailure]) -> set[str] | None:
+                             outside: PaginatedList[NamedUser],
+                             failures: list[ItemFailure]) -> set[str] | None:
         """Logins with 2FA disabled, or None when GitHub refuses the filter (not an org owner)."""
         try:
             found = {m.login for m in client.each(members, f"GET /orgs/{org}/members?filter=2fa_disabled")}
