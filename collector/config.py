@@ -109,6 +109,10 @@ class DaemonSettings:
 
     listen: str = "127.0.0.1:9108"
     max_consecutive_failures: int = 3
+    max_connections: int = 32
+    """Connections the listener holds at once (1..1024); past it the oldest idle one is dropped."""
+    request_timeout: timedelta = timedelta(seconds=10)
+    """How long a client may take to send its request, and to read the answer (1s..5m)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,6 +349,14 @@ def _check_listen(file: str, listen: str) -> None:
         raise ConfigError(file, "daemon.listen", f'expected "host:port", got "{listen}"')
 
 
+def _check_daemon_limits(file: str, daemon: DaemonSettings) -> None:
+    if not 1 <= daemon.max_connections <= 1024:
+        raise ConfigError(file, "daemon.max_connections",
+                          f"must be between 1 and 1024, got {daemon.max_connections}")
+    if not timedelta(seconds=1) <= daemon.request_timeout <= timedelta(minutes=5):
+        raise ConfigError(file, "daemon.request_timeout", "must be between 1s and 5m")
+
+
 def _check_schedule(file: str, schedule: str) -> None:
     match = re.fullmatch(r"(mon|tue|wed|thu|fri|sat|sun) (\d{1,2}):(\d{2})", schedule.strip())
     if not match or int(match.group(2)) > 23 or int(match.group(3)) > 59:
@@ -515,6 +527,7 @@ def load_settings(path: Path) -> Settings:
     _check_listen(file, daemon.listen)
     if daemon.max_consecutive_failures < 1:
         raise ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1")
+    _check_daemon_limits(file, daemon)
 
     registry = Registry()
     connector_tables = doc.get("connectors", {})

@@ -1,13 +1,11 @@
-"""Stream health and the `/healthz` + `/metrics` HTTP listener (stdlib server, one thread per request)."""
+"""Stream and job health, and the `/healthz` + `/metrics` HTTP listener (bounded: see schedules.listener)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -15,6 +13,7 @@ import structlog
 
 from collector.pipeline import RunResult
 from collector.records import format_ts
+from schedules.listener import BoundedListener
 from schedules.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["HealthServer", "HealthState", "StreamHealth", "parse_listen"]
@@ -102,10 +101,6 @@ class HealthState:
         }
 
 
-class _Server6(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
 def parse_listen(listen: str) -> tuple[str, int]:
     """``"host:port"`` (validated by the config loader) as a (host, port) pair; IPv6 in brackets."""
     host, _, port = listen.rpartition(":")
@@ -113,61 +108,41 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class HealthServer:
-    """Serves ``/healthz`` and ``/metrics`` from a background thread; port 0 picks a free port."""
+    """Serves ``/healthz`` and ``/metrics`` from a background thread; port 0 picks a free port.
+
+    The listener is bounded (``[daemon] max_connections``, ``request_timeout``): idle or slow
+    clients cost no thread and never more descriptors than the cap, so they cannot starve the
+    collection of threads or files.
+    """
 
     def __init__(self, listen: str, health: HealthState, metrics: Metrics,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, max_connections: int = 32,
+                 request_timeout: float = 10.0) -> None:
         host, port = parse_listen(listen)
-        handler = _handler(health, metrics, clock)
-        server_type = _Server6 if ":" in host else ThreadingHTTPServer
-        self._server: ThreadingHTTPServer = server_type((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = BoundedListener(host, port, _responder(health, metrics, clock),
+                                       max_connections=max_connections,
+                                       request_timeout=request_timeout)
         self.host = host
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health-http",
-                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self.port = self._server.port
 
     def start(self) -> None:
         """Start answering requests."""
-        self._thread.start()
+        self._server.start()
 
     def close(self) -> None:
         """Stop answering and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
-def _handler(health: HealthState, metrics: Metrics,
-             clock: Callable[[], datetime]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "evidence-collector"
-        sys_version = ""
+def _responder(health: HealthState, metrics: Metrics,
+               clock: Callable[[], datetime]) -> Callable[[str], tuple[int, str, bytes]]:
+    def respond(path: str) -> tuple[int, str, bytes]:
+        if path == "/healthz":
+            healthy, doc = health.report(clock())
+            return (200 if healthy else 503, "application/json",
+                    orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE))
+        if path == "/metrics":
+            return 200, CONTENT_TYPE, metrics.exposition()
+        return 404, "application/json", b'{"error": "not found"}\n'
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                healthy, doc = health.report(clock())
-                self._send(200 if healthy else 503, "application/json",
-                           orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE))
-            elif path == "/metrics":
-                self._send(200, CONTENT_TYPE, metrics.exposition())
-            else:
-                self._send(404, "application/json", b'{"error": "not found"}\n')
-
-        def do_HEAD(self) -> None:
-            self.do_GET()
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            # The stdlib writes plain text to stderr; the daemon's logs are JSON events.
-            log.debug("http_request", path=self.path.split("?", 1)[0], client=self.client_address[0])
-
-    return Handler
+    return respond
