@@ -25,6 +25,7 @@ from collector.controls import (
 )
 from collector.durations import parse_duration
 from collector.errors import ConfigError
+from collector.readcap import MAX_CONFIG_FILE, FileRefused, read_capped
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.registry import BUILTIN_STREAMS, ConnectorLoadError, Registry
 
@@ -491,15 +492,19 @@ def load_settings(path: Path) -> Settings:
     """Read and validate the config file; every problem is one ConfigError naming file and key."""
     file = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_CONFIG_FILE)
     except OSError as exc:
         raise ConfigError(file, None, f"cannot read file: {exc.strerror or exc}") from None
+    except FileRefused as exc:
+        raise ConfigError(file, None, f"the config file {exc}") from None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(file, None, "file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per level: a few hundred nested arrays or tables
+        raise ConfigError(file, None, "invalid TOML: arrays or tables nested too deeply") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
                 "controls", "scope", "files", "intake", "people"}

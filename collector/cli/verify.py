@@ -48,10 +48,14 @@ def _tsa_roots(paths: list[str]) -> list[bytes]:
     """The ``--tsa-ca`` certificates; an InputError names the one that cannot be used."""
     roots = []
     for path in paths:
+        from collector.readcap import MAX_CA_FILE, FileRefused, read_capped
+
         try:
-            data = Path(path).read_bytes()
+            data = read_capped(Path(path), MAX_CA_FILE)
         except OSError as exc:
             raise InputError(f"--tsa-ca {path}: {exc.strerror or exc}") from None
+        except FileRefused as exc:
+            raise InputError(f"--tsa-ca {path}: {exc}") from None
         from collector.seal.tsa import certificate_problem  # only when a CA is given
 
         problem = certificate_problem(data)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from collector.errors import CollectorError
+from collector.readcap import MAX_KEY_FILE, FileRefused, read_private
 
 __all__ = [
     "FingerprintError",
@@ -106,13 +107,17 @@ def create_key(key_file: Path) -> SealingKey:
 
 
 def load_sealing_key(key_file: Path) -> SealingKey:
-    """Load the private sealing key; KeyFileError naming the file when it cannot be used."""
+    """Load the private sealing key; KeyFileError naming the file when it cannot be used: missing,
+    unreadable, not a regular file, larger than ``MAX_KEY_FILE``, or readable by group or others
+    (the message names the fix, ``chmod 600 <file>``)."""
     try:
-        data = key_file.read_bytes()
+        data = read_private(key_file, MAX_KEY_FILE)
     except FileNotFoundError:
         raise KeyFileError(f"{key_file}: no sealing key; create one with `collector keys init`") from None
     except OSError as exc:
-        raise KeyFileError(f"{key_file}: cannot read the sealing key: {exc.strerror}") from None
+        raise KeyFileError(f"{key_file}: cannot read the sealing key: {exc.strerror or exc}") from None
+    except FileRefused as exc:
+        raise KeyFileError(f"{key_file}: the sealing key {exc}") from None
     try:
         private = load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from collector.readcap import MAX_KEY_FILE, FileRefused, read_capped
 from collector.seal import _format as fmt
 from collector.seal._checks import (
     Snapshot,
@@ -59,9 +60,11 @@ class TrustedKeys:
         keys: dict[str, Ed25519PublicKey] = {}
         for path in key_files:
             try:
-                data = Path(path).read_bytes()
+                data = read_capped(Path(path), MAX_KEY_FILE)
             except OSError as exc:
                 raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+            except FileRefused as exc:
+                raise KeyFileError(f"{path}: {exc}; a PEM public key is under 1 KiB") from None
             key = load_public_key(data, str(path))
             keys[fingerprint(key)] = key
         pins = set()

@@ -42,7 +42,7 @@ def test_idle_sockets_neither_block_healthz_nor_starve_collection(
         tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     """Far more idle sockets than the process has descriptors: /healthz answers and streams keep collecting."""
     config = write_config(tmp_path, synthetic={"count": 20},
-                          daemon={"max_connections": 8, "request_timeout": "5m"})
+                          daemon={"max_connections": 8, "request_timeout": "5m"}, key=True)
     daemon = DaemonProcess(config, argv=[sys.executable, "-m", "collector.cli", "--config",
                                          str(config), "run"], wrap=_RLIMIT)
     daemons.append(daemon)
