@@ -14,7 +14,7 @@ from collector.errors import InputError
 if TYPE_CHECKING:
     from collector.seal.verify import TrustedKeys, Verified
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "trusted_keys"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the time-stamping authority's CA certificate, to anchor timestamp tokens")
 
 
-def _trust(args: argparse.Namespace) -> TrustedKeys:
+def trusted_keys(args: argparse.Namespace) -> TrustedKeys:
     """The keys ``--key`` and ``--fingerprint`` name; an InputError names the flag to fix."""
     from collector.seal.keys import FingerprintError, KeyFileError, NoTrustedKeyError
     from collector.seal.verify import TrustedKeys
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         if not Path(snapshot).is_file():
             what = "is a folder" if Path(snapshot).is_dir() else "does not exist"
             raise InputError(f"{snapshot}: {what}; give snapshot .tar files")
-    trust = _trust(args)
+    trust = trusted_keys(args)
     roots = _tsa_roots(args.tsa_ca)
     done = verify_chain(args.snapshots, trust, roots, on_verified=_report)
     chained = sum(1 for v in done if v.type == "window")
