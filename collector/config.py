@@ -23,7 +23,7 @@ from collector.controls import (
     parse_cadence,
     resolve_scope,
 )
-from collector.durations import parse_duration
+from collector.durations import duration_limit, format_duration, parse_duration
 from collector.errors import ConfigError
 from collector.readcap import MAX_CONFIG_FILE, FileRefused, read_capped
 from connectors.sdk.base import ConnectorConfig
@@ -272,12 +272,16 @@ def _coerce(file: str, key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(
                 file, key, f'expected a duration string like "15m" or "1d", got {_describe(value)}'
             )
+        limit = duration_limit(key)
         try:
-            return parse_duration(value)
+            parsed = parse_duration(value)
         except ValueError as exc:
             raise ConfigError(file, key, str(exc)) from None
         except OverflowError:
-            raise ConfigError(file, key, f"{value!r} is too long a duration") from None
+            parsed = limit + limit
+        if parsed > limit:
+            raise ConfigError(file, key, f"{value!r} is too long (at most {format_duration(limit)})")
+        return parsed
     if origin is tuple:
         if type(value) is not list:
             raise ConfigError(file, key, f"expected an array of strings, got {_describe(value)}")
@@ -354,8 +358,23 @@ def _check_daemon_limits(file: str, daemon: DaemonSettings) -> None:
     if not 1 <= daemon.max_connections <= 1024:
         raise ConfigError(file, "daemon.max_connections",
                           f"must be between 1 and 1024, got {daemon.max_connections}")
-    if not timedelta(seconds=1) <= daemon.request_timeout <= timedelta(minutes=5):
-        raise ConfigError(file, "daemon.request_timeout", "must be between 1s and 5m")
+    if daemon.request_timeout < timedelta(seconds=1):  # its maximum is in DURATION_LIMITS
+        raise ConfigError(file, "daemon.request_timeout", "must be at least 1s")
+
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def _check_env_names(file: str, prefix: str, section: Any, keys: tuple[str, ...]) -> None:
+    """Each ``*_env`` key names an environment variable (``[A-Z_][A-Z0-9_]*``) or is empty; a
+    value that is not a name is likely the secret itself, so the error never shows it."""
+    for key in keys:
+        value = getattr(section, key)
+        if value and not _ENV_NAME.fullmatch(value):
+            raise ConfigError(file, f"{prefix}.{key}", f"must name an environment variable (A-Z, 0-9 "
+                              f"and _, not starting with a digit), not hold the secret: put the secret in "
+                              f"the environment and its variable's name here (the value, {len(value)} "
+                              "characters, is not shown)")
 
 
 def _check_schedule(file: str, schedule: str) -> None:
@@ -528,6 +547,7 @@ def load_settings(path: Path) -> Settings:
     signing = parse_section(SigningSettings, doc.get("signing", {}), file, "signing")
     digest = parse_section(DigestSettings, doc.get("digest", {}), file, "digest")
     _check_schedule(file, digest.schedule)
+    _check_env_names(file, "digest", digest, ("slack_webhook_env", "smtp_password_env"))
     daemon = parse_section(DaemonSettings, doc.get("daemon", {}), file, "daemon")
     _check_listen(file, daemon.listen)
     if daemon.max_consecutive_failures < 1:
@@ -559,6 +579,7 @@ def load_settings(path: Path) -> Settings:
                 )
         for key, problem in cfg.problems():
             raise ConfigError(file, f"connectors.{name}.{key}", problem)
+        _check_env_names(file, f"connectors.{name}", cfg, cfg.env_keys())
         if cfg.interval < MIN_INTERVAL:
             raise ConfigError(file, f"connectors.{name}.interval",
                               f"must be at least {int(MIN_INTERVAL.total_seconds())}s")

@@ -268,6 +268,10 @@ ARG_CASES += (
                                                               "--criterion", "CC6.1", "--size", "1",
                                                               "--key", _PUB), "not signed by a trusted key",
             prepare=_steered_manifest, codes=(1,)),
+    ArgCase("okta token pasted into token_env", ("collect",), "connectors.okta.token_env: must name",
+            edits=(("connectors.okta", "token_env", '"00aBcD3fGhIjKlMnOpQr-pasted"'),)),
+    ArgCase("okta backfill 999999d", ("collect",), "connectors.okta.backfill: '999999d' is too long",
+            edits=(("connectors.okta", "backfill", '"999999d"'),)),
 )
 
 def run_arg_case(bench: Bench, case: ArgCase) -> Outcome:
