@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def make_dirs(path: Path, mode: int) -> None:
         except FileExistsError:  # made by a concurrent process meanwhile: not ours to change
             continue
         os.chmod(folder, mode)
+    if not path.is_dir():  # as mkdir(exist_ok=True) says of a file where the folder belongs
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
 
 
 def set_mode(path: Path, mode: int) -> None:

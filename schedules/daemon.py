@@ -188,6 +188,7 @@ class Daemon:
             raise InputError(f"--port-file {self.port_file}: its folder does not exist")
         planned = plan_streams(settings)
         _validate_connectors(settings, planned)
+        _check_descriptors(settings)
         ids = [p.id for p in planned]
         store = open_store(settings)
         metrics = Metrics()
@@ -196,13 +197,9 @@ class Daemon:
             metrics.declare_stream(sid)
             self._seed(store, sid, health, metrics)
         try:
-            _check_descriptors(settings)
             server = HealthServer(self.listen, health, metrics, self.clock,
                                   max_connections=settings.daemon.max_connections,
                                   request_timeout=settings.daemon.request_timeout.total_seconds())
-        except ConfigError:
-            store.close()
-            raise
         except OSError as exc:
             store.close()
             raise ConfigError(str(settings.path), "daemon.listen",

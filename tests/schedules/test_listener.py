@@ -109,3 +109,17 @@ def test_oversized_heads_and_other_methods_are_refused() -> None:
         assert called == []
     finally:
         listener.close()
+
+
+def test_a_descriptor_limit_too_low_for_the_cap_and_collection_refuses_to_start(tmp_path: Path) -> None:
+    """Under `ulimit -n 100` the daemon cannot keep 256 descriptors for collection beside the cap:
+    exit 2 naming daemon.max_connections, before anything is collected."""
+    import subprocess
+
+    config = write_config(tmp_path, daemon={"max_connections": 8})
+    limit = _RLIMIT[:2] + [_RLIMIT[2].replace(str(_LIMIT), "100")]
+    proc = subprocess.run([*limit, sys.executable, "-m", "collector.cli", "--config", str(config), "run"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "daemon.max_connections: 8 connections plus 256 descriptors" in proc.stderr
+    assert "(ulimit -n)" in proc.stderr and not (tmp_path / "evidence.db").exists()
