@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -60,7 +60,11 @@ class BoundedListener:
         self._pending: dict[socket.socket, _Pending] = {}  # insertion order: oldest first
         self._busy = 0
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="health-http-worker")
+        # Daemon threads: a worker stuck writing to a client that stopped reading never holds
+        # up the process's exit (it gives up after request_timeout anyway).
+        self._queue: queue.SimpleQueue[tuple[socket.socket, bytes | None] | None] = queue.SimpleQueue()
+        self._workers = [threading.Thread(target=self._work, name=f"health-http-worker-{n}", daemon=True)
+                         for n in range(workers)]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="health-http", daemon=True)
 
@@ -72,6 +76,8 @@ class BoundedListener:
 
     def start(self) -> None:
         """Start accepting connections."""
+        for worker in self._workers:
+            worker.start()
         self._thread.start()
 
     def close(self) -> None:
@@ -81,7 +87,8 @@ class BoundedListener:
             self._thread.join(timeout=5)
         for conn in list(self._pending):
             self._drop(conn)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._workers:
+            self._queue.put(None)
         self._selector.close()
         self._sock.close()
 
@@ -101,8 +108,9 @@ class BoundedListener:
                 conn, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and the like: leave the backlog for the next tick
+            except OSError as exc:  # EMFILE and the like: leave the backlog, and try again later
                 log.warning("listener_accept_failed", error=exc.strerror or str(exc))
+                self._stop.wait(0.5)
                 return
             if self.open_connections >= self._max and not self._evict_oldest():
                 log.warning("listener_connection_refused", reason="every connection is being answered",
@@ -144,7 +152,7 @@ class BoundedListener:
         with self._lock:
             del self._pending[conn]
             self._busy += 1
-        self._pool.submit(self._answer, conn, bytes(pending.head) if complete else None)
+        self._queue.put((conn, bytes(pending.head) if complete else None))
 
     def _expire(self, before: float) -> None:
         for conn, pending in list(self._pending.items()):
@@ -158,6 +166,10 @@ class BoundedListener:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn)
         conn.close()
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            self._answer(*job)
 
     def _answer(self, conn: socket.socket, head: bytes | None) -> None:
         try:
