@@ -62,3 +62,22 @@ def test_every_duration_key_has_a_maximum() -> None:
     """A key without its own maximum is bounded by ten years; the per-key maxima are all below it."""
     assert duration_limit("identities.offboarding_grace") == MAX_DURATION
     assert all(limit <= MAX_DURATION for limit in DURATION_LIMITS.values())
+
+
+def test_a_deeply_nested_control_library_or_intake_sidecar_is_one_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """TOML nesting thousands deep in the control library is exit 2 naming it; in an intake sidecar an InputError."""
+    from collector.errors import InputError
+    from collector.manual.intake import parse_sidecar
+
+    deep = "x = " + "[" * 50_000 + "]" * 50_000 + "\n"
+    (tmp_path / "library.toml").write_text(deep)
+    config = tmp_path / "config.toml"
+    config.write_text('[controls]\nlibrary = "library.toml"\n')
+    assert main(["--config", str(config), "streams"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "library.toml: not valid TOML: arrays or tables nested too deeply" in err
+    sidecar = tmp_path / "policy.pdf.toml"
+    sidecar.write_text(deep)
+    with pytest.raises(InputError, match=r"policy\.pdf\.toml: not valid TOML: arrays or tables nested too deeply"):
+        parse_sidecar(sidecar)
