@@ -35,6 +35,7 @@ def test_outputs_are_0600_or_0644_in_0700_or_0755_folders_under_umask_000(tmp_pa
     _run(config, "collect")
     _run(config, "seal", "--out", str(tmp_path / "out" / "snapshots"))
     _run(config, "digest", "--no-deliver")
+    _run(config, "controls", "init", str(tmp_path / "controls.toml"))
     snapshots = sorted((tmp_path / "out" / "snapshots").glob("*.tar"))
     digests = sorted((tmp_path / "out" / "digests").glob("digest-*"))
     assert len(digests) == 3 and snapshots
@@ -45,6 +46,7 @@ def test_outputs_are_0600_or_0644_in_0700_or_0755_folders_under_umask_000(tmp_pa
         "out": "0755", "out/snapshots": "0755",
         **{f"out/snapshots/{s.name}": "0644" for s in snapshots},
         "out/digests": "0755", **{f"out/digests/{d.name}": "0644" for d in digests},
+        "controls.toml": "0644",
     }
     assert {name: _mode(tmp_path / name) for name in expected} == expected
     for extra in (tmp_path / "state" / "db").iterdir():  # -wal and -shm follow the database file
