@@ -95,12 +95,16 @@ class BoundedListener:
     def _loop(self) -> None:
         tick = min(0.5, self._timeout / 4)
         while not self._stop.is_set():
-            for key, _ in self._selector.select(timeout=tick):
-                if key.fileobj is self._sock:
-                    self._accept()
-                else:
-                    self._read(key.fileobj)  # type: ignore[arg-type]
-            self._expire(time.monotonic() - self._timeout)
+            try:
+                for key, _ in self._selector.select(timeout=tick):
+                    if key.fileobj is self._sock:
+                        self._accept()
+                    else:
+                        self._read(key.fileobj)  # type: ignore[arg-type]
+                self._expire(time.monotonic() - self._timeout)
+            except Exception as exc:  # a bug here must not end health answers for good
+                log.error("listener_loop_failed", error_class=type(exc).__name__)
+                self._stop.wait(tick)
 
     def _accept(self) -> None:
         while True:
