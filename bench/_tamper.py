@@ -20,6 +20,9 @@ from collector.seal.snapshot import Sealer, SealOptions
 from collector.seal.verify import TrustedKeys, VerificationError, verify_chain
 from storage import Store
 
+_POPULATION = fmt.criterion_file("CC6.1")
+"""criteria/CC6.1.csv: schema v2 files populations per criterion there (v1 had controls/)."""
+
 
 @dataclass
 class Chain:
@@ -76,8 +79,8 @@ def _resign_own_key(m: Members, c: Chain) -> None:
 
 
 def _resign_population(m: Members, c: Chain) -> None:
-    rows = m["controls/CC6.1.csv"].splitlines(keepends=True)
-    m["controls/CC6.1.csv"] = b"".join(r for r in rows if b",exception," not in r)
+    rows = m[_POPULATION].splitlines(keepends=True)
+    m[_POPULATION] = b"".join(r for r in rows if b",exception," not in r)
     resum(m)
     m["SHA256SUMS.ed25519"] = c.key.sign(m["SHA256SUMS"])
 
@@ -94,23 +97,31 @@ def _delete(name: str) -> Callable[[Members, Chain], None]:
     return mutate
 
 
+def _resign_nested_manifest(m: Members, c: Chain) -> None:
+    """A manifest nesting 100,000 arrays, signed with the real key (issue 16: a RecursionError once)."""
+    m["manifest.json"] = b'{"merkle":{"root":' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    resum(m)
+    m["SHA256SUMS.ed25519"] = c.key.sign(m["SHA256SUMS"])
+
+
 SINGLE: dict[str, Callable[[Members, Chain], None]] = {
     "flip a byte in a record": _records(lambda ls: ls.__setitem__(1, ls[1].replace(b"evt-", b"evu-", 1))),
     "delete a line": _records(lambda ls: ls.__delitem__(2)),
     "duplicate a line": _records(lambda ls: ls.insert(2, ls[1])),
     "reorder lines": _records(_swap),
     "add a file": _set("notes.txt", lambda m: b"nothing to see\n"),
-    "remove a file": _delete("controls/CC6.1.csv"),
+    "remove a file": _delete(_POPULATION),
     "edit the manifest": _set("manifest.json",
                               lambda m: m["manifest.json"].replace(b'"CC6.1":20', b'"CC6.1":19')),
-    "edit a population file": _set("controls/CC6.1.csv",
-                                   lambda m: m["controls/CC6.1.csv"].replace(b",exception,", b",ok,", 1)),
+    "edit a population file": _set(_POPULATION,
+                                   lambda m: m[_POPULATION].replace(b",exception,", b",ok,", 1)),
     "edit the OSCAL": _set(fmt.FILE_OSCAL,
                            lambda m: m[fmt.FILE_OSCAL].replace(b"not-satisfied", b"satisfied", 1)),
     "forge the signature": _set("SHA256SUMS.ed25519",
                                 lambda m: Ed25519PrivateKey.generate().sign(m["SHA256SUMS"])),
     "re-sign after editing, with another key": _resign_own_key,
     "re-sign a doctored population with the real key": _resign_population,
+    "re-sign a manifest nesting 100,000 arrays with the real key": _resign_nested_manifest,
 }
 
 

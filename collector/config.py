@@ -23,8 +23,9 @@ from collector.controls import (
     parse_cadence,
     resolve_scope,
 )
-from collector.durations import parse_duration
+from collector.durations import duration_limit, format_duration, parse_duration
 from collector.errors import ConfigError
+from collector.readcap import MAX_CONFIG_FILE, FileRefused, read_capped
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.registry import BUILTIN_STREAMS, ConnectorLoadError, Registry
 
@@ -109,6 +110,10 @@ class DaemonSettings:
 
     listen: str = "127.0.0.1:9108"
     max_consecutive_failures: int = 3
+    max_connections: int = 32
+    """Connections the listener holds at once (1..1024); past it the oldest idle one is dropped."""
+    request_timeout: timedelta = timedelta(seconds=10)
+    """How long a client may take to send its request, and to read the answer (1s..5m)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,12 +272,16 @@ def _coerce(file: str, key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(
                 file, key, f'expected a duration string like "15m" or "1d", got {_describe(value)}'
             )
+        limit = duration_limit(key)
         try:
-            return parse_duration(value)
+            parsed = parse_duration(value)
         except ValueError as exc:
             raise ConfigError(file, key, str(exc)) from None
         except OverflowError:
-            raise ConfigError(file, key, f"{value!r} is too long a duration") from None
+            parsed = limit + limit
+        if parsed > limit:
+            raise ConfigError(file, key, f"{value!r} is too long (at most {format_duration(limit)})")
+        return parsed
     if origin is tuple:
         if type(value) is not list:
             raise ConfigError(file, key, f"expected an array of strings, got {_describe(value)}")
@@ -343,6 +352,29 @@ def _check_listen(file: str, listen: str) -> None:
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(file, "daemon.listen", f'expected "host:port", got "{listen}"')
+
+
+def _check_daemon_limits(file: str, daemon: DaemonSettings) -> None:
+    if not 1 <= daemon.max_connections <= 1024:
+        raise ConfigError(file, "daemon.max_connections",
+                          f"must be between 1 and 1024, got {daemon.max_connections}")
+    if daemon.request_timeout < timedelta(seconds=1):  # its maximum is in DURATION_LIMITS
+        raise ConfigError(file, "daemon.request_timeout", "must be at least 1s")
+
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def _check_env_names(file: str, prefix: str, section: Any, keys: tuple[str, ...]) -> None:
+    """Each ``*_env`` key names an environment variable (``[A-Z_][A-Z0-9_]*``) or is empty; a
+    value that is not a name is likely the secret itself, so the error never shows it."""
+    for key in keys:
+        value = getattr(section, key)
+        if value and not _ENV_NAME.fullmatch(value):
+            raise ConfigError(file, f"{prefix}.{key}", f"must name an environment variable (A-Z, 0-9 "
+                              f"and _, not starting with a digit), not hold the secret: put the secret in "
+                              f"the environment and its variable's name here (the value, {len(value)} "
+                              "characters, is not shown)")
 
 
 def _check_schedule(file: str, schedule: str) -> None:
@@ -479,15 +511,19 @@ def load_settings(path: Path) -> Settings:
     """Read and validate the config file; every problem is one ConfigError naming file and key."""
     file = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_CONFIG_FILE)
     except OSError as exc:
         raise ConfigError(file, None, f"cannot read file: {exc.strerror or exc}") from None
+    except FileRefused as exc:
+        raise ConfigError(file, None, f"the config file {exc}") from None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(file, None, "file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per level: a few hundred nested arrays or tables
+        raise ConfigError(file, None, "invalid TOML: arrays or tables nested too deeply") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
                 "controls", "scope", "files", "intake", "people"}
@@ -511,10 +547,12 @@ def load_settings(path: Path) -> Settings:
     signing = parse_section(SigningSettings, doc.get("signing", {}), file, "signing")
     digest = parse_section(DigestSettings, doc.get("digest", {}), file, "digest")
     _check_schedule(file, digest.schedule)
+    _check_env_names(file, "digest", digest, ("slack_webhook_env", "smtp_password_env"))
     daemon = parse_section(DaemonSettings, doc.get("daemon", {}), file, "daemon")
     _check_listen(file, daemon.listen)
     if daemon.max_consecutive_failures < 1:
         raise ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1")
+    _check_daemon_limits(file, daemon)
 
     registry = Registry()
     connector_tables = doc.get("connectors", {})
@@ -541,6 +579,7 @@ def load_settings(path: Path) -> Settings:
                 )
         for key, problem in cfg.problems():
             raise ConfigError(file, f"connectors.{name}.{key}", problem)
+        _check_env_names(file, f"connectors.{name}", cfg, cfg.env_keys())
         if cfg.interval < MIN_INTERVAL:
             raise ConfigError(file, f"connectors.{name}.interval",
                               f"must be at least {int(MIN_INTERVAL.total_seconds())}s")

@@ -26,7 +26,8 @@ from schedules.metrics import Metrics
 from schedules.shutdown import Shutdown
 from storage import Store
 
-__all__ = ["SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler", "jitter_for", "run_daemon"]
+__all__ = ["COLLECTION_DESCRIPTORS", "SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler",
+           "jitter_for", "run_daemon"]
 
 log = structlog.get_logger("schedules.daemon")
 
@@ -139,6 +140,28 @@ def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> No
                               f"{type(exc).__name__}: {str(exc)[:300]}") from None
 
 
+COLLECTION_DESCRIPTORS = 256
+"""Descriptors kept for collection (store, vendor connections, files) beside the listener's cap."""
+
+
+def _check_descriptors(settings: Settings) -> None:
+    """The listener's cap leaves collection its descriptors under ``ulimit -n``: raise the soft
+    limit towards the hard one when it does not, else refuse naming ``daemon.max_connections``."""
+    import resource
+
+    needed = settings.daemon.max_connections + COLLECTION_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        return
+    raise ConfigError(str(settings.path), "daemon.max_connections",
+                      f"{settings.daemon.max_connections} connections plus {COLLECTION_DESCRIPTORS} "
+                      f"descriptors for collection exceed the process limit of {hard} (ulimit -n): "
+                      "lower it or raise the limit")
+
+
 class Daemon:
     """One run of the daemon, from start to a clean stop."""
 
@@ -165,6 +188,7 @@ class Daemon:
             raise InputError(f"--port-file {self.port_file}: its folder does not exist")
         planned = plan_streams(settings)
         _validate_connectors(settings, planned)
+        _check_descriptors(settings)
         ids = [p.id for p in planned]
         store = open_store(settings)
         metrics = Metrics()
@@ -173,7 +197,9 @@ class Daemon:
             metrics.declare_stream(sid)
             self._seed(store, sid, health, metrics)
         try:
-            server = HealthServer(self.listen, health, metrics, self.clock)
+            server = HealthServer(self.listen, health, metrics, self.clock,
+                                  max_connections=settings.daemon.max_connections,
+                                  request_timeout=settings.daemon.request_timeout.total_seconds())
         except OSError as exc:
             store.close()
             raise ConfigError(str(settings.path), "daemon.listen",

@@ -80,6 +80,8 @@ class JobContext:
 
 def _failed(ctx: JobContext, job: str, exc: BaseException, **bind: Any) -> None:
     ctx.metrics.job_errors.labels(job=job).inc()
+    if job != "collect":  # a stream's failures are counted per stream, with their own limit
+        ctx.health.record_job(job, ctx.clock(), type(exc).__name__)
     event = dict(job=job, error_class=type(exc).__name__, error=str(exc)[:500], **bind)
     if isinstance(exc, CollectorError):
         log.error("job_failed", **event)
@@ -97,7 +99,7 @@ def collect_stream(ctx: JobContext, stream_id: str) -> None:
                               on_batch=ctx.metrics.on_batch, stop=ctx.stop)
         except Exception as exc:
             # A secret unset since start, an unreachable store, or a bug: a failed run all the same.
-            in_row = ctx.health.record_crash(stream_id, f"{type(exc).__name__}: {exc}")
+            in_row = ctx.health.record_crash(stream_id, exc)
             ctx.metrics.failures_in_row.labels(stream=stream_id).set(in_row)
             ctx.metrics.runs.labels(stream=stream_id, status="failed").inc()
             _failed(ctx, "collect", exc, stream=stream_id)
@@ -118,6 +120,7 @@ def seal_windows(ctx: JobContext) -> None:
         except Exception as exc:
             _failed(ctx, "seal", exc)
             return
+        ctx.health.record_job("seal", ctx.clock())
         for window in sealed:
             ctx.metrics.sealed.inc()
             log.info("window_sealed", window=window)
@@ -138,11 +141,14 @@ def process_intake(ctx: JobContext) -> None:
         except Exception as exc:
             _failed(ctx, "intake", exc)
             return
+        ctx.health.record_job("intake", ctx.clock())
         if report.stored or report.attestations:
             try:
                 check_people(ctx.settings, ctx.store)
             except Exception as exc:
                 _failed(ctx, "people", exc)
+            else:
+                ctx.health.record_job("people", ctx.clock())
 
 
 def write_weekly_digest(ctx: JobContext) -> None:
@@ -155,5 +161,6 @@ def write_weekly_digest(ctx: JobContext) -> None:
         except Exception as exc:
             _failed(ctx, "digest", exc)
             return
+        ctx.health.record_job("digest", ctx.clock())
         ctx.metrics.digests.inc()
         log.info("digest_written", path=str(path))

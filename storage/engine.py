@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -50,14 +51,39 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_sqlite_file(database: Path) -> None:
+    """Create the SQLite file (and missing folders) owner-only, whatever the umask: folders 0700,
+    the file 0600; SQLite gives its -wal and -shm files the database file's mode. An existing
+    file or folder is left as it is."""
+    missing: list[Path] = []
+    folder = database.parent
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir(0o700)
+        except FileExistsError:
+            continue
+        os.chmod(created, 0o700)
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # an empty file is an empty SQLite database
+    finally:
+        os.close(fd)
+
+
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; creates the SQLite file's directory when needed."""
+    """An engine for ``url``; a new SQLite file is created 0600 (in 0700 folders when needed)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_sqlite_file(Path(database))
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -53,11 +53,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _init(target: Path) -> int:
     """Copy the starter library to ``target``, never over an existing file."""
+    import os
+
     from collector.controls import ControlLibrary, starter_text
     from collector.errors import InputError
+    from collector.filemodes import DELIVERABLE
 
     try:
         with target.open("x", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), DELIVERABLE)  # 0644 whatever the umask: a config file
             handle.write(starter_text())
     except FileExistsError:
         raise InputError(f"{target}: already exists; `collector controls init` never overwrites "

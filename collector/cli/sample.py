@@ -22,14 +22,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default="", metavar="TEXT",
                         help="your own value, chosen after you received the snapshot, so that nobody "
                              "who sealed it could have steered the sample")
+    parser.add_argument("--key", action="append", default=[], metavar="PUB",
+                        help="a trusted public key (PEM): the signature over SHA256SUMS is checked "
+                             "before sampling; repeatable")
+    parser.add_argument("--fingerprint", action="append", default=[], metavar="HEX",
+                        help="a trusted key's SPKI SHA-256 (the embedded key must match it); repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the sample as CSV with the population file's header; exit 0."""
+    """Print the sample as CSV with the population file's header; exit 0. With ``--key`` or
+    ``--fingerprint`` the snapshot's signature is checked first (exit 1 when it does not hold)."""
+    from collector.cli.verify import trusted_keys
     from collector.seal.sample import sample
 
     by = "criterion" if args.criterion is not None else "control"
-    rows = sample(args.snapshot, args.criterion or args.control, args.size, args.seed, by=by)
+    trust = trusted_keys(args) if args.key or args.fingerprint else None
+    rows = sample(args.snapshot, args.criterion or args.control, args.size, args.seed, by=by,
+                  trust=trust)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(rows)
     return 0

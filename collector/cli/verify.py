@@ -14,7 +14,7 @@ from collector.errors import InputError
 if TYPE_CHECKING:
     from collector.seal.verify import TrustedKeys, Verified
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "trusted_keys"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the time-stamping authority's CA certificate, to anchor timestamp tokens")
 
 
-def _trust(args: argparse.Namespace) -> TrustedKeys:
+def trusted_keys(args: argparse.Namespace) -> TrustedKeys:
     """The keys ``--key`` and ``--fingerprint`` name; an InputError names the flag to fix."""
     from collector.seal.keys import FingerprintError, KeyFileError, NoTrustedKeyError
     from collector.seal.verify import TrustedKeys
@@ -48,10 +48,14 @@ def _tsa_roots(paths: list[str]) -> list[bytes]:
     """The ``--tsa-ca`` certificates; an InputError names the one that cannot be used."""
     roots = []
     for path in paths:
+        from collector.readcap import MAX_CA_FILE, FileRefused, read_capped
+
         try:
-            data = Path(path).read_bytes()
+            data = read_capped(Path(path), MAX_CA_FILE)
         except OSError as exc:
             raise InputError(f"--tsa-ca {path}: {exc.strerror or exc}") from None
+        except FileRefused as exc:
+            raise InputError(f"--tsa-ca {path}: {exc}") from None
         from collector.seal.tsa import certificate_problem  # only when a CA is given
 
         problem = certificate_problem(data)
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         if not Path(snapshot).is_file():
             what = "is a folder" if Path(snapshot).is_dir() else "does not exist"
             raise InputError(f"{snapshot}: {what}; give snapshot .tar files")
-    trust = _trust(args)
+    trust = trusted_keys(args)
     roots = _tsa_roots(args.tsa_ca)
     done = verify_chain(args.snapshots, trust, roots, on_verified=_report)
     chained = sum(1 for v in done if v.type == "window")

@@ -14,6 +14,7 @@ from typing import Any
 from collector.catalog import Catalog
 from collector.durations import parse_duration
 from collector.errors import ConfigError
+from collector.readcap import MAX_CONFIG_FILE, FileRefused, read_capped
 from connectors.sdk.items import KINDS
 
 __all__ = [
@@ -155,7 +156,9 @@ class ControlLibrary:
         and, where it lies in a control, the control."""
         file = str(path)
         try:
-            text = Path(path).read_text("utf-8")
+            text = read_capped(Path(path), MAX_CONFIG_FILE).decode("utf-8")
+        except FileRefused as exc:
+            raise ConfigError(file, None, f"the control library {exc}") from None
         except OSError as exc:
             raise ConfigError(file, None, f"cannot read control library: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -171,6 +174,8 @@ class ControlLibrary:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(file, None, f"not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses per level of nesting
+            raise ConfigError(file, None, "not valid TOML: arrays or tables nested too deeply") from None
         unknown = sorted(set(doc) - {"controls"})
         if unknown:
             raise ConfigError(file, unknown[0], "unknown key (a library holds only [[controls]])")

@@ -14,6 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import httpx
 import structlog
@@ -137,9 +138,21 @@ def post_slack(url: str, payload: dict[str, Any], timeout: float = SLACK_TIMEOUT
 
 
 def _without_secret(text: str, url: str) -> str:
-    """``text`` with the webhook URL, its path and every path segment of 8+ characters masked."""
-    parsed = httpx.URL(url.strip())
-    secrets = [url.strip(), parsed.path, *(p for p in parsed.path.split("/") if len(p) >= 8)]
+    """``text`` with every secret-bearing part of the webhook URL masked: the URL itself, its
+    user info, its path and every path segment of 8+ characters, its query string, each query
+    parameter and each value of 4+ characters, and its fragment; each as written and decoded
+    (a gateway may echo either)."""
+    raw = url.strip()
+    parts = urlsplit(raw)
+    secrets = {raw, parts.netloc.rpartition("@")[0] if "@" in parts.netloc else "", parts.path,
+               parts.query, parts.fragment}
+    secrets.update(p for p in parts.path.split("/") if len(p) >= 8)
+    for pair in filter(None, parts.query.split("&")):
+        secrets.add(pair)
+        value = pair.partition("=")[2]
+        if len(value) >= 4:
+            secrets.add(value)
+    secrets.update({unquote_plus(s) for s in secrets} | {unquote(s) for s in secrets})
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "<webhook>")
     return text

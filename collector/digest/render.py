@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 import orjson
 
+from collector.filemodes import DELIVERABLE, DELIVERABLE_DIR, make_dirs
+
 __all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
 
 _CHART_WIDTH = 760
@@ -143,6 +145,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), DELIVERABLE)  # mkstemp's 0600: a digest is for people
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -154,7 +157,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def write_files(digest: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Render and write the three files (each replaced atomically); return their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, DELIVERABLE_DIR)
     paths = digest_paths(out_dir, digest["week"])
     _write_atomic(paths["json"], orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n")
     _write_atomic(paths["md"], render_markdown(digest).encode())

@@ -95,6 +95,8 @@ def parse_sidecar(path: Path) -> _Sidecar:
         raise InputError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{where}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per level: refused like any invalid sidecar
+        raise InputError(f"{where}: not valid TOML: arrays or tables nested too deeply") from None
     if "attestations" in doc:
         unknown = sorted(set(doc) - set(_IMPORT_KEYS))
         if unknown:

@@ -120,9 +120,32 @@ decode_text = _DECODER.decode
 """``loads`` for text already decoded."""
 
 
+MAX_DEPTH = 64
+"""Nesting depth of a manifest or controls.json (theirs is under 6): deeper is refused before
+parsing, so a crafted file is one ValueError, never a RecursionError."""
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in _BRACKETS.findall(_STRINGS.sub("", text)):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON strictly inside the record profile: floats, huge integers and NaN are errors."""
-    return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+    """Parse JSON strictly inside the record profile: floats, huge integers, NaN and nesting
+    deeper than ``MAX_DEPTH`` are errors (ValueError). For the small files (manifest,
+    controls.json): records go through ``decode_text``."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    if _nesting(text) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return _DECODER.decode(text)
 
 
 stdlib_canonical = _stdlib_canonical()

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from collector.errors import CollectorError
+from collector.filemodes import DELIVERABLE, PRIVATE, PRIVATE_DIR, make_dirs, set_mode
+from collector.readcap import MAX_KEY_FILE, FileRefused, read_private
 
 __all__ = [
     "FingerprintError",
@@ -91,28 +93,35 @@ class SealingKey:
 
 
 def create_key(key_file: Path) -> SealingKey:
-    """Write a new private key (0600, never overwriting) and ``<key_file>.pub.pem`` beside it."""
+    """Write a new private key (0600 in a 0700 folder when it creates it, never overwriting) and
+    ``<key_file>.pub.pem`` (0644) beside it, whatever the umask."""
     if key_file.exists():
         raise KeyFileError(f"{key_file}: a key already exists; `collector keys show` prints it")
-    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(key_file.parent, PRIVATE_DIR)
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), PRIVATE)  # exactly 0600, whatever the umask
         out.write(pem)
-    os.chmod(key_file, 0o600)  # the umask may have narrowed it; never wider than 0600
-    public_key_path(key_file).write_bytes(public_pem(private.public_key()))
+    public = public_key_path(key_file)
+    public.write_bytes(public_pem(private.public_key()))
+    set_mode(public, DELIVERABLE)
     return SealingKey(private, key_file)
 
 
 def load_sealing_key(key_file: Path) -> SealingKey:
-    """Load the private sealing key; KeyFileError naming the file when it cannot be used."""
+    """Load the private sealing key; KeyFileError naming the file when it cannot be used: missing,
+    unreadable, not a regular file, larger than ``MAX_KEY_FILE``, or readable by group or others
+    (the message names the fix, ``chmod 600 <file>``)."""
     try:
-        data = key_file.read_bytes()
+        data = read_private(key_file, MAX_KEY_FILE)
     except FileNotFoundError:
         raise KeyFileError(f"{key_file}: no sealing key; create one with `collector keys init`") from None
     except OSError as exc:
-        raise KeyFileError(f"{key_file}: cannot read the sealing key: {exc.strerror}") from None
+        raise KeyFileError(f"{key_file}: cannot read the sealing key: {exc.strerror or exc}") from None
+    except FileRefused as exc:
+        raise KeyFileError(f"{key_file}: the sealing key {exc}") from None
     try:
         private = load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -12,7 +12,7 @@ from typing import IO, Any
 from collector.errors import InputError
 from collector.seal import _format as fmt
 from collector.seal._tar import SnapshotTar
-from collector.seal.verify import VerificationError
+from collector.seal.verify import TrustedKeys, VerificationError, signed_by
 
 __all__ = ["sample"]
 
@@ -45,16 +45,30 @@ def _population_file(schema: Any, ident: str, by: str) -> str:
         raise InputError(f"--{by} {ident}: {exc}") from None
 
 
+def _authenticate(tar: SnapshotTar, where: str, sums: bytes, trust: TrustedKeys) -> None:
+    """SHA256SUMS is signed by a trusted key; VerificationError naming the signature otherwise."""
+    for name in (fmt.FILE_SIG, fmt.FILE_KEY):
+        if name not in tar.members:
+            raise VerificationError(f"{where}: {name}: missing")
+        if tar.members[name].size > fmt.MAX_SMALL_FILE:
+            raise VerificationError(f"{where}: {name}: is too large")
+    try:
+        signed_by(sums, tar.read(fmt.FILE_SIG), tar.read(fmt.FILE_KEY), trust)
+    except ValueError as exc:
+        raise VerificationError(f"{where}: {fmt.FILE_SIG}: {exc}") from None
+
+
 def sample(path: str | Path, control: str, size: int, seed: str = "", *,
-           by: str = "criterion") -> list[list[str]]:
+           by: str = "criterion", trust: TrustedKeys | None = None) -> list[list[str]]:
     """The header and the ``size`` rows of a population with the smallest ranks.
 
     ``by="criterion"`` samples criterion ``control`` (``criteria/<ID>.csv``), ``by="control"``
     the organisation's control ``control`` (``controls/<ID>.csv``); in a schema v1 snapshot both
     sample the criterion's ``controls/<ID>.csv``. Rank = hex SHA-256 of
     ``[<seed>:]<merkle root>:<ID>:<record_id>``; rows come out in rank order. The manifest (whose
-    Merkle root seeds the rank) and the population file are checked against SHA256SUMS; run
-    ``collector verify`` for the signature and everything else.
+    Merkle root seeds the rank) and the population file are checked against SHA256SUMS, and with
+    ``trust`` SHA256SUMS against its signature by a trusted key (VerificationError otherwise); run
+    ``collector verify`` for everything else.
     """
     if by not in ("criterion", "control"):
         raise ValueError(f"by must be 'criterion' or 'control', not {by!r}")
@@ -77,8 +91,11 @@ def sample(path: str | Path, control: str, size: int, seed: str = "", *,
                 raise VerificationError(f"{where}: {required}: missing")
             if members[required].size > limit:
                 raise VerificationError(f"{where}: {required}: is too large")
+        sums = tar.read(fmt.FILE_SUMS)
+        if trust is not None:
+            _authenticate(tar, where, sums, trust)
         try:
-            listed = fmt.parse_sums(tar.read(fmt.FILE_SUMS))
+            listed = fmt.parse_sums(sums)
         except ValueError as exc:
             raise VerificationError(f"{where}: {fmt.FILE_SUMS}: {exc}") from None
         data = tar.read(fmt.FILE_MANIFEST)

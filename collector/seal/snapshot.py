@@ -31,6 +31,7 @@ import orjson
 from collector import __version__
 from collector.config import MANUAL_STREAMS, Settings
 from collector.errors import InputError
+from collector.filemodes import DELIVERABLE, DELIVERABLE_DIR, make_dirs, set_mode
 from collector.records import EvidenceRecord, format_ts, parse_ts
 from collector.seal import _format as fmt
 from collector.seal._build import (
@@ -307,7 +308,7 @@ class Sealer:
         """Write one new v2 snapshot: a window's (``chained``: stored, and None for an empty
         amendment) or a Type 1's (not stored)."""
         o = self.options
-        o.out_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(o.out_dir, DELIVERABLE_DIR)
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
             library_json = lib.to_json()
@@ -351,6 +352,7 @@ class Sealer:
                                     "another process at the same time?): "
                                     f"{str(exc).splitlines()[0]}") from exc
             path = o.out_dir / name
+            set_mode(part, DELIVERABLE)
             os.replace(part, path)
             window_id = chained[0].id if chained is not None else name.removesuffix(".tar")
             return Sealed(window_id, chained[1] if chained is not None else 0, path, built.count,
@@ -372,7 +374,7 @@ class Sealer:
                 raise SealError(f"{what}: the store lost the control library it was sealed with")
             lib = SealedLibrary.from_json(contents.library)
             pops, always = _v2_layout(lib, stored["criteria"])
-        o.out_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(o.out_dir, DELIVERABLE_DIR)
         tmp = Path(tempfile.mkdtemp(prefix=".seal-", dir=o.out_dir))
         try:
             rows = _only(stream_window(self.store, row.window_start, row.window_end),
@@ -390,6 +392,7 @@ class Sealer:
             write_snapshot(part, built, sums, bytes.fromhex(row.signature),
                            contents.timestamp_token, row.sealed_at)
             path = o.out_dir / row.file_name
+            set_mode(part, DELIVERABLE)
             os.replace(part, path)
             return Sealed(row.window_id, row.seq, path, built.count, built.root, reproduced=True)
         finally:

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from collector.readcap import MAX_KEY_FILE, FileRefused, read_capped
 from collector.seal import _format as fmt
 from collector.seal._checks import (
     Snapshot,
@@ -35,7 +36,8 @@ from collector.seal.keys import (
 )
 from collector.windows import parse_window
 
-__all__ = ["TrustedKeys", "VerificationError", "Verified", "verify_chain", "verify_snapshot"]
+__all__ = ["TrustedKeys", "VerificationError", "Verified", "signed_by", "verify_chain",
+           "verify_snapshot"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -59,9 +61,11 @@ class TrustedKeys:
         keys: dict[str, Ed25519PublicKey] = {}
         for path in key_files:
             try:
-                data = Path(path).read_bytes()
+                data = read_capped(Path(path), MAX_KEY_FILE)
             except OSError as exc:
                 raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+            except FileRefused as exc:
+                raise KeyFileError(f"{path}: {exc}; a PEM public key is under 1 KiB") from None
             key = load_public_key(data, str(path))
             keys[fingerprint(key)] = key
         pins = set()
@@ -124,13 +128,14 @@ class Verified:
                               self.sums_sha256, self.signature)
 
 
-def _authenticate(snap: Snapshot, sums: bytes, trust: TrustedKeys) -> str:
-    """Verify the signature over SHA256SUMS with a trusted key; return that key's fingerprint."""
-    signature = snap.read_small(fmt.FILE_SIG)
+def signed_by(sums: bytes, signature: bytes, embedded_pem: bytes | None, trust: TrustedKeys) -> str:
+    """The fingerprint of the trusted key whose Ed25519 ``signature`` over ``sums`` (SHA256SUMS)
+    holds; ValueError naming what is wrong otherwise. ``embedded_pem`` (``keys/seal.pub.pem``)
+    counts only when its fingerprint is pinned."""
     if len(signature) != 64:
-        snap.fail(fmt.FILE_SIG, f"is {len(signature)} bytes, not a raw 64-byte Ed25519 signature")
+        raise ValueError(f"is {len(signature)} bytes, not a raw 64-byte Ed25519 signature")
     try:
-        embedded = load_public_key(snap.read_small(fmt.FILE_KEY), fmt.FILE_KEY)
+        embedded = load_public_key(embedded_pem, fmt.FILE_KEY) if embedded_pem is not None else None
     except KeyFileError:
         embedded = None
     for fp, key in trust.candidates(embedded):
@@ -139,7 +144,17 @@ def _authenticate(snap: Snapshot, sums: bytes, trust: TrustedKeys) -> str:
         except InvalidSignature:
             continue
         return fp
-    snap.fail(fmt.FILE_SIG, f"SHA256SUMS is not signed by a trusted key (trusted: {trust.describe()})")
+    raise ValueError(f"SHA256SUMS is not signed by a trusted key (trusted: {trust.describe()})")
+
+
+def _authenticate(snap: Snapshot, sums: bytes, trust: TrustedKeys) -> str:
+    """Verify the signature over SHA256SUMS with a trusted key; return that key's fingerprint."""
+    signature = snap.read_small(fmt.FILE_SIG)
+    embedded = snap.read_small(fmt.FILE_KEY)
+    try:
+        return signed_by(sums, signature, embedded, trust)
+    except ValueError as exc:
+        snap.fail(fmt.FILE_SIG, str(exc))
 
 
 def verify_snapshot(path: str | Path, trust: TrustedKeys,
@@ -179,7 +194,8 @@ def verify_snapshot(path: str | Path, trust: TrustedKeys,
             criteria=dict(m["controls"] if v1 else m["criteria"]),
             files=0 if v1 else m["files"]["count"], as_of=where["date"] if type1 else None,
         )
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError) as exc:
         # A crafted but signed snapshot reaching a check in a shape it never expected: still
         # a rejection naming the file, never a traceback.
         raise VerificationError(f"{snap.path.name}: is not a snapshot the collector writes "

@@ -196,6 +196,84 @@ ARG_CASES: tuple[ArgCase, ...] = (
 )
 
 
+# -- issue 16: the daemon's inputs, files and secrets (bounded reads, key mode, signatures) ----
+
+def _nested_toml(folder: Path) -> None:
+    config = folder / "config.toml"
+    config.write_text("deep = " + "[" * 50_000 + "]" * 50_000 + "\n" + config.read_text())
+
+
+def _key_readable_by_others(folder: Path) -> None:
+    (folder / "keys" / "seal-ed25519.pem").chmod(0o644)
+
+
+def _forged(folder: Path, manifest: Callable[[bytes], bytes], signed: bool) -> None:
+    """``<folder>/forged.tar``: the bench snapshot with its manifest replaced, SHA256SUMS
+    recomputed and, when ``signed``, signed again with the real key."""
+    import hashlib
+    import tarfile
+
+    from collector.seal import _format as fmt
+    from collector.seal._tar import write_tar
+    from collector.seal.keys import load_sealing_key
+
+    snapshot = sorted((folder / "data" / "snapshots").glob("*.tar"))[-1]
+    with tarfile.open(snapshot) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    members[fmt.FILE_MANIFEST] = manifest(members[fmt.FILE_MANIFEST])
+    members[fmt.FILE_SUMS] = fmt.sums_text({n: hashlib.sha256(d).hexdigest() for n, d in members.items()
+                                            if n not in fmt.SIGNATURE_FILES})
+    if signed:
+        members[fmt.FILE_SIG] = load_sealing_key(folder / "keys" / "seal-ed25519.pem").sign(
+            members[fmt.FILE_SUMS])
+    with (folder / "forged.tar").open("wb") as out:
+        write_tar(out, [(n, members[n]) for n in sorted(members)], 0)
+
+
+def _nested_manifest(folder: Path) -> None:
+    _forged(folder, lambda m: b'{"merkle":{"root":' + b"[" * 100_000 + b"]" * 100_000 + b"}}", True)
+
+
+def _steered_manifest(folder: Path) -> None:
+    import json
+
+    def steer(data: bytes) -> bytes:
+        doc = json.loads(data)
+        doc["merkle"]["root"] = "0" * 64
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    _forged(folder, steer, False)
+
+
+_PUB = "{folder}/keys/seal-ed25519.pem.pub.pem"
+
+ARG_CASES += (
+    ArgCase("--config on /dev/zero", ("--config", "/dev/zero", "collect"), "/dev/zero"),
+    ArgCase("config nesting 50,000 arrays", ("collect",), "nested too deeply", prepare=_nested_toml),
+    ArgCase("key_file on /dev/zero", ("seal",), "signing.key_file",
+            edits=(("signing", "key_file", '"/dev/zero"'),)),
+    ArgCase("sealing key readable by others", ("seal",), "chmod 600", prepare=_key_readable_by_others),
+    ArgCase("verify --key /dev/zero", ("verify", "{snapshot}", "--key", "/dev/zero"), "--key /dev/zero"),
+    ArgCase("verify --tsa-ca /dev/zero", ("verify", "{snapshot}", "--fingerprint", "0" * 64, "--tsa-ca",
+                                          "/dev/zero"), "--tsa-ca /dev/zero"),
+    ArgCase("sample --key /dev/zero", ("sample", "{snapshot}", "--criterion", "CC6.1", "--size", "1",
+                                       "--key", "/dev/zero"), "--key /dev/zero"),
+    ArgCase("sample a manifest nesting 100,000 arrays", ("sample", "{folder}/forged.tar", "--criterion",
+                                                         "CC6.1", "--size", "1"), "manifest.json",
+            prepare=_nested_manifest, codes=(1,)),
+    ArgCase("verify a signed manifest nesting 100,000 arrays", ("verify", "{folder}/forged.tar", "--key",
+                                                                _PUB), "manifest.json",
+            prepare=_nested_manifest, codes=(1,)),
+    ArgCase("sample --key on a re-summed, unsigned manifest", ("sample", "{folder}/forged.tar",
+                                                              "--criterion", "CC6.1", "--size", "1",
+                                                              "--key", _PUB), "not signed by a trusted key",
+            prepare=_steered_manifest, codes=(1,)),
+    ArgCase("okta token pasted into token_env", ("collect",), "connectors.okta.token_env: must name",
+            edits=(("connectors.okta", "token_env", '"00aBcD3fGhIjKlMnOpQr-pasted"'),)),
+    ArgCase("okta backfill 999999d", ("collect",), "connectors.okta.backfill: '999999d' is too long",
+            edits=(("connectors.okta", "backfill", '"999999d"'),)),
+)
+
 def run_arg_case(bench: Bench, case: ArgCase) -> Outcome:
     """Apply one malformed config or argument and judge the answer: the expected exit code, one
     line on stderr naming the culprit, no traceback, and every stored record still there."""

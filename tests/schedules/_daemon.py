@@ -22,8 +22,13 @@ WAIT_WITHIN = 60.0
 
 
 def write_config(directory: Path, url: str | None = None, *, synthetic: Mapping[str, Any] | None = None,
-                 daemon: Mapping[str, Any] | None = None, extra: str = "") -> Path:
-    """A config file for the daemon with a synthetic connector on a one-second schedule."""
+                 daemon: Mapping[str, Any] | None = None, extra: str = "", key: bool = False) -> Path:
+    """A config file for the daemon with a synthetic connector on a one-second schedule; with
+    ``key`` the sealing key too (else the seal job fails and /healthz says so)."""
+    if key:
+        from collector.seal.keys import create_key
+
+        create_key(directory / "data" / "keys" / "seal-ed25519.pem")
     syn = {"interval": "1s", "count": 200, "users": 3, **(synthetic or {})}
     dmn = {"listen": "127.0.0.1:0", "max_consecutive_failures": 3, **(daemon or {})}
     lines = ["[storage]", f'url = "{url or "sqlite:///" + str(directory / "evidence.db")}"',

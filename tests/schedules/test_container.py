@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from _daemon import REPO, DaemonProcess
 
+from collector.seal.keys import create_key, public_key_path
+
 DOCKERFILE = REPO / "Dockerfile"
 
 
@@ -111,6 +113,11 @@ def test_the_image_command_runs_unprivileged_and_its_healthcheck_passes(data_dir
         '[storage]\nurl = "sqlite:///evidence.db"\n\n'
         "[connectors.synthetic]\ninterval = \"1s\"\ncount = 40\nusers = 2\n"
     )
+    key_file = data_dir / "data" / "keys" / "seal-ed25519.pem"  # `keys init`: sealing is healthy
+    create_key(key_file)
+    if os.geteuid() == 0:
+        for path in (key_file.parent.parent, key_file.parent, key_file, public_key_path(key_file)):
+            shutil.chown(path, "nobody", "nogroup")
     env = {k: v.replace("/data", str(data_dir)) for k, v in _env().items()}
     env["COLLECTOR_LISTEN"] = "127.0.0.1:0"  # the image binds 0.0.0.0:9108; tests stay on loopback
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"

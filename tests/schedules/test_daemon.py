@@ -58,16 +58,14 @@ def _clean_run_ids(tmp_path: Path, **synthetic: object) -> set[str]:
 def test_daemon_collects_on_schedule_and_serves_health_and_metrics(
         tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     """The daemon collects every enabled stream repeatedly, answers /healthz 200 and exposes its counters."""
-    config = write_config(tmp_path, synthetic={"count": 120})
+    config = write_config(tmp_path, synthetic={"count": 120}, key=True)
     daemon = DaemonProcess(config)
     daemons.append(daemon)
     daemon.wait_until("two runs of each stream", lambda: all(
         daemon.metric("collector_runs_total", stream=s, status="ok") >= 2
         for s in (EVENTS, "synthetic.users")))
     status, doc = daemon.health()
-    assert status == 200 and doc["status"] == "ok" and doc["scheduler"] == "running"
-    assert set(doc["streams"]) == {EVENTS, "synthetic.users"}
-    assert doc["streams"][EVENTS]["last_success_at"] is not None
+    assert status == 200 and doc == {"status": "ok", "reasons": []}
     assert daemon.metric("collector_records_new_total", stream=EVENTS) == 120
     assert daemon.metric("collector_records_total", stream=EVENTS, kind="access_log") == 120
     assert daemon.metric("collector_records_total", stream="synthetic.users", kind="mfa_status") >= 6
@@ -167,7 +165,7 @@ def test_health_turns_503_after_more_than_n_failures_in_a_row(
         tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     """A stream that fails more than max_consecutive_failures times in a row makes /healthz 503 with the reason."""
     config = write_config(tmp_path, synthetic={"count": 50, "fail_at": 5},
-                          daemon={"max_consecutive_failures": 2})
+                          daemon={"max_consecutive_failures": 2}, key=True)
     daemon = DaemonProcess(config)
     daemons.append(daemon)
     daemon.wait_until("/healthz answers 503", lambda: daemon.health()[0] == 503)
@@ -175,9 +173,8 @@ def test_health_turns_503_after_more_than_n_failures_in_a_row(
     assert status == 503 and doc["status"] == "unhealthy"
     [reason] = doc["reasons"]
     assert reason.startswith(f"{EVENTS} failed ") and "(limit 2)" in reason
-    assert "RetriableError" in reason
-    assert doc["streams"][EVENTS]["failures_in_row"] >= 3
-    assert doc["streams"]["synthetic.users"]["failures_in_row"] == 0
+    assert reason.endswith(": RetriableError")
+    assert daemon.metric("collector_stream_consecutive_failures", stream="synthetic.users") == 0
     assert daemon.metric("collector_stream_consecutive_failures", stream=EVENTS) >= 3
     assert daemon.metric("collector_runs_total", stream=EVENTS, status="failed") >= 3
     daemon.signal(signal.SIGTERM)

@@ -144,8 +144,9 @@ def test_collect_job_records_health_and_metrics(ctx: JobContext) -> None:
     collect_stream(ctx, "synthetic.events")
     assert ctx.store.count_records() == 30
     healthy, doc = ctx.health.report(NOW)
+    assert doc["reasons"] == ["scheduler is not running"]
     assert healthy is False  # the scheduler is not running in this test
-    assert doc["streams"]["synthetic.events"]["last_status"] == "ok"
+    assert ctx.health.stream("synthetic.events").last_status == "ok"
     counter = ctx.metrics.records.labels(stream="synthetic.events", kind="access_log")
     assert counter._value.get() == 30
 
@@ -203,3 +204,39 @@ def test_the_schedule_is_built_from_the_config(ctx: JobContext) -> None:
     from datetime import timedelta
     assert jitter_for(timedelta(minutes=15)) == 90 and jitter_for(timedelta(days=1)) == 300
 
+
+
+def test_a_failing_seal_or_digest_job_makes_health_unhealthy_until_it_succeeds(ctx: JobContext) -> None:
+    """A seal job without its key, and a digest job that cannot write, turn /healthz unhealthy with
+    a reason naming the job (no path in it); the next successful run clears the reason."""
+    ctx.health.scheduler_running = lambda: True
+    assert ctx.health.report(NOW) == (True, {"status": "ok", "reasons": []})
+    seal_windows(ctx)
+    out_dir = ctx.settings.resolve(ctx.settings.digest.out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    out_dir.write_text("a file where the digest folder belongs")
+    write_weekly_digest(ctx)
+    healthy, doc = ctx.health.report(NOW)
+    assert not healthy and doc["status"] == "unhealthy"
+    assert [r.split(" job failing since ")[0] for r in doc["reasons"]] == ["digest", "seal"]
+    assert "ConfigError" in doc["reasons"][1]
+    assert not any(str(ctx.settings.base_dir) in r or "key_file" in r for r in doc["reasons"])
+    _with_key(ctx)
+    seal_windows(ctx)
+    out_dir.unlink()
+    write_weekly_digest(ctx)
+    assert ctx.health.report(NOW) == (True, {"status": "ok", "reasons": []})
+
+
+def test_healthz_names_the_failing_stream_and_error_class_but_not_vendor_paths_or_orgs() -> None:
+    """/healthz holds only status and reasons; a reason never carries the error's text (paths, orgs)."""
+    health = HealthState(1, ["github.members"])
+    health.scheduler_running = lambda: True
+    leak = "GET https://api.github.com/orgs/acme-secret-org/members?page=3 answered 500"
+    for _ in range(2):
+        health.record(RunResult(stream="github.members", run_id="r", status="failed",
+                                error_class="RetriableError", error=leak, ended_at=NOW))
+    health.record_crash("github.members", RuntimeError("/srv/secret/path/config.toml is gone"))
+    healthy, doc = health.report(NOW)
+    assert not healthy and set(doc) == {"status", "reasons"}
+    assert doc["reasons"] == ["github.members failed 3 times in a row (limit 1): RuntimeError"]

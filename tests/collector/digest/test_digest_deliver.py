@@ -277,3 +277,29 @@ def test_malformed_mail_settings_are_config_errors_not_tracebacks(tmp_path: Path
         check_delivery_config(_settings(tmp_path, **base, mail_from="a@b.c", smtp_ca_file="ca.pem"))
     (tmp_path / "ca.pem").write_text("x")  # relative to the config's folder, not the CWD
     check_delivery_config(_settings(tmp_path, **base, mail_from="a@b.c", smtp_ca_file="ca.pem"))
+
+
+def test_a_webhook_secret_in_the_query_string_never_reaches_logs_store_or_digest(
+        digest: dict[str, Any], seeded_store: Store, tmp_path: Path, webhook: Webhook) -> None:
+    """A webhook whose secret is a query parameter, echoed raw or decoded by a gateway, is masked in
+    the stored error, the log event and therefore the next digest's delivery failures."""
+    settings = _settings(tmp_path, slack_webhook_env="TEST_SLACK_URL")
+    paths = _written(digest, tmp_path)
+    webhook.status = 404
+    secret = "qs-secret-t0k3n%2Bplus"
+    url = f"{webhook.url}?sig={secret}&v=1#frag-secret-xyz"
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        results = deliver(settings, seeded_store, digest, paths, NOW, {"TEST_SLACK_URL": url})
+    assert results[0].ok is False and "<webhook>" in (results[0].error or "")
+    scope = seeded_scope()
+    next_week = build_digest(seeded_store, type(scope)(parse_window("2026-W49", "UTC"), scope.period,
+                                                       scope.in_scope, scope.streams, scope.catalog),
+                             NOW + dt.timedelta(days=7))
+    logged = [str(e) for e in logs if e["event"] == "digest_delivery_failed"]
+    assert next_week["delivery_failures"] and logged
+    for text in [results[0].error or "", str(next_week["delivery_failures"]), *logged]:
+        for leak in ("qs-secret", "t0k3n", "sig=", "frag-secret"):
+            assert leak not in text, text
+    assert "?v=1" not in (results[0].error or "")

@@ -1,0 +1,58 @@
+"""Bounded reads of the small files users name (config, keys, CA certificates): a cap per kind of file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = [
+    "MAX_CA_FILE",
+    "MAX_CONFIG_FILE",
+    "MAX_KEY_FILE",
+    "FileRefused",
+    "read_capped",
+    "read_private",
+]
+
+MAX_CONFIG_FILE = 1 << 20
+"""A config file (or a control library) is a few KiB; 1 MiB is far past any real one."""
+MAX_KEY_FILE = 64 << 10
+"""A PEM key is under 1 KiB."""
+MAX_CA_FILE = 1 << 20
+"""A PEM CA bundle: a few certificates of about 2 KiB each."""
+
+
+class FileRefused(ValueError):
+    """A file is larger than the cap for its kind (or endless, like ``/dev/zero``), or a secret
+    is not a private regular file; the message says what to do."""
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``path``; FileRefused past it, OSError when it cannot be read.
+
+    Reads ``limit + 1`` bytes at most, whatever the file is (a FIFO, ``/dev/zero``), so memory
+    stays bounded.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileRefused(f"is larger than {limit:,} bytes")
+    return data
+
+
+def read_private(path: Path, limit: int) -> bytes:
+    """``read_capped`` for a secret: it must be a regular file that neither group nor others can
+    read or write; FileRefused naming the fix (``chmod 600 <path>``) otherwise."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("is not a regular file")
+        if info.st_mode & 0o077:
+            raise FileRefused(
+                f"is accessible to group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"run `chmod 600 {path}`")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileRefused(f"is larger than {limit:,} bytes")
+    return data
