@@ -1,4 +1,4 @@
-"""The checks of a snapshot's contents (v1 and v2, windows and Type 1), each failing with the file or record.
+"""The checks of a snapshot's contents (v1 to v3, windows and Type 1), each failing with the file or record.
 
 Standard library only (with ``_format``, ``_library`` and ``_tar``), like the rest of verification.
 """
@@ -15,6 +15,7 @@ from collector.errors import CollectorError, InputError
 from collector.seal import _format as fmt
 from collector.seal._library import Populations, SealedLibrary
 from collector.seal._tar import Member, SnapshotTar
+from collector.seal._verify_sh import VERIFY_SH
 from collector.windows import parse_window
 
 __all__ = ["Contents", "Snapshot", "VerificationError", "check_contents", "check_manifest",
@@ -172,9 +173,9 @@ def check_manifest(snap: Snapshot, data: bytes, signer: str) -> dict[str, Any]:
     if not isinstance(m, dict) or fmt.canonical(m) != data:
         fail(fmt.FILE_MANIFEST, "is not canonical (RFC 8785) JSON")
     schema = m.get("schema")
-    if schema not in (fmt.SCHEMA_V1, fmt.SCHEMA_V2):
-        fail(fmt.FILE_MANIFEST, f"schema is {schema!r}, expected {fmt.SCHEMA_V1!r} or "
-                                f"{fmt.SCHEMA_V2!r}")
+    if schema not in fmt.SCHEMAS:
+        fail(fmt.FILE_MANIFEST, f"schema is {schema!r}, expected one of "
+                                f"{', '.join(map(repr, fmt.SCHEMAS))}")
     kind = "window" if schema == fmt.SCHEMA_V1 else m.get("type")
     if kind == "window":
         _window(snap, m)
@@ -384,10 +385,20 @@ def _documents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], refs: 
                                      f"holds {len(present)} documents")
 
 
+def _verify_sh(snap: Snapshot, listed: dict[str, str]) -> None:
+    """A v3 snapshot's verify.sh is exactly the script the collector writes: an auditor may run
+    it, so a sealer must not be able to ship one that approves anything."""
+    if fmt.FILE_VERIFY_SH not in listed:
+        snap.fail(fmt.FILE_VERIFY_SH, "missing: a v3 snapshot carries it")
+    if listed[fmt.FILE_VERIFY_SH] != hashlib.sha256(VERIFY_SH).hexdigest():
+        snap.fail(fmt.FILE_VERIFY_SH, "is not the script the collector writes (compare it with "
+                                      "the collector's source before running it)")
+
+
 def check_contents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str]) -> None:
     """Everything after the signature and the manifest: the library (v2), every record, every
     population, the documents, and that no listed file is one a snapshot does not have."""
-    v2 = m["schema"] == fmt.SCHEMA_V2
+    v2 = m["schema"] != fmt.SCHEMA_V1  # v3 is v2's layout plus verify.sh
     library = _library(snap, m, listed) if v2 else None
     pops = Populations(m["schema"], library)
     found = _records(snap, m, listed, pops, v2 and m["type"] == "type1")
@@ -395,6 +406,9 @@ def check_contents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str]) ->
     if v2:
         _documents(snap, m, listed, found.refs)
     known = {*_FIXED, *(fmt.FILE_LIBRARY,) * v2}
+    if m["schema"] == fmt.SCHEMA_V3:
+        _verify_sh(snap, listed)
+        known.add(fmt.FILE_VERIFY_SH)
     for name in sorted(listed):
         if name not in known and not name.startswith(("controls/", "criteria/", "files/")
                                                      if v2 else ("controls/",)):

@@ -9,7 +9,8 @@ timestamp token and (schema v2) ``controls.json``, so the tar comes out byte-ide
 the organisation's library has changed since; records stored later for that window are left for
 ``--amend``. A time cut-off (``collected_at <= sealed_at``) would not do: a batch is stamped when
 fetched but committed later, so a record can appear after the seal with an earlier
-``collected_at``. Snapshots sealed in schema v1 re-seal in v1; every new one is v2.
+``collected_at``. Snapshots sealed in schema v1 or v2 re-seal in their own schema; every new one
+is v3.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ class Sealer:
         name = f"type1-{day}.tar"
         sealed_at = format_ts(self.clock())
         lib = o.sealed_library()
-        head = {"schema": fmt.SCHEMA_V2, "type": "type1",
+        head = {"schema": fmt.SCHEMA, "type": "type1",
                 "as_of": {"date": day, "timezone": o.zone, "end": cutoff},
                 "state_streams": streams, "document_streams": [TYPE1_DOCUMENTS]}
         rows = stream_latest(self.store, [*streams, TYPE1_DOCUMENTS], cutoff)
@@ -292,7 +293,7 @@ class Sealer:
         if last is not None:
             now = max(now, parse_ts(last.sealed_at) + timedelta(microseconds=1))
         start, end = format_ts(window.start), format_ts(window.end)
-        head = {"schema": fmt.SCHEMA_V2, "type": "window",
+        head = {"schema": fmt.SCHEMA, "type": "window",
                 "window": {"id": window.id, "period": window.period, "timezone": window.zone,
                            "start": start, "end": end},
                 "amends": window.id if seq else None, "seq": seq,
@@ -304,7 +305,7 @@ class Sealer:
     def _build(self, name: str, rows: Iterable[EvidenceRecord], lib: SealedLibrary,
                head: dict[str, Any], sealed_at: str,
                chained: tuple[Window, int, str, str] | None) -> Sealed | None:
-        """Write one new v2 snapshot: a window's (``chained``: stored, and None for an empty
+        """Write one new snapshot (current schema): a window's (``chained``: stored, and None for an empty
         amendment) or a Type 1's (not stored)."""
         o = self.options
         o.out_dir.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ def test_tar_is_deterministic_ustar_with_sorted_members_and_fixed_owner(env: Env
     assert set(names) == {"README.txt", "SHA256SUMS", "SHA256SUMS.ed25519", "criteria/CC6.1.csv",
                           "criteria/CC7.2.csv", "criteria/CC8.1.csv", "keys/seal.pub.pem",
                           "manifest.json", "oscal/assessment-results.json", "records.jsonl",
-                          "controls.json"}
+                          "controls.json", "verify.sh"}
     assert {(m.uid, m.gid, m.uname, m.gname, m.mode, m.type) for m in members} == {
         (0, 0, "", "", 0o644, tarfile.REGTYPE)}
     manifest = orjson.loads(_members(snap.path)["manifest.json"])
