@@ -164,7 +164,9 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             last_ended = window_containing(now, windows.period, windows.timezone).previous()
             say(f"[5/7] sealing every ended window up to {last_ended.id}")
             sealer = sealer_from_settings(settings, store, root / "snapshots")
-            sealer.clock = lambda: now
+            # The real clock, never the `now` the sandbox started with: records were collected
+            # after it, and nothing is sealed before it was collected.
+            sealer.clock = lambda: max(now, datetime.now(UTC))
             sealed = sealer.seal(last_ended.id)
             result.snapshots = [s.path for s in sealed]
         finally:

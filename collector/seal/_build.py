@@ -49,6 +49,8 @@ class Built:
     files: dict[str, Path]
     exceptions: Path
     blobs: list[str] = field(default_factory=list)
+    newest: tuple[str, str] | None = None
+    """(collected_at, record id) of the record collected last, None when there is none."""
 
 
 def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
@@ -67,6 +69,7 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
     canonical, add, row_of, names_of = fmt.canonical, walk.add, walk.row, pops.names
     refs: set[str] = set()
     v2 = pops.schema != fmt.SCHEMA_V1
+    newest = ("", "")
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
             exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
         for record in rows:
@@ -78,6 +81,8 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
                 exception, record.collected_at)
             out.write(line)
             out.write(b"\n")
+            if record.collected_at > newest[0]:
+                newest = (record.collected_at, record.id)
             ids.write(bytes.fromhex(record.id))
             if exception:
                 exc_out.write(orjson.dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
@@ -104,7 +109,7 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
         else:
             controls[pops.control_of[name]] = stats
     built = Built(walk.count, walk.tree.root_hex(), ids_path, criteria, controls, hashes, files,
-                  exc_path)
+                  exc_path, newest=newest if newest[0] else None)
     return built, refs
 
 

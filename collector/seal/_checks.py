@@ -256,6 +256,9 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
     walk = fmt.RecordWalk()
     row_of, add, names_of = walk.row, walk.add, pops.names
     v2 = pops.schema != fmt.SCHEMA_V1
+    # Schema v3 holds that nothing was sealed before it was collected (earlier sealers could
+    # stamp sealed_at from a clock fixed before collection: v1 and v2 are not held to it).
+    sealed_at = m["sealed_at"] if m["schema"] == fmt.SCHEMA_V3 else None
     refs: set[str] = set()
     prev: tuple[str, str] = ("", "")
     number = 0
@@ -272,7 +275,8 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
                                                           f"profile: {exc}")
             try:
                 rid = obj.pop("id")
-                del obj["collected_at"], obj["run_id"]
+                collected = obj.pop("collected_at")
+                del obj["run_id"]
                 observed = obj["observed_at"]
                 controls = obj["controls"]
                 row = row_of(rid, obj)
@@ -288,6 +292,10 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
                 fail(_where(number, rid), "observed_at is not an RFC 3339 UTC timestamp")
             if not start <= observed < end:
                 fail(_where(number, rid), f"observed_at {observed} is {where_to}")
+            if sealed_at is not None and not (type(collected) is str and ts_ok(collected)
+                                              and collected <= sealed_at):
+                fail(_where(number, rid), f"collected_at {collected} is not an RFC 3339 UTC "
+                                          f"timestamp at or before sealed_at {sealed_at}")
             key = (observed, rid)
             if key <= prev:
                 fail(_where(number, rid), "repeats the previous record" if key == prev

@@ -316,6 +316,13 @@ class Sealer:
             built, refs = write_records(tmp, rows, pops, always, name)
             if chained is not None and chained[1] and built.count == 0:
                 return None
+            if built.newest is not None and built.newest[0] > sealed_at:
+                # A clock is wrong (fixed, or a replica's behind the collector's): stamping a
+                # snapshot before its evidence was collected would be a false claim. Refused,
+                # not clamped: the next seal, once this clock has passed it, succeeds.
+                raise SealError(f"{name}: record {built.newest[1]} was collected at "
+                                f"{built.newest[0]}, after this sealer's clock ({sealed_at}); "
+                                "nothing is sealed before it was collected (check the clocks)")
             copy_blobs(tmp, built, refs, self._open_blob() if refs else None, name)
             manifest_obj = {
                 **head,
