@@ -35,6 +35,7 @@ from collector.digest.manual import (
     documents_received,
     people_coverage,
 )
+from collector.digest.text import clean_tree
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
 from collector.windows import Window, parse_window, window_containing, windows_between
@@ -309,7 +310,9 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
     controls.sort(key=lambda e: (_CONTROL_RANK[e["status"]], position[e["id"]]))
     gaps = type1_gaps([criteria[c] for c in scope.in_scope], states)
     per_stream = reading.stream_records("week")
-    return {
+    # Vendor text reaches every rendering from here: control and bidi characters go now, so the
+    # JSON, Markdown, HTML and Slack text never carry them.
+    digest: dict[str, Any] = clean_tree({
         "week": week.id,
         "windows": [w.id for w in windows],
         "generated_at": format_ts(now),
@@ -336,4 +339,5 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
             {"week": f.week, "channel": f.channel, "attempted_at": f.attempted_at, "error": f.error}
             for f in failures
         ],
-    }
+    })
+    return digest

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import orjson
+
+from collector.digest.text import clean, md_escape
 
 __all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
 
@@ -26,8 +29,12 @@ _GAP = 6
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("collector", "templates"),
-        # Markdown is not HTML: escaping it would corrupt the text; the HTML env escapes everything.
+        # Markdown is not HTML: HTML-escaping it would corrupt the text. Its env escapes every
+        # printed string for Markdown instead (md_escape: vendor text cannot add a link, an
+        # image beacon or raw HTML); the HTML env escapes everything for HTML. Both strip
+        # control and bidi characters.
         autoescape=autoescape,  # noqa: S701
+        finalize=_finalize_html if autoescape else md_escape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -44,10 +51,18 @@ def _env(autoescape: bool) -> jinja2.Environment:
     return env
 
 
+def _finalize_html(value: Any) -> Any:
+    """Every printed string cleaned of control and bidi characters (autoescape then escapes it);
+    markup the templates made themselves (a macro's output) is left as it is."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return clean(value)
+    return value
+
+
 def _md_cell(value: Any) -> str:
-    """A value safe inside a Markdown table cell (pipes and newlines escaped)."""
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A value as text for a Markdown cell ("" for None); the Markdown env's finalize escapes it
+    (pipes, line breaks and the rest of Markdown's syntax) when it is printed."""
+    return "" if value is None else str(value)
 
 
 def _due(due: list[dict[str, Any]]) -> str:

@@ -142,7 +142,7 @@ def test_hostile_source_values_are_escaped(digest: dict[str, Any]) -> None:
     assert "javascript:" not in html
     markdown = render_markdown(hostile)
     row = _md_rows(markdown, "criterion | stream")[0]
-    assert row[2] == "<script>alert(1)</script>\\|x" and len(row) == 10
+    assert row[2] == "&lt;script&gt;alert(1)&lt;/script&gt;\\|x" and len(row) == 10
 
 
 def test_write_files_writes_three_files(digest: dict[str, Any], tmp_path: Path) -> None:
@@ -169,7 +169,8 @@ def test_hostile_library_values_are_escaped(digest: dict[str, Any]) -> None:
     assert "<i>why" not in html
     markdown = render_markdown(hostile)
     controls = _md_rows(markdown, "control")
-    assert controls[0][1] == "<img src=x onerror=alert(1)>\\|t" and len(controls[0]) == 11
+    assert controls[0][1] == "&lt;img src=x onerror=alert(1)&gt;\\|t" and len(controls[0]) == 11
     actions = _md_rows(markdown, "owner")
-    assert actions[0][0] == "<script>x</script>\\|a" and actions[0][4] == "<i>why</i>\\|r"
+    assert actions[0][0] == "&lt;script&gt;x&lt;/script&gt;\\|a"
+    assert actions[0][4] == "&lt;i&gt;why&lt;/i&gt;\\|r"
     assert len(actions[0]) == 5
