@@ -50,7 +50,8 @@ from storage.digest_queries import (
     stream_runs,
 )
 
-__all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "scope_from_settings"]
+__all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "event_streams",
+           "scope_from_settings"]
 
 DELIVERY_LOOKBACK = timedelta(days=35)
 """How far back failed deliveries of earlier digests are reported."""
@@ -73,6 +74,9 @@ class DigestScope:
     catalog: Catalog
     library: ControlLibrary = field(default_factory=ControlLibrary.starter)
     excluded: tuple[Exclusion, ...] = ()
+    event_streams: frozenset[str] = frozenset()
+    """Streams whose records are events (``Stream.mode == "events"``): their exceptions group by
+    actor; every other stream's (state reads, documents) by source key."""
 
     @property
     def zone(self) -> str:
@@ -104,7 +108,20 @@ def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) 
     catalog = Catalog.builtin()
     streams = plan_streams(settings)
     return DigestScope(week, settings.windows.period, settings.scope.criteria,
-                       tuple(streams), catalog, settings.library, settings.scope.excluded)
+                       tuple(streams), catalog, settings.library, settings.scope.excluded,
+                       event_streams(settings))
+
+
+def event_streams(settings: Settings) -> frozenset[str]:
+    """The ids of every event stream (``Stream.mode == "events"``) of the built-in connectors and
+    of those the config names, enabled or not: records stored earlier group the same way."""
+    from connectors.sdk.registry import BUILTIN
+
+    out: set[str] = set()
+    for name in sorted({*BUILTIN, *settings.connectors}):
+        connector = settings.registry.load(name)
+        out.update(f"{name}.{s.name}" for s in connector.stream_types if s.mode == "events")
+    return frozenset(out)
 
 
 def _day_bounds(week: Window) -> tuple[list[str], list[str]]:
@@ -131,8 +148,16 @@ def _criterion_states(criteria: Sequence[str], states: Sequence[ControlState]) -
 
 
 def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[_GroupKey, dict[str, Any]]:
-    """Group exception records by (stream, source_key, reason); rows come in (observed_at, id)
-    order, so the last one seen is the latest and names the group's record."""
+    """Group exception records by who or what and why; rows come in (observed_at, id) order, so
+    the last one seen is the latest and names the group's record.
+
+    A state stream's by (stream, source_key, reason): a user read without MFA every hour is one
+    line. An event stream's (``scope.event_streams``) by (stream, actor, reason), the events'
+    source keys kept as its occurrences: one person signing in without MFA all week, or week
+    after week, is one line that neither appears "new" nor "resolves" when the next event has a
+    new id. Each line counts its records per criterion they are filed under, so the listing under
+    a criterion adds up to that criterion's exception count.
+    """
     order = {c: i for i, c in enumerate(scope.catalog.criteria)}
     in_scope = set(scope.in_scope)
     groups: dict[_GroupKey, dict[str, Any]] = {}
@@ -140,33 +165,43 @@ def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[
         body = orjson.loads(row.body)
         reason = body.get("exception_reason") or "exception"
         controls = sorted(body.get("controls", []), key=lambda c: order.get(c, len(order)))
-        key = (row.stream, row.source_key, reason)
+        by_actor = row.stream in scope.event_streams
+        key = (row.stream, f"actor:{row.actor or ''}" if by_actor else f"key:{row.source_key}", reason)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0}
+            group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0,
+                                   "grouped_by": "actor" if by_actor else "source_key",
+                                   "source_keys": [], "by_criterion": {}}
         primary = next((c for c in controls if c in in_scope), controls[0] if controls else "")
         kind = str(body.get("kind", ""))
         matched = scope.library.for_record(row.stream, kind)
         if kind in ("document", "attestation"):  # a person missing an acknowledgement, say
             doc_type = str((body.get("data") or {}).get("type", ""))
             matched = tuple(dict.fromkeys((*matched, *scope.library.for_document(doc_type))))
+        criteria = list(dict.fromkeys((*group.get("criteria", ()), *controls)))
+        criteria.sort(key=lambda c: order.get(c, len(order)))
         group.update(
-            record_id=row.record_id, control=primary, criteria=controls,
-            controls=[c.id for c in matched], stream=row.stream,
-            source_key=row.source_key, reason=reason, actor=row.actor,
+            record_id=row.record_id, control=primary, criteria=criteria,
+            controls=list(dict.fromkeys((*group.get("controls", ()), *(c.id for c in matched)))),
+            stream=row.stream, source_key=row.source_key, reason=reason, actor=row.actor,
             source_url=body.get("source_url"), last_seen=row.observed_at,
         )
         group["occurrences"] += 1
+        if row.source_key not in group["source_keys"]:
+            group["source_keys"].append(row.source_key)
+        for c in controls:
+            group["by_criterion"][c] = group["by_criterion"].get(c, 0) + 1
     return groups
 
 
 def _exception_lines(groups: dict[_GroupKey, dict[str, Any]], scope: DigestScope) -> list[dict[str, Any]]:
     order = {c: i for i, c in enumerate(scope.catalog.criteria)}
     fields = ("record_id", "control", "stream", "source_key", "reason", "first_seen", "last_seen",
-              "occurrences", "actor", "source_url", "criteria", "controls")
+              "occurrences", "actor", "source_url", "criteria", "controls", "grouped_by",
+              "source_keys", "by_criterion")
     lines = [{f: g[f] for f in fields} for g in groups.values()]
-    lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["source_key"],
-                              e["reason"]))
+    lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["actor"] or "",
+                              e["source_key"], e["reason"]))
     return lines
 
 
@@ -202,7 +237,8 @@ def _changes(scope: DigestScope, coverage: dict[str, Any], previous: dict[str, A
              week_counts: dict[str, int], prev_counts: dict[str, int],
              groups: dict[_GroupKey, dict[str, Any]],
              prev_groups: dict[_GroupKey, dict[str, Any]]) -> dict[str, Any]:
-    short = ("record_id", "control", "stream", "source_key", "reason", "last_seen")
+    short = ("record_id", "control", "stream", "source_key", "reason", "last_seen", "actor",
+             "grouped_by")
     return {
         "previous_week": scope.week.previous().id,
         "coverage": {

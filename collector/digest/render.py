@@ -15,7 +15,8 @@ import orjson
 
 from collector.digest.text import clean, md_escape
 
-__all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
+__all__ = ["chart_model", "digest_paths", "exception_rows", "render_html", "render_markdown",
+           "write_files"]
 
 _CHART_WIDTH = 760
 _LABEL_W = 90
@@ -116,6 +117,23 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def exception_rows(digest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The exceptions listing: each line under every criterion it is filed under (criteria-table
+    order, then the lines' order), with the occurrences filed under that criterion, so the
+    listing under a criterion adds up to the criteria table's exceptions this week."""
+    position = {c["id"]: i for i, c in enumerate(digest["criteria"])}
+    rows = []
+    for line in digest["exceptions"]:
+        by = line.get("by_criterion") or {}
+        keys = line.get("source_keys") or [line["source_key"]]
+        label = line["source_key"] if len(keys) < 2 else f"{line['source_key']} (+{len(keys) - 1} more)"
+        for criterion in line.get("criteria") or [line["control"]]:
+            rows.append({"criterion": criterion, "e": line, "key_label": label,
+                         "occurrences": by.get(criterion, line["occurrences"])})
+    rows.sort(key=lambda r: position.get(r["criterion"], len(position)))
+    return rows
+
+
 def _context(digest: dict[str, Any]) -> dict[str, Any]:
     criteria = digest["criteria"]
     owner_of = {c["id"]: c["owner"] for c in digest["controls"]}
@@ -135,6 +153,7 @@ def _context(digest: dict[str, Any]) -> dict[str, Any]:
         "missing": [c for c in in_scope if c["status"] == "no_evidence"],
         "troubled_streams": [s for s in digest["streams"] if s["status"] != "ok"],
         "exception_total": sum(e["occurrences"] for e in digest["exceptions"]),
+        "exception_rows": exception_rows(digest),
         "chart": chart_model(digest),
     }
 

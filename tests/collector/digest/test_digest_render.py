@@ -96,8 +96,9 @@ def test_markdown_and_html_show_the_json_figures(digest: dict[str, Any]) -> None
     md_a = [[r[0], r[1], r[3].replace("_", " "), r[4]] for r in _md_rows(markdown, "owner")]
     ht_a = [[r[0], r[1], r[3], r[4]] for r in tables["actions"][1:]]
     assert md_a == exp_a == ht_a and exp_a
-    exp_x = [[e["control"], e["stream"], e["source_key"], e["reason"], e["occurrences"],
-              ", ".join(e["controls"])] for e in digest["exceptions"]]
+    exp_x = [[c["id"], e["stream"], e["source_key"], e["reason"], e["by_criterion"][c["id"]],
+              ", ".join(e["controls"])] for c in digest["criteria"] for e in digest["exceptions"]
+             if c["id"] in e["criteria"]]
     md_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in _md_rows(markdown, "criterion | stream")]
     ht_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in tables["exceptions"][1:]]
     assert md_x == exp_x == ht_x

@@ -54,7 +54,7 @@ def hostile(tmp_path: Path) -> dict[str, Any]:
     rows = seed_records()
     for day in (20, 26):
         r = record("aws.backup_jobs", HOSTILE["source_key"] + str(day), "backup_result", at(day),
-                   ("A1.2",), HOSTILE["reason"], actor=HOSTILE["actor"])
+                   ("A1.2",), HOSTILE["reason"], actor=HOSTILE["actor"] + str(day))
         rows.append(r)
     insert(store, rows)
     try:
