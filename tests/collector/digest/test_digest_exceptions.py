@@ -9,7 +9,7 @@ from typing import Any
 
 from digest_seed import NOW, at, insert, record, seed_records, seeded_scope
 
-from collector.digest import build_digest, render_markdown
+from collector.digest import build_digest, render_html, render_markdown
 from collector.digest.build import event_streams
 from collector.digest.render import exception_rows
 from collector.records import EvidenceRecord
@@ -65,6 +65,10 @@ def test_every_criterion_lists_the_exceptions_filed_under_it(tmp_path: Path) -> 
     assert {r["criterion"] for r in rows if r["e"]["actor"] == "carol"} == {"CC6.1", "CC7.2"}
     markdown = render_markdown(digest)
     assert markdown.count("| carol |") == 2
+    # Each line links to the source; the page says how to find the stored record.
+    assert "](<https:\\/\\/source.invalid/synthetic.events/ct-1>)" in markdown
+    assert "`collector show <latest record>`" in markdown
+    assert "<code>collector show</code>" in render_html(digest)
 
 
 def test_event_streams_come_from_the_connectors_declared_modes(tmp_path: Path) -> None:
