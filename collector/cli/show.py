@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from collector.records import EvidenceRecord
     from storage import Store
 
-__all__ = ["MIN_PREFIX", "add_arguments", "find_record", "filing", "run"]
+__all__ = ["MIN_PREFIX", "add_arguments", "filing", "find_record", "run"]
 
 MIN_PREFIX = 12
 """The digest shows a record id's first 12 hex digits; any prefix that long names one record
 among billions (a clash is reported, never guessed)."""
-_ID = re.compile(r"[0-9a-f]{%d,64}" % MIN_PREFIX)
+_ID = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},64}}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
