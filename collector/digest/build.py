@@ -295,10 +295,11 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
                Period("previous", prev.start, prev.end))
     with store.read_snapshot() as conn:  # every figure from one state of the store
         by_day: dict[str, list[int]] = {}
-        exceptions_week: dict[str, int] = {}
+        exceptions_by_day: dict[str, list[int]] = {}
         for cell in criterion_day_counts(conn, every, edges):
             by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.records
-            exceptions_week[cell.criterion] = exceptions_week.get(cell.criterion, 0) + cell.exceptions
+            exceptions_by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.exceptions
+        exceptions_week = {c: sum(v) for c, v in exceptions_by_day.items()}
         week_counts = {c: sum(v) for c, v in by_day.items()}
         # Window to date = before the week (from the first window's start) + the week itself.
         window_counts = criterion_range_counts(conn, every, window_start, start)
@@ -338,6 +339,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
             "title": scope.catalog.criteria[c].title, "in_scope": c in in_scope,
             "exception_lines": sum(1 for e in lines if c in e["criteria"]),
             "records_by_day": by_day.get(c, [0] * 7),
+            "exceptions_by_day": exceptions_by_day.get(c, [0] * 7),
         })
     order = {c: i for i, c in enumerate(every)}
     criteria_out.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))

@@ -84,7 +84,8 @@ def _day_label(iso: str) -> str:
 
 def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
     """Geometry of the per-criterion, per-day bar chart: one row per criterion, bars scaled to
-    the row's own maximum so a quiet criterion's gaps stay visible."""
+    the row's own maximum so a quiet criterion's gaps stay visible; each bar carries that day's
+    exception records of the criterion (only those days are drawn as exception days)."""
     days = digest["days"]
     rows = [c for c in digest["criteria"] if c["in_scope"] or c["records_week"]]
     plot_w = _CHART_WIDTH - _LABEL_W - _VALUE_W
@@ -95,13 +96,14 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
         top = _HEAD_H + index * _ROW_H
         peak = max(control["records_by_day"]) or 1
         bars = []
+        exceptions = control.get("exceptions_by_day") or [0] * len(days)
         for d, value in enumerate(control["records_by_day"]):
             height = 0.0 if value == 0 else max(2.0, (_ROW_H - 10) * value / peak)
             bars.append({
                 "x": round(_LABEL_W + d * slot + _GAP / 2, 1),
                 "y": round(top + _ROW_H - 4 - height, 1),
                 "w": round(bar_w, 1), "h": round(height, 1), "value": value,
-                "day": days[d],
+                "exceptions": exceptions[d], "day": days[d],
             })
         out_rows.append({
             "id": control["id"], "status": control["status"], "top": top,
