@@ -94,6 +94,9 @@ class SealOptions:
     in_scope: tuple[str, ...] = ()
     library: SealedLibrary | None = None
     files_url: str | None = None
+    start: str = ""
+    """``[windows] start``: the chain's first window is the one containing this day; "" = the
+    window of the oldest stored record."""
 
     def sealed_library(self) -> SealedLibrary:
         """The library a new snapshot carries in ``controls.json``."""
@@ -186,16 +189,35 @@ class Sealer:
                              "only ended windows can be sealed")
         return window
 
+    def first_window(self) -> Window | None:
+        """The window ``[windows] start`` names (the observation period's first), or None."""
+        o = self.options
+        if not o.start:
+            return None
+        day = datetime.combine(date.fromisoformat(o.start), time(), ZoneInfo(o.zone))
+        return window_containing(day, o.period, o.zone)
+
     def seal(self, window_id: str | None = None) -> list[Sealed]:
-        """Seal the window (and every earlier unsealed one first); re-write it if already sealed."""
+        """Seal the window (and every earlier unsealed one first); re-write it if already sealed.
+
+        The chain begins (genesis) with the window of ``[windows] start`` when configured, else
+        with the window of the oldest stored record: never with empty windows before either.
+        """
         target = self.window(window_id)
         rows = snapshot_rows(self.store)
         sealed = {r.window_id for r in rows if r.seq == 0}
         o = self.options
+        first = self.first_window()
+        if first is not None and not rows and target.start < first.start:
+            raise InputError(f"window {target.id} is before [windows] start {o.start} (the "
+                             f"observation period begins with {first.id})")
         start = target.start
-        earliest = earliest_observed(self.store)
-        if earliest is not None:
-            start = min(start, window_containing(parse_ts(earliest), o.period, o.zone).start)
+        if first is not None:
+            start = min(start, first.start)
+        else:
+            earliest = earliest_observed(self.store)
+            if earliest is not None:
+                start = min(start, window_containing(parse_ts(earliest), o.period, o.zone).start)
         for row in rows:
             start = min(start, parse_ts(row.window_start))
         out: list[Sealed] = []
@@ -451,6 +473,6 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
                           out_dir=out_dir or settings.resolve("data/snapshots"),
                           grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria),
                           library=sealed_library(settings.library, settings.scope, source),
-                          files_url=settings.files_url)
+                          files_url=settings.files_url, start=settings.windows.start)
     stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     return Sealer(store, options, key, timestamper=stamper)
