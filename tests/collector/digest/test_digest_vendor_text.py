@@ -78,8 +78,8 @@ def test_markdown_digest_renders_vendor_text_as_text(hostile: dict[str, Any]) ->
     text = "".join(parsed.text)
     assert HOSTILE["source_key"] in text and HOSTILE["actor"] in text
     assert LINK in text and BEACON in text and "*bold*" in text and "|pipe|" in text
-    # The changes list (new exceptions) carries the source key too, escaped the same way.
-    assert f"{HOSTILE['source_key']}26: Backup FAILED" in text
+    # The changes list (new exceptions) names the actor (backup jobs are events), escaped too.
+    assert f"{HOSTILE['actor']}26: Backup FAILED" in text
 
 
 def test_every_rendering_strips_nul_and_bidi_overrides(hostile: dict[str, Any]) -> None:
