@@ -311,6 +311,7 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
         lines += [
             "Verify by hand with plain tools:",
             f"  mkdir /tmp/snap && tar -xf {first} -C /tmp/snap && cd /tmp/snap",
+            f"  sh verify.sh {result.fingerprint}   # the steps below in one script, files not listed too",
             "  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   "
             "# must print the fingerprint above",
             "  openssl pkeyutl -verify -pubin -inkey keys/seal.pub.pem -rawin -in SHA256SUMS "
