@@ -76,8 +76,8 @@ def _resign_own_key(m: Members, c: Chain) -> None:
 
 
 def _resign_population(m: Members, c: Chain) -> None:
-    rows = m["controls/CC6.1.csv"].splitlines(keepends=True)
-    m["controls/CC6.1.csv"] = b"".join(r for r in rows if b",exception," not in r)
+    rows = m["criteria/CC6.1.csv"].splitlines(keepends=True)
+    m["criteria/CC6.1.csv"] = b"".join(r for r in rows if b",exception," not in r)
     resum(m)
     m["SHA256SUMS.ed25519"] = c.key.sign(m["SHA256SUMS"])
 
@@ -100,11 +100,11 @@ SINGLE: dict[str, Callable[[Members, Chain], None]] = {
     "duplicate a line": _records(lambda ls: ls.insert(2, ls[1])),
     "reorder lines": _records(_swap),
     "add a file": _set("notes.txt", lambda m: b"nothing to see\n"),
-    "remove a file": _delete("controls/CC6.1.csv"),
+    "remove a file": _delete("criteria/CC6.1.csv"),
     "edit the manifest": _set("manifest.json",
                               lambda m: m["manifest.json"].replace(b'"CC6.1":20', b'"CC6.1":19')),
-    "edit a population file": _set("controls/CC6.1.csv",
-                                   lambda m: m["controls/CC6.1.csv"].replace(b",exception,", b",ok,", 1)),
+    "edit a population file": _set("criteria/CC6.1.csv",
+                                   lambda m: m["criteria/CC6.1.csv"].replace(b",exception,", b",ok,", 1)),
     "edit the OSCAL": _set(fmt.FILE_OSCAL,
                            lambda m: m[fmt.FILE_OSCAL].replace(b"not-satisfied", b"satisfied", 1)),
     "forge the signature": _set("SHA256SUMS.ed25519",
