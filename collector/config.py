@@ -77,6 +77,9 @@ class WindowSettings:
     period: str = "month"
     timezone: str = "UTC"
     seal_grace: timedelta = timedelta(days=1)
+    start: str = ""
+    """First day of the observation period ("YYYY-MM-DD"): the sealed chain begins with the window
+    containing it; "" = with the window of the oldest stored record."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,6 +349,16 @@ def _check_windows(file: str, windows: WindowSettings) -> None:
         raise ConfigError(
             file, "windows.timezone", f'unknown time zone "{windows.timezone}"'
         ) from None
+    if windows.start:
+        from datetime import date
+
+        try:
+            if len(windows.start) != 10:
+                raise ValueError
+            date.fromisoformat(windows.start)
+        except ValueError:
+            raise ConfigError(file, "windows.start",
+                              f'expected a date like "2026-09-01", got "{windows.start}"') from None
 
 
 def _check_listen(file: str, listen: str) -> None:

@@ -164,7 +164,9 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             last_ended = window_containing(now, windows.period, windows.timezone).previous()
             say(f"[5/7] sealing every ended window up to {last_ended.id}")
             sealer = sealer_from_settings(settings, store, root / "snapshots")
-            sealer.clock = lambda: now
+            # The real clock, never the `now` the sandbox started with: records were collected
+            # after it, and nothing is sealed before it was collected.
+            sealer.clock = lambda: max(now, datetime.now(UTC))
             sealed = sealer.seal(last_ended.id)
             result.snapshots = [s.path for s in sealed]
         finally:
@@ -309,6 +311,7 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
         lines += [
             "Verify by hand with plain tools:",
             f"  mkdir /tmp/snap && tar -xf {first} -C /tmp/snap && cd /tmp/snap",
+            f"  sh verify.sh {result.fingerprint}   # the steps below in one script, files not listed too",
             "  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   "
             "# must print the fingerprint above",
             "  openssl pkeyutl -verify -pubin -inkey keys/seal.pub.pem -rawin -in SHA256SUMS "

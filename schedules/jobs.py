@@ -116,14 +116,20 @@ def seal_windows(ctx: JobContext) -> None:
     with ctx.running("seal"):
         try:
             sealer = sealer_from_settings(ctx.settings, ctx.store)
-            sealed = [done.window_id for done in sealer.seal_due(ctx.clock())]
+            sealed = sealer.seal_due(ctx.clock())
         except Exception as exc:
             _failed(ctx, "seal", exc)
             return
         ctx.health.record_job("seal", ctx.clock())
-        for window in sealed:
+        for done in sealed:
             ctx.metrics.sealed.inc()
-            log.info("window_sealed", window=window)
+            log.info("window_sealed", window=done.window_id, path=str(done.path),
+                     records=done.records)
+        empty = sum(1 for done in sealed if done.records == 0)
+        if len(sealed) > 1 and empty:
+            # A first start seals every window back to the oldest stored record (gap-free chain).
+            log.info("windows_sealed_backlog", first=sealed[0].window_id, windows=len(sealed),
+                     empty=empty, hint="[windows] start sets the observation period's first window")
         if not sealed:
             log.debug("no_window_due")
 

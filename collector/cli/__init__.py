@@ -51,6 +51,8 @@ COMMANDS: dict[str, CommandInfo] = {
                         "run the whole product against local fakes of AWS, Okta, GitHub, Jira"),
     "digest": CommandInfo("collector.cli.digest",
                           "write the weekly coverage digest (JSON, Markdown, HTML)"),
+    "show": CommandInfo("collector.cli.show",
+                        "one stored record (canonical) with its criteria, controls and window"),
     "seal": CommandInfo("collector.cli.seal", "seal an ended window into a signed snapshot"),
     "verify": CommandInfo("collector.cli.verify",
                           "verify snapshots (several, in order: also their chain)"),

@@ -35,6 +35,7 @@ from collector.digest.manual import (
     documents_received,
     people_coverage,
 )
+from collector.digest.text import clean_tree
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
 from collector.windows import Window, parse_window, window_containing, windows_between
@@ -49,7 +50,8 @@ from storage.digest_queries import (
     stream_runs,
 )
 
-__all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "scope_from_settings"]
+__all__ = ["DELIVERY_LOOKBACK", "DigestScope", "build_digest", "default_week", "event_streams",
+           "scope_from_settings"]
 
 DELIVERY_LOOKBACK = timedelta(days=35)
 """How far back failed deliveries of earlier digests are reported."""
@@ -72,6 +74,9 @@ class DigestScope:
     catalog: Catalog
     library: ControlLibrary = field(default_factory=ControlLibrary.starter)
     excluded: tuple[Exclusion, ...] = ()
+    event_streams: frozenset[str] = frozenset()
+    """Streams whose records are events (``Stream.mode == "events"``): their exceptions group by
+    actor; every other stream's (state reads, documents) by source key."""
 
     @property
     def zone(self) -> str:
@@ -103,7 +108,20 @@ def scope_from_settings(settings: Settings, week_id: str | None, now: datetime) 
     catalog = Catalog.builtin()
     streams = plan_streams(settings)
     return DigestScope(week, settings.windows.period, settings.scope.criteria,
-                       tuple(streams), catalog, settings.library, settings.scope.excluded)
+                       tuple(streams), catalog, settings.library, settings.scope.excluded,
+                       event_streams(settings))
+
+
+def event_streams(settings: Settings) -> frozenset[str]:
+    """The ids of every event stream (``Stream.mode == "events"``) of the built-in connectors and
+    of those the config names, enabled or not: records stored earlier group the same way."""
+    from connectors.sdk.registry import BUILTIN
+
+    out: set[str] = set()
+    for name in sorted({*BUILTIN, *settings.connectors}):
+        connector = settings.registry.load(name)
+        out.update(f"{name}.{s.name}" for s in connector.stream_types if s.mode == "events")
+    return frozenset(out)
 
 
 def _day_bounds(week: Window) -> tuple[list[str], list[str]]:
@@ -130,8 +148,16 @@ def _criterion_states(criteria: Sequence[str], states: Sequence[ControlState]) -
 
 
 def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[_GroupKey, dict[str, Any]]:
-    """Group exception records by (stream, source_key, reason); rows come in (observed_at, id)
-    order, so the last one seen is the latest and names the group's record."""
+    """Group exception records by who or what and why; rows come in (observed_at, id) order, so
+    the last one seen is the latest and names the group's record.
+
+    A state stream's by (stream, source_key, reason): a user read without MFA every hour is one
+    line. An event stream's (``scope.event_streams``) by (stream, actor, reason), the events'
+    source keys kept as its occurrences: one person signing in without MFA all week, or week
+    after week, is one line that neither appears "new" nor "resolves" when the next event has a
+    new id. Each line counts its records per criterion they are filed under, so the listing under
+    a criterion adds up to that criterion's exception count.
+    """
     order = {c: i for i, c in enumerate(scope.catalog.criteria)}
     in_scope = set(scope.in_scope)
     groups: dict[_GroupKey, dict[str, Any]] = {}
@@ -139,33 +165,43 @@ def _group_exceptions(rows: Iterable[ExceptionRow], scope: DigestScope) -> dict[
         body = orjson.loads(row.body)
         reason = body.get("exception_reason") or "exception"
         controls = sorted(body.get("controls", []), key=lambda c: order.get(c, len(order)))
-        key = (row.stream, row.source_key, reason)
+        by_actor = row.stream in scope.event_streams
+        key = (row.stream, f"actor:{row.actor or ''}" if by_actor else f"key:{row.source_key}", reason)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0}
+            group = groups[key] = {"first_seen": row.observed_at, "occurrences": 0,
+                                   "grouped_by": "actor" if by_actor else "source_key",
+                                   "source_keys": [], "by_criterion": {}}
         primary = next((c for c in controls if c in in_scope), controls[0] if controls else "")
         kind = str(body.get("kind", ""))
         matched = scope.library.for_record(row.stream, kind)
         if kind in ("document", "attestation"):  # a person missing an acknowledgement, say
             doc_type = str((body.get("data") or {}).get("type", ""))
             matched = tuple(dict.fromkeys((*matched, *scope.library.for_document(doc_type))))
+        criteria = list(dict.fromkeys((*group.get("criteria", ()), *controls)))
+        criteria.sort(key=lambda c: order.get(c, len(order)))
         group.update(
-            record_id=row.record_id, control=primary, criteria=controls,
-            controls=[c.id for c in matched], stream=row.stream,
-            source_key=row.source_key, reason=reason, actor=row.actor,
+            record_id=row.record_id, control=primary, criteria=criteria,
+            controls=list(dict.fromkeys((*group.get("controls", ()), *(c.id for c in matched)))),
+            stream=row.stream, source_key=row.source_key, reason=reason, actor=row.actor,
             source_url=body.get("source_url"), last_seen=row.observed_at,
         )
         group["occurrences"] += 1
+        if row.source_key not in group["source_keys"]:
+            group["source_keys"].append(row.source_key)
+        for c in controls:
+            group["by_criterion"][c] = group["by_criterion"].get(c, 0) + 1
     return groups
 
 
 def _exception_lines(groups: dict[_GroupKey, dict[str, Any]], scope: DigestScope) -> list[dict[str, Any]]:
     order = {c: i for i, c in enumerate(scope.catalog.criteria)}
     fields = ("record_id", "control", "stream", "source_key", "reason", "first_seen", "last_seen",
-              "occurrences", "actor", "source_url", "criteria", "controls")
+              "occurrences", "actor", "source_url", "criteria", "controls", "grouped_by",
+              "source_keys", "by_criterion")
     lines = [{f: g[f] for f in fields} for g in groups.values()]
-    lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["source_key"],
-                              e["reason"]))
+    lines.sort(key=lambda e: (order.get(e["control"], len(order)), e["stream"], e["actor"] or "",
+                              e["source_key"], e["reason"]))
     return lines
 
 
@@ -201,7 +237,8 @@ def _changes(scope: DigestScope, coverage: dict[str, Any], previous: dict[str, A
              week_counts: dict[str, int], prev_counts: dict[str, int],
              groups: dict[_GroupKey, dict[str, Any]],
              prev_groups: dict[_GroupKey, dict[str, Any]]) -> dict[str, Any]:
-    short = ("record_id", "control", "stream", "source_key", "reason", "last_seen")
+    short = ("record_id", "control", "stream", "source_key", "reason", "last_seen", "actor",
+             "grouped_by")
     return {
         "previous_week": scope.week.previous().id,
         "coverage": {
@@ -258,10 +295,11 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
                Period("previous", prev.start, prev.end))
     with store.read_snapshot() as conn:  # every figure from one state of the store
         by_day: dict[str, list[int]] = {}
-        exceptions_week: dict[str, int] = {}
+        exceptions_by_day: dict[str, list[int]] = {}
         for cell in criterion_day_counts(conn, every, edges):
             by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.records
-            exceptions_week[cell.criterion] = exceptions_week.get(cell.criterion, 0) + cell.exceptions
+            exceptions_by_day.setdefault(cell.criterion, [0] * 7)[cell.day] = cell.exceptions
+        exceptions_week = {c: sum(v) for c, v in exceptions_by_day.items()}
         week_counts = {c: sum(v) for c, v in by_day.items()}
         # Window to date = before the week (from the first window's start) + the week itself.
         window_counts = criterion_range_counts(conn, every, window_start, start)
@@ -301,6 +339,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
             "title": scope.catalog.criteria[c].title, "in_scope": c in in_scope,
             "exception_lines": sum(1 for e in lines if c in e["criteria"]),
             "records_by_day": by_day.get(c, [0] * 7),
+            "exceptions_by_day": exceptions_by_day.get(c, [0] * 7),
         })
     order = {c: i for i, c in enumerate(every)}
     criteria_out.sort(key=lambda e: (not e["in_scope"], _RANK[e["status"]], order[e["id"]]))
@@ -309,7 +348,9 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
     controls.sort(key=lambda e: (_CONTROL_RANK[e["status"]], position[e["id"]]))
     gaps = type1_gaps([criteria[c] for c in scope.in_scope], states)
     per_stream = reading.stream_records("week")
-    return {
+    # Vendor text reaches every rendering from here: control and bidi characters go now, so the
+    # JSON, Markdown, HTML and Slack text never carry them.
+    digest: dict[str, Any] = clean_tree({
         "week": week.id,
         "windows": [w.id for w in windows],
         "generated_at": format_ts(now),
@@ -336,4 +377,5 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
             {"week": f.week, "channel": f.channel, "attempted_at": f.attempted_at, "error": f.error}
             for f in failures
         ],
-    }
+    })
+    return digest

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import orjson
 
+from collector.digest.text import clean, md_escape
 from collector.filemodes import DELIVERABLE, DELIVERABLE_DIR, make_dirs
 
-__all__ = ["chart_model", "digest_paths", "render_html", "render_markdown", "write_files"]
+__all__ = ["chart_model", "digest_paths", "exception_rows", "render_html", "render_markdown",
+           "write_files"]
 
 _CHART_WIDTH = 760
 _LABEL_W = 90
@@ -28,8 +31,12 @@ _GAP = 6
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("collector", "templates"),
-        # Markdown is not HTML: escaping it would corrupt the text; the HTML env escapes everything.
+        # Markdown is not HTML: HTML-escaping it would corrupt the text. Its env escapes every
+        # printed string for Markdown instead (md_escape: vendor text cannot add a link, an
+        # image beacon or raw HTML); the HTML env escapes everything for HTML. Both strip
+        # control and bidi characters.
         autoescape=autoescape,  # noqa: S701
+        finalize=_finalize_html if autoescape else md_escape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -46,10 +53,18 @@ def _env(autoescape: bool) -> jinja2.Environment:
     return env
 
 
+def _finalize_html(value: Any) -> Any:
+    """Every printed string cleaned of control and bidi characters (autoescape then escapes it);
+    markup the templates made themselves (a macro's output) is left as it is."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return clean(value)
+    return value
+
+
 def _md_cell(value: Any) -> str:
-    """A value safe inside a Markdown table cell (pipes and newlines escaped)."""
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A value as text for a Markdown cell ("" for None); the Markdown env's finalize escapes it
+    (pipes, line breaks and the rest of Markdown's syntax) when it is printed."""
+    return "" if value is None else str(value)
 
 
 def _due(due: list[dict[str, Any]]) -> str:
@@ -70,7 +85,8 @@ def _day_label(iso: str) -> str:
 
 def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
     """Geometry of the per-criterion, per-day bar chart: one row per criterion, bars scaled to
-    the row's own maximum so a quiet criterion's gaps stay visible."""
+    the row's own maximum so a quiet criterion's gaps stay visible; each bar carries that day's
+    exception records of the criterion (only those days are drawn as exception days)."""
     days = digest["days"]
     rows = [c for c in digest["criteria"] if c["in_scope"] or c["records_week"]]
     plot_w = _CHART_WIDTH - _LABEL_W - _VALUE_W
@@ -81,13 +97,14 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
         top = _HEAD_H + index * _ROW_H
         peak = max(control["records_by_day"]) or 1
         bars = []
+        exceptions = control.get("exceptions_by_day") or [0] * len(days)
         for d, value in enumerate(control["records_by_day"]):
             height = 0.0 if value == 0 else max(2.0, (_ROW_H - 10) * value / peak)
             bars.append({
                 "x": round(_LABEL_W + d * slot + _GAP / 2, 1),
                 "y": round(top + _ROW_H - 4 - height, 1),
                 "w": round(bar_w, 1), "h": round(height, 1), "value": value,
-                "day": days[d],
+                "exceptions": exceptions[d], "day": days[d],
             })
         out_rows.append({
             "id": control["id"], "status": control["status"], "top": top,
@@ -101,6 +118,23 @@ def chart_model(digest: dict[str, Any]) -> dict[str, Any]:
                  for i, d in enumerate(days)],
         "rows": out_rows,
     }
+
+
+def exception_rows(digest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The exceptions listing: each line under every criterion it is filed under (criteria-table
+    order, then the lines' order), with the occurrences filed under that criterion, so the
+    listing under a criterion adds up to the criteria table's exceptions this week."""
+    position = {c["id"]: i for i, c in enumerate(digest["criteria"])}
+    rows = []
+    for line in digest["exceptions"]:
+        by = line.get("by_criterion") or {}
+        keys = line.get("source_keys") or [line["source_key"]]
+        label = line["source_key"] if len(keys) < 2 else f"{line['source_key']} (+{len(keys) - 1} more)"
+        for criterion in line.get("criteria") or [line["control"]]:
+            rows.append({"criterion": criterion, "e": line, "key_label": label,
+                         "occurrences": by.get(criterion, line["occurrences"])})
+    rows.sort(key=lambda r: position.get(r["criterion"], len(position)))
+    return rows
 
 
 def _context(digest: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +156,7 @@ def _context(digest: dict[str, Any]) -> dict[str, Any]:
         "missing": [c for c in in_scope if c["status"] == "no_evidence"],
         "troubled_streams": [s for s in digest["streams"] if s["status"] != "ok"],
         "exception_total": sum(e["occurrences"] for e in digest["exceptions"]),
+        "exception_rows": exception_rows(digest),
         "chart": chart_model(digest),
     }
 

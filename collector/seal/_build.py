@@ -17,6 +17,7 @@ from collector.seal import _format as fmt
 from collector.seal._library import Populations, SealedLibrary
 from collector.seal._readme import readme_text
 from collector.seal._tar import write_tar
+from collector.seal._verify_sh import VERIFY_SH
 from collector.seal.oscal import OSCAL_VERSION, ControlStats, OscalInput, write_assessment_results
 
 __all__ = ["BlobSource", "Built", "SealError", "copy_blobs", "finish_files", "write_records",
@@ -48,6 +49,8 @@ class Built:
     files: dict[str, Path]
     exceptions: Path
     blobs: list[str] = field(default_factory=list)
+    newest: tuple[str, str] | None = None
+    """(collected_at, record id) of the record collected last, None when there is none."""
 
 
 def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
@@ -66,6 +69,7 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
     canonical, add, row_of, names_of = fmt.canonical, walk.add, walk.row, pops.names
     refs: set[str] = set()
     v2 = pops.schema != fmt.SCHEMA_V1
+    newest = ("", "")
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
             exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
         for record in rows:
@@ -77,6 +81,8 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
                 exception, record.collected_at)
             out.write(line)
             out.write(b"\n")
+            if record.collected_at > newest[0]:
+                newest = (record.collected_at, record.id)
             ids.write(bytes.fromhex(record.id))
             if exception:
                 exc_out.write(orjson.dumps({k: obj[k] for k in _EXC_FIELDS}) + b"\n")
@@ -103,7 +109,7 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
         else:
             controls[pops.control_of[name]] = stats
     built = Built(walk.count, walk.tree.root_hex(), ids_path, criteria, controls, hashes, files,
-                  exc_path)
+                  exc_path, newest=newest if newest[0] else None)
     return built, refs
 
 
@@ -163,8 +169,8 @@ class _Tee:
 def finish_files(tmp: Path, built: Built, manifest: bytes, manifest_obj: dict[str, Any],
                  pub: bytes, name: str, library: SealedLibrary | None,
                  library_json: bytes | None) -> bytes:
-    """Write controls.json (schema v2), the manifest, OSCAL, README and key beside the records;
-    return SHA256SUMS."""
+    """Write controls.json (schema v2 and later), the manifest, OSCAL, README, key and (schema v3)
+    verify.sh beside the records; return SHA256SUMS."""
     schema = manifest_obj["schema"]
     type1 = manifest_obj.get("type") == "type1"
     if library_json is not None:
@@ -208,7 +214,10 @@ def finish_files(tmp: Path, built: Built, manifest: bytes, manifest_obj: dict[st
         fingerprint=manifest_obj["key"]["spki_sha256"], oscal_version=OSCAL_VERSION,
         schema=schema, as_of=manifest_obj["as_of"]["date"] if type1 else None,
     )
-    for member, data in ((fmt.FILE_README, readme), (fmt.FILE_KEY, pub)):
+    members = [(fmt.FILE_README, readme), (fmt.FILE_KEY, pub)]
+    if schema not in (fmt.SCHEMA_V1, fmt.SCHEMA_V2):
+        members.append((fmt.FILE_VERIFY_SH, VERIFY_SH))
+    for member, data in members:
         path = tmp / member
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(data)

@@ -1,4 +1,4 @@
-"""The checks of a snapshot's contents (v1 and v2, windows and Type 1), each failing with the file or record.
+"""The checks of a snapshot's contents (v1 to v3, windows and Type 1), each failing with the file or record.
 
 Standard library only (with ``_format``, ``_library`` and ``_tar``), like the rest of verification.
 """
@@ -15,6 +15,7 @@ from collector.errors import CollectorError, InputError
 from collector.seal import _format as fmt
 from collector.seal._library import Populations, SealedLibrary
 from collector.seal._tar import Member, SnapshotTar
+from collector.seal._verify_sh import VERIFY_SH
 from collector.windows import parse_window
 
 __all__ = ["Contents", "Snapshot", "VerificationError", "check_contents", "check_manifest",
@@ -172,9 +173,9 @@ def check_manifest(snap: Snapshot, data: bytes, signer: str) -> dict[str, Any]:
     if not isinstance(m, dict) or fmt.canonical(m) != data:
         fail(fmt.FILE_MANIFEST, "is not canonical (RFC 8785) JSON")
     schema = m.get("schema")
-    if schema not in (fmt.SCHEMA_V1, fmt.SCHEMA_V2):
-        fail(fmt.FILE_MANIFEST, f"schema is {schema!r}, expected {fmt.SCHEMA_V1!r} or "
-                                f"{fmt.SCHEMA_V2!r}")
+    if schema not in fmt.SCHEMAS:
+        fail(fmt.FILE_MANIFEST, f"schema is {schema!r}, expected one of "
+                                f"{', '.join(map(repr, fmt.SCHEMAS))}")
     kind = "window" if schema == fmt.SCHEMA_V1 else m.get("type")
     if kind == "window":
         _window(snap, m)
@@ -255,6 +256,9 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
     walk = fmt.RecordWalk()
     row_of, add, names_of = walk.row, walk.add, pops.names
     v2 = pops.schema != fmt.SCHEMA_V1
+    # Schema v3 holds that nothing was sealed before it was collected (earlier sealers could
+    # stamp sealed_at from a clock fixed before collection: v1 and v2 are not held to it).
+    sealed_at = m["sealed_at"] if m["schema"] == fmt.SCHEMA_V3 else None
     refs: set[str] = set()
     prev: tuple[str, str] = ("", "")
     number = 0
@@ -271,7 +275,8 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
                                                           f"profile: {exc}")
             try:
                 rid = obj.pop("id")
-                del obj["collected_at"], obj["run_id"]
+                collected = obj.pop("collected_at")
+                del obj["run_id"]
                 observed = obj["observed_at"]
                 controls = obj["controls"]
                 row = row_of(rid, obj)
@@ -287,6 +292,10 @@ def _records(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], pops: Po
                 fail(_where(number, rid), "observed_at is not an RFC 3339 UTC timestamp")
             if not start <= observed < end:
                 fail(_where(number, rid), f"observed_at {observed} is {where_to}")
+            if sealed_at is not None and not (type(collected) is str and ts_ok(collected)
+                                              and collected <= sealed_at):
+                fail(_where(number, rid), f"collected_at {collected} is not an RFC 3339 UTC "
+                                          f"timestamp at or before sealed_at {sealed_at}")
             key = (observed, rid)
             if key <= prev:
                 fail(_where(number, rid), "repeats the previous record" if key == prev
@@ -384,10 +393,20 @@ def _documents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str], refs: 
                                      f"holds {len(present)} documents")
 
 
+def _verify_sh(snap: Snapshot, listed: dict[str, str]) -> None:
+    """A v3 snapshot's verify.sh is exactly the script the collector writes: an auditor may run
+    it, so a sealer must not be able to ship one that approves anything."""
+    if fmt.FILE_VERIFY_SH not in listed:
+        snap.fail(fmt.FILE_VERIFY_SH, "missing: a v3 snapshot carries it")
+    if listed[fmt.FILE_VERIFY_SH] != hashlib.sha256(VERIFY_SH).hexdigest():
+        snap.fail(fmt.FILE_VERIFY_SH, "is not the script the collector writes (compare it with "
+                                      "the collector's source before running it)")
+
+
 def check_contents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str]) -> None:
     """Everything after the signature and the manifest: the library (v2), every record, every
     population, the documents, and that no listed file is one a snapshot does not have."""
-    v2 = m["schema"] == fmt.SCHEMA_V2
+    v2 = m["schema"] != fmt.SCHEMA_V1  # v3 is v2's layout plus verify.sh
     library = _library(snap, m, listed) if v2 else None
     pops = Populations(m["schema"], library)
     found = _records(snap, m, listed, pops, v2 and m["type"] == "type1")
@@ -395,6 +414,9 @@ def check_contents(snap: Snapshot, m: dict[str, Any], listed: dict[str, str]) ->
     if v2:
         _documents(snap, m, listed, found.refs)
     known = {*_FIXED, *(fmt.FILE_LIBRARY,) * v2}
+    if m["schema"] == fmt.SCHEMA_V3:
+        _verify_sh(snap, listed)
+        known.add(fmt.FILE_VERIFY_SH)
     for name in sorted(listed):
         if name not in known and not name.startswith(("controls/", "criteria/", "files/")
                                                      if v2 else ("controls/",)):

@@ -27,11 +27,14 @@ __all__ = [
     "FILE_SIG",
     "FILE_SUMS",
     "FILE_TSR",
+    "FILE_VERIFY_SH",
     "MAX_SUMS_FILE",
     "MERKLE_ALG",
     "SCHEMA",
+    "SCHEMAS",
     "SCHEMA_V1",
     "SCHEMA_V2",
+    "SCHEMA_V3",
     "SIGNATURE_FILES",
     "TS_PATTERN",
     "CsvLine",
@@ -52,8 +55,11 @@ __all__ = [
 
 SCHEMA_V1 = "evidence-collector/snapshot/v1"
 SCHEMA_V2 = "evidence-collector/snapshot/v2"
-SCHEMA = SCHEMA_V2
-"""The schema every new seal writes; ``verify`` and ``sample`` read v1 and v2."""
+SCHEMA_V3 = "evidence-collector/snapshot/v3"
+"""v2's layout plus ``verify.sh`` (the plain-tool route as a POSIX shell script)."""
+SCHEMA = SCHEMA_V3
+"""The schema every new seal writes; ``verify`` and ``sample`` read v1, v2 and v3."""
+SCHEMAS = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
 MERKLE_ALG = "rfc9162-sha256"
 MAX_SMALL_FILE = 1 << 20
 """Manifest, signature, key, README, controls.json: a larger one is not a snapshot's."""
@@ -72,6 +78,7 @@ FILE_KEY = "keys/seal.pub.pem"
 FILE_SUMS = "SHA256SUMS"
 FILE_SIG = "SHA256SUMS.ed25519"
 FILE_TSR = "SHA256SUMS.ed25519.tsr"
+FILE_VERIFY_SH = "verify.sh"
 SIGNATURE_FILES = (FILE_SUMS, FILE_SIG, FILE_TSR)
 CSV_HEADER = ("record_id", "observed_at", "stream", "source_key", "actor", "status",
               "exception_reason", "source_url")

@@ -179,6 +179,63 @@ line break inside a quoted cell need collector sample. In a shell:
   done | sort | head -n 25
 """
 
+_GET_VERIFIER = """\
+  # `collector verify` is the collector's own command; no package of it is published on PyPI
+  # (do not `pip install` a name from there). Get the source repository from the organisation
+  # and install the release that sealed this snapshot (manifest.json "collector"."version"),
+  # tagged v<version>, or a commit hash they give you; verifying needs no database,
+  # credentials or network:
+  #   git clone <repository URL> ec && git -C ec checkout v<version>
+  #   python3 -m venv v && v/bin/pip install ./ec
+  v/bin/collector verify {name} --fingerprint {fingerprint}
+  # several snapshots in sealing order also verify the chain between them:
+  v/bin/collector verify 2026-10.tar 2026-11.tar --key seal.pub.pem
+"""
+
+_V2_ROUTE1 = """\
+  pip install evidence-collector
+  collector verify {name} --fingerprint {fingerprint}
+  # several snapshots in sealing order also verify the chain between them:
+  collector verify 2026-10.tar 2026-11.tar --key seal.pub.pem
+"""
+
+_V2_ROUTE2 = """\
+Route 2: plain tools (signature and file hashes, documents included)
+  mkdir s && tar -xf {name} -C s && cd s
+"""
+
+_V3_ROUTE2 = """\
+Route 2: plain tools (signature and file hashes, documents included, nothing extra)
+  mkdir s && tar -xf {name} -C s
+  sh s/verify.sh {fingerprint}      # exit 0 and "OK"; or "FAILED: <file>: <why>" and exit 1
+  # add the time-stamping authority's CA certificate to check a timestamp token:
+  #   sh s/verify.sh {fingerprint} tsa-ca.pem
+  # verify.sh runs only openssl, sha256sum and a POSIX shell; read it first (it is short),
+  # or run the same steps by hand:
+  cd s
+"""
+
+
+def _v3(template: str) -> str:
+    """Schema v3's README: v2's, with verify.sh listed and used, and without `pip install`."""
+    out = template
+    for old, new in (
+        ("Contents (schema evidence-collector/snapshot/v2)",
+         "Contents (schema evidence-collector/snapshot/v3)"),
+        ("  keys/seal.pub.pem        the public sealing key\n",
+         "  keys/seal.pub.pem        the public sealing key\n"
+         "  verify.sh                route 2 below as one POSIX shell script\n"),
+        (_V2_ROUTE1, _GET_VERIFIER),
+        (_V2_ROUTE2, _V3_ROUTE2),
+    ):
+        if old not in out:  # pragma: no cover - a template edit that broke v3's derivation
+            raise AssertionError(f"v2 README template lost {old[:40]!r}")
+        out = out.replace(old, new, 1)
+    return out
+
+
+_TEMPLATE_V3 = _v3(_TEMPLATE_V2)
+
 _CHAIN_WINDOW = """\
 Chain: manifest.previous names the snapshot sealed just before this one (window, seq,
 merkle_root, tree_size, sums_sha256 = SHA-256 of its SHA256SUMS, signature = its
@@ -197,10 +254,10 @@ source_key, the newest read observed before as_of.end, and the newest record of 
 
 def readme_text(*, name: str, window: str, start: str, end: str, seq: int, count: int,
                 root: str, sealed_at: str, fingerprint: str, oscal_version: str,
-                schema: str = "evidence-collector/snapshot/v2", as_of: str | None = None) -> bytes:
-    """The README of one snapshot (deterministic for the same arguments): schema v1's exactly as
-    v1 wrote it (so v1 snapshots re-seal byte for byte), v2's for a window or, with ``as_of``,
-    for a Type 1 snapshot whose records were observed before ``end``."""
+                schema: str = "evidence-collector/snapshot/v3", as_of: str | None = None) -> bytes:
+    """The README of one snapshot (deterministic for the same arguments): schema v1's and v2's
+    exactly as they were written (so those snapshots re-seal byte for byte), v2's and v3's for a
+    window or, with ``as_of``, for a Type 1 snapshot whose records were observed before ``end``."""
     title = f"Evidence snapshot {name}"
     if schema == "evidence-collector/snapshot/v1":
         label = f"amendment {seq} of that window" if seq else "the window's sealed snapshot"
@@ -218,7 +275,8 @@ def readme_text(*, name: str, window: str, start: str, end: str, seq: int, count
         label = f"amendment {seq} of that window" if seq else "the window's sealed snapshot"
         what = f"Window {window} ({start} to {end}, end exclusive), {label}."
         link, bounds, chain = "chain link, ", "window bounds", _CHAIN_WINDOW
-    text = _TEMPLATE_V2.format(
+    template = _TEMPLATE_V2 if schema == "evidence-collector/snapshot/v2" else _TEMPLATE_V3
+    text = template.format(
         name=name, underline="=" * len(title), what=what, count=count, root=root,
         sealed_at=sealed_at, fingerprint=fingerprint, oscal=oscal_version, link=link,
         bounds=bounds, chain=chain,

@@ -9,7 +9,8 @@ timestamp token and (schema v2) ``controls.json``, so the tar comes out byte-ide
 the organisation's library has changed since; records stored later for that window are left for
 ``--amend``. A time cut-off (``collected_at <= sealed_at``) would not do: a batch is stamped when
 fetched but committed later, so a record can appear after the seal with an earlier
-``collected_at``. Snapshots sealed in schema v1 re-seal in v1; every new one is v2.
+``collected_at``. Snapshots sealed in schema v1 or v2 re-seal in their own schema; every new one
+is v3.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class SealOptions:
     in_scope: tuple[str, ...] = ()
     library: SealedLibrary | None = None
     files_url: str | None = None
+    start: str = ""
+    """``[windows] start``: the chain's first window is the one containing this day; "" = the
+    window of the oldest stored record."""
 
     def sealed_library(self) -> SealedLibrary:
         """The library a new snapshot carries in ``controls.json``."""
@@ -186,16 +190,35 @@ class Sealer:
                              "only ended windows can be sealed")
         return window
 
+    def first_window(self) -> Window | None:
+        """The window ``[windows] start`` names (the observation period's first), or None."""
+        o = self.options
+        if not o.start:
+            return None
+        day = datetime.combine(date.fromisoformat(o.start), time(), ZoneInfo(o.zone))
+        return window_containing(day, o.period, o.zone)
+
     def seal(self, window_id: str | None = None) -> list[Sealed]:
-        """Seal the window (and every earlier unsealed one first); re-write it if already sealed."""
+        """Seal the window (and every earlier unsealed one first); re-write it if already sealed.
+
+        The chain begins (genesis) with the window of ``[windows] start`` when configured, else
+        with the window of the oldest stored record: never with empty windows before either.
+        """
         target = self.window(window_id)
         rows = snapshot_rows(self.store)
         sealed = {r.window_id for r in rows if r.seq == 0}
         o = self.options
+        first = self.first_window()
+        if first is not None and not rows and target.start < first.start:
+            raise InputError(f"window {target.id} is before [windows] start {o.start} (the "
+                             f"observation period begins with {first.id})")
         start = target.start
-        earliest = earliest_observed(self.store)
-        if earliest is not None:
-            start = min(start, window_containing(parse_ts(earliest), o.period, o.zone).start)
+        if first is not None:
+            start = min(start, first.start)
+        else:
+            earliest = earliest_observed(self.store)
+            if earliest is not None:
+                start = min(start, window_containing(parse_ts(earliest), o.period, o.zone).start)
         for row in rows:
             start = min(start, parse_ts(row.window_start))
         out: list[Sealed] = []
@@ -259,7 +282,7 @@ class Sealer:
         name = f"type1-{day}.tar"
         sealed_at = format_ts(self.clock())
         lib = o.sealed_library()
-        head = {"schema": fmt.SCHEMA_V2, "type": "type1",
+        head = {"schema": fmt.SCHEMA, "type": "type1",
                 "as_of": {"date": day, "timezone": o.zone, "end": cutoff},
                 "state_streams": streams, "document_streams": [TYPE1_DOCUMENTS]}
         rows = stream_latest(self.store, [*streams, TYPE1_DOCUMENTS], cutoff)
@@ -293,7 +316,7 @@ class Sealer:
         if last is not None:
             now = max(now, parse_ts(last.sealed_at) + timedelta(microseconds=1))
         start, end = format_ts(window.start), format_ts(window.end)
-        head = {"schema": fmt.SCHEMA_V2, "type": "window",
+        head = {"schema": fmt.SCHEMA, "type": "window",
                 "window": {"id": window.id, "period": window.period, "timezone": window.zone,
                            "start": start, "end": end},
                 "amends": window.id if seq else None, "seq": seq,
@@ -305,7 +328,7 @@ class Sealer:
     def _build(self, name: str, rows: Iterable[EvidenceRecord], lib: SealedLibrary,
                head: dict[str, Any], sealed_at: str,
                chained: tuple[Window, int, str, str] | None) -> Sealed | None:
-        """Write one new v2 snapshot: a window's (``chained``: stored, and None for an empty
+        """Write one new snapshot (current schema): a window's (``chained``: stored, and None for an empty
         amendment) or a Type 1's (not stored)."""
         o = self.options
         make_dirs(o.out_dir, DELIVERABLE_DIR)
@@ -316,6 +339,13 @@ class Sealer:
             built, refs = write_records(tmp, rows, pops, always, name)
             if chained is not None and chained[1] and built.count == 0:
                 return None
+            if built.newest is not None and built.newest[0] > sealed_at:
+                # A clock is wrong (fixed, or a replica's behind the collector's): stamping a
+                # snapshot before its evidence was collected would be a false claim. Refused,
+                # not clamped: the next seal, once this clock has passed it, succeeds.
+                raise SealError(f"{name}: record {built.newest[1]} was collected at "
+                                f"{built.newest[0]}, after this sealer's clock ({sealed_at}); "
+                                "nothing is sealed before it was collected (check the clocks)")
             copy_blobs(tmp, built, refs, self._open_blob() if refs else None, name)
             manifest_obj = {
                 **head,
@@ -446,6 +476,6 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
                           out_dir=out_dir or settings.resolve("data/snapshots"),
                           grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria),
                           library=sealed_library(settings.library, settings.scope, source),
-                          files_url=settings.files_url)
+                          files_url=settings.files_url, start=settings.windows.start)
     stamper = http_timestamper(settings.signing.tsa_url) if settings.signing.tsa_url else None
     return Sealer(store, options, key, timestamper=stamper)

@@ -83,6 +83,24 @@ def test_plain_tools_verify_the_snapshot(demo: object, tmp_path: Path) -> None:
                    capture_output=True)
 
 
+def test_nothing_is_sealed_before_it_was_collected(demo: object, tmp_path: Path) -> None:
+    """Every demo snapshot's sealed_at is at or after each of its records' collected_at, and its
+    verify.sh passes with the fingerprint the demo prints."""
+    from collector.demo import DemoResult
+
+    assert isinstance(demo, DemoResult)
+    for path in demo.snapshots:
+        with tarfile.open(path) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+            lines = tar.extractfile("records.jsonl").read().splitlines()  # type: ignore[union-attr]
+            tar.extractall(tmp_path / path.stem, filter="data")
+        newest = max((json.loads(line)["collected_at"] for line in lines), default="")
+        assert newest <= manifest["sealed_at"], path.name
+        done = subprocess.run(["sh", str(tmp_path / path.stem / "verify.sh"), demo.fingerprint],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+
 def test_digest_links_every_exception_to_a_stored_record(demo: object) -> None:
     """The digest JSON exists, and each exception line names a record id in the store."""
     import sqlite3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,23 +91,36 @@ def test_a_failing_digest_is_a_job_failure_not_silence(ctx: JobContext) -> None:
 
 
 def test_sealed_windows_are_logged_and_counted_once(autumn: JobContext) -> None:
-    """The seal job seals every due window at the job's clock, oldest first, logs and counts each,
-    and once the due window is sealed it writes nothing again."""
+    """The seal job seals every due window at the job's clock, oldest first, logs and counts each
+    with its path and record count, and once the due window is sealed it writes nothing again."""
+    from dataclasses import replace
+
+    from collector.windows import window_containing, windows_between
+
     _with_key(autumn)
+    # Sealing happens after collection (nothing is sealed before it was collected): the job's
+    # clock is this instant, so the due windows run from September to the last ended month.
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    autumn = replace(autumn, clock=lambda: later)
+    due = window_containing(later - timedelta(days=1), "month", "UTC").previous()
+    expected = [w.id for w in windows_between(datetime(2026, 9, 1, tzinfo=UTC), due.start, "month", "UTC")]
     with capture_logs() as logs:
         seal_windows(autumn)
-    assert [e["window"] for e in logs if e["event"] == "window_sealed"] == ["2026-09", "2026-10"]
-    assert autumn.metrics.sealed._value.get() == 2
+    sealed = [e for e in logs if e["event"] == "window_sealed"]
+    assert [e["window"] for e in sealed] == expected
+    assert [e["records"] for e in sealed][:2] == [11, 19]  # 30 daily events from 2026-09-20
+    assert all(e["path"].endswith(f"{e['window']}.tar") for e in sealed)
+    assert autumn.metrics.sealed._value.get() == len(expected)
     rows = autumn.store.snapshots()
-    assert [r.window_id for r in rows] == ["2026-09", "2026-10"]
-    assert rows[0].sealed_at == format_ts(NOW)
+    assert [r.window_id for r in rows] == expected
+    assert rows[0].sealed_at == format_ts(later)
     tars = sorted(autumn.settings.resolve("data/snapshots").glob("*.tar"))
     written = [t.stat().st_mtime_ns for t in tars]
     with capture_logs() as logs:
         seal_windows(autumn)
     assert not [e for e in logs if e["event"] == "window_sealed"]
     assert [t.stat().st_mtime_ns for t in tars] == written
-    assert autumn.metrics.sealed._value.get() == 2
+    assert autumn.metrics.sealed._value.get() == len(expected)
 
 
 def test_a_failing_seal_is_logged_and_counted_and_never_raises(ctx: JobContext) -> None:

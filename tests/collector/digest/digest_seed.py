@@ -15,6 +15,9 @@ from storage import Store
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IN_SCOPE = ("CC6.1", "CC7.2", "CC8.1", "A1.2")
 HOUR = timedelta(hours=1)
+EVENT_STREAMS = frozenset({"synthetic.events", "github.pull_requests", "aws.backup_jobs",
+                           "okta.system_log"})
+"""The seeded streams whose mode is "events" (as their connectors declare)."""
 
 
 def at(day: int, hour: int = 12, month: int = 11) -> datetime:
@@ -111,4 +114,5 @@ def seeded_scope() -> DigestScope:
         PlannedStream("aws", "backup_jobs", frozenset({"backup_result"}), 2 * HOUR),
         PlannedStream("okta", "system_log", frozenset({"access_log"}), 15 * timedelta(minutes=1)),
     )
-    return DigestScope(parse_window("2026-W48", "UTC"), "month", IN_SCOPE, streams, Catalog.builtin())
+    return DigestScope(parse_window("2026-W48", "UTC"), "month", IN_SCOPE, streams, Catalog.builtin(),
+                       event_streams=EVENT_STREAMS)

@@ -96,8 +96,9 @@ def test_markdown_and_html_show_the_json_figures(digest: dict[str, Any]) -> None
     md_a = [[r[0], r[1], r[3].replace("_", " "), r[4]] for r in _md_rows(markdown, "owner")]
     ht_a = [[r[0], r[1], r[3], r[4]] for r in tables["actions"][1:]]
     assert md_a == exp_a == ht_a and exp_a
-    exp_x = [[e["control"], e["stream"], e["source_key"], e["reason"], e["occurrences"],
-              ", ".join(e["controls"])] for e in digest["exceptions"]]
+    exp_x = [[c["id"], e["stream"], e["source_key"], e["reason"], e["by_criterion"][c["id"]],
+              ", ".join(e["controls"])] for c in digest["criteria"] for e in digest["exceptions"]
+             if c["id"] in e["criteria"]]
     md_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in _md_rows(markdown, "criterion | stream")]
     ht_x = [[r[0], r[1], r[2], r[4], _n(r[5]), r[9]] for r in tables["exceptions"][1:]]
     assert md_x == exp_x == ht_x
@@ -142,7 +143,7 @@ def test_hostile_source_values_are_escaped(digest: dict[str, Any]) -> None:
     assert "javascript:" not in html
     markdown = render_markdown(hostile)
     row = _md_rows(markdown, "criterion | stream")[0]
-    assert row[2] == "<script>alert(1)</script>\\|x" and len(row) == 10
+    assert row[2] == "&lt;script&gt;alert(1)&lt;/script&gt;\\|x" and len(row) == 10
 
 
 def test_write_files_writes_three_files(digest: dict[str, Any], tmp_path: Path) -> None:
@@ -169,7 +170,8 @@ def test_hostile_library_values_are_escaped(digest: dict[str, Any]) -> None:
     assert "<i>why" not in html
     markdown = render_markdown(hostile)
     controls = _md_rows(markdown, "control")
-    assert controls[0][1] == "<img src=x onerror=alert(1)>\\|t" and len(controls[0]) == 11
+    assert controls[0][1] == "&lt;img src=x onerror=alert(1)&gt;\\|t" and len(controls[0]) == 11
     actions = _md_rows(markdown, "owner")
-    assert actions[0][0] == "<script>x</script>\\|a" and actions[0][4] == "<i>why</i>\\|r"
+    assert actions[0][0] == "&lt;script&gt;x&lt;/script&gt;\\|a"
+    assert actions[0][4] == "&lt;i&gt;why&lt;/i&gt;\\|r"
     assert len(actions[0]) == 5

@@ -110,7 +110,7 @@ def test_tar_is_deterministic_ustar_with_sorted_members_and_fixed_owner(env: Env
     assert set(names) == {"README.txt", "SHA256SUMS", "SHA256SUMS.ed25519", "criteria/CC6.1.csv",
                           "criteria/CC7.2.csv", "criteria/CC8.1.csv", "keys/seal.pub.pem",
                           "manifest.json", "oscal/assessment-results.json", "records.jsonl",
-                          "controls.json"}
+                          "controls.json", "verify.sh"}
     assert {(m.uid, m.gid, m.uname, m.gname, m.mode, m.type) for m in members} == {
         (0, 0, "", "", 0o644, tarfile.REGTYPE)}
     manifest = orjson.loads(_members(snap.path)["manifest.json"])
@@ -191,3 +191,39 @@ def test_snapshot_tables_are_append_only(env: Env) -> None:
                       "UPDATE snapshot_record_ids SET ids = x'00'", "DELETE FROM snapshot_record_ids"):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), env.store.engine.begin() as conn:
             conn.exec_driver_sql(statement)
+
+
+def test_sealing_refuses_a_snapshot_stamped_before_its_evidence_was_collected(env: Env) -> None:
+    """A record collected after the sealer's clock makes the seal fail naming the record, and stores
+    nothing; once the clock has passed it the same window seals, stamped after the collection."""
+    from collector.seal.snapshot import SealError
+    from storage.snapshots import snapshot_rows
+
+    late = record("2026-10-03T00:00:00", collected="2026-11-20T12:30:00")
+    add(env.store, [record("2026-10-02T00:00:00"), late])
+    with pytest.raises(SealError, match=f"record {late.id} was collected at 2026-11-20T12:35:00"):
+        env.sealer().seal("2026-10")
+    assert snapshot_rows(env.store) == []
+    env.clock.now = utc("2026-11-20T13:00:00")
+    [snap] = env.sealer().seal("2026-10")
+    assert snap.records == 2
+
+
+def test_verify_refuses_a_v3_snapshot_sealed_before_a_record_was_collected(
+        env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A v3 manifest whose sealed_at is moved before a record's collected_at (and re-signed with the
+    real key) fails `collector verify`, naming the record's line."""
+    from seal_helpers import extract, pack, resign
+
+    from collector.cli import main
+
+    add(env.store, [record("2026-10-02T00:00:00", collected="2026-11-01T00:00:00")])
+    [snap] = env.sealer().seal("2026-10")
+    members = extract(snap.path)
+    members["manifest.json"] = members["manifest.json"].replace(
+        b'"sealed_at":"2026-11-20T12:00:00.000000Z"', b'"sealed_at":"2026-11-01T00:01:00.000000Z"')
+    resign(members, env.key)
+    bad = pack(members, tmp_path / snap.path.name)
+    assert main(["verify", str(bad), "--key", str(env.pub)]) == 1
+    err = capsys.readouterr().err
+    assert "records.jsonl line 1 (record" in err and "at or before sealed_at" in err

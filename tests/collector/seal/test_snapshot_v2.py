@@ -79,7 +79,7 @@ def test_tailored_control_population_is_exactly_what_its_selectors_match(
     assert sorted(_ids(m["controls/ACME-IAM-7.csv"])) == sorted(iam)
     assert _ids(m["controls/ACME-DOC-1.csv"]) == [mixed["policy"][0].id]
     assert m["controls/ACME-IDLE.csv"] == HEADER
-    assert manifest["schema"] == "evidence-collector/snapshot/v2" and manifest["type"] == "window"
+    assert manifest["schema"] == "evidence-collector/snapshot/v3" and manifest["type"] == "window"
     assert manifest["controls"] == {"ACME-DOC-1": 1, "ACME-IAM-7": 6, "ACME-IDLE": 0}
     assert len(manifest["criteria"]) == 33 and manifest["criteria"]["CC9.2"] == 0
     assert m["criteria/CC9.2.csv"] == HEADER

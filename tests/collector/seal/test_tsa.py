@@ -177,3 +177,22 @@ def test_an_unreachable_tsa_fails_the_seal_and_stores_nothing(env: Env) -> None:
     assert snapshot_rows(env.store) == []
     assert not (env.out / "2026-10.tar").exists()
     assert SealError  # the store error type stays importable alongside
+
+
+def test_verify_sh_checks_the_token_given_the_tsa_ca(stamped: Path, env: Env, tsa: Tsa,
+                                                     tmp_path: Path) -> None:
+    """verify.sh verifies the timestamp token against the TSA's CA certificate when given one,
+    says it did not without, and fails naming the token against another CA."""
+    with tarfile.open(stamped) as tar:
+        tar.extractall(tmp_path / "s", filter="data")
+    script = str(tmp_path / "s" / "verify.sh")
+    fp = env.key.fingerprint
+    done = subprocess.run(["sh", script, fp, str(tsa.ca)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "timestamp verified" in done.stdout, done.stderr
+    done = subprocess.run(["sh", script, fp], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "timestamp not checked" in done.stdout
+    make_ca(tmp_path / "other", "Other")
+    done = subprocess.run(["sh", script, fp, str(tmp_path / "other" / "ca.pem")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("verify.sh: FAILED: SHA256SUMS.ed25519.tsr: ")

@@ -50,7 +50,7 @@ def test_a_v2_window_chains_after_the_last_v1_one(upgraded: tuple[Sealer, Path],
     assert [s.window_id for s in sealed] == ["2026-11"]
     with tarfile.open(sealed[0].path) as tar:
         manifest = orjson.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-    assert manifest["schema"] == "evidence-collector/snapshot/v2"
+    assert manifest["schema"] == "evidence-collector/snapshot/v3"
     assert manifest["previous"]["window"] == "2026-10" and manifest["genesis"] is False
     trust = TrustedKeys.load([FIXTURES / "seal.pub.pem", pub])
     done = verify_chain([*V1, sealed[0].path], trust)
