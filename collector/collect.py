@@ -16,7 +16,7 @@ from collector.pipeline import BatchReport, Pipeline, RunResult
 from connectors.sdk.base import Connector, HttpOptions
 from storage import Store
 
-__all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams"]
+__all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams", "secret_problems"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +60,31 @@ def plan_streams(settings: Settings, requested: Sequence[str] | None = None) -> 
     return chosen
 
 
+def secret_problems(settings: Settings, name: str,
+                    env: Mapping[str, str] | None = None) -> list[ConfigError]:
+    """Each ``*_env`` key of connector ``name`` whose variable is unset or has stray whitespace."""
+    env = os.environ if env is None else env
+    cfg = settings.connectors[name]
+    found: list[ConfigError] = []
+    for key in cfg.env_keys():
+        var = getattr(cfg, key)
+        value = env.get(var, "") if var else ""
+        if var and not value:
+            found.append(ConfigError(str(settings.path), f"connectors.{name}.{key}",
+                                     f"environment variable ${var} is not set"))
+        elif value != value.strip():  # a pasted newline: the vendor would refuse it after retries
+            found.append(ConfigError(str(settings.path), f"connectors.{name}.{key}",
+                                     f"environment variable ${var} has leading or trailing whitespace"))
+    return found
+
+
 def check_secrets(settings: Settings, connectors: Sequence[str],
                   env: Mapping[str, str] | None = None) -> None:
-    """Every ``*_env`` key of the given connectors names a set variable, or ConfigError."""
-    env = os.environ if env is None else env
-    for name in connectors:
-        cfg = settings.connectors[name]
-        for key in cfg.env_keys():
-            var = getattr(cfg, key)
-            if var and not env.get(var):
-                raise ConfigError(
-                    str(settings.path), f"connectors.{name}.{key}",
-                    f"environment variable ${var} is not set",
-                )
-            value = env.get(var, "") if var else ""
-            if value != value.strip():  # a pasted newline: the vendor would refuse it after retries
-                raise ConfigError(
-                    str(settings.path), f"connectors.{name}.{key}",
-                    f"environment variable ${var} has leading or trailing whitespace",
-                )
+    """Every ``*_env`` key of the given connectors names a set variable, or one ConfigError
+    naming every key that does not."""
+    found = [problem for name in connectors for problem in secret_problems(settings, name, env)]
+    if found:
+        raise ConfigError.all_of(found)
 
 
 def open_connector(settings: Settings, name: str, env: Mapping[str, str] | None = None,

@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except CollectorError as exc:
-        print(f"collector: error: {exc}", file=sys.stderr)
+        # One line per problem (a config's problems are reported all at once).
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"collector: error: {line}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         # A path given on the command line or in the config that cannot be written or read
