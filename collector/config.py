@@ -43,6 +43,7 @@ __all__ = [
     "IntakeSettings",
     "PeopleRequirement",
     "PeopleSettings",
+    "SealSettings",
     "Settings",
     "SigningSettings",
     "StorageSettings",
@@ -86,6 +87,14 @@ class SigningSettings:
 
     key_file: str = "data/keys/seal-ed25519.pem"
     tsa_url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealSettings:
+    """``[seal]``: where snapshots are written, by the daemon, ``collector seal`` and the demo alike."""
+
+    out_dir: str = "data/snapshots"
+    """A folder, relative to the config's folder."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +176,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     windows: WindowSettings = field(default_factory=WindowSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    seal: SealSettings = field(default_factory=SealSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
@@ -514,6 +524,14 @@ def _load_people(file: str, table: Any, library: ControlLibrary) -> PeopleSettin
     return PeopleSettings(roster=roster, roster_column=column.strip(), require=tuple(required))
 
 
+def _load_seal(file: str, table: Any) -> SealSettings:
+    """``[seal]``: ``out_dir`` names a folder."""
+    seal = parse_section(SealSettings, table, file, "seal")
+    if not seal.out_dir.strip():
+        raise ConfigError(file, "seal.out_dir", 'expected a folder such as "data/snapshots", got ""')
+    return seal
+
+
 def _load_storage(file: str, table: Any) -> StorageSettings:
     """``[storage]``: a file-backed SQLite or PostgreSQL URL and positive batch limits."""
     storage = parse_section(StorageSettings, _retired_keys(file, table), file, "storage")
@@ -609,7 +627,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, None, f"invalid TOML: {exc}") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
-                "controls", "scope", "files", "intake", "people"}
+                "controls", "scope", "files", "intake", "people", "seal"}
     # Every section is loaded even after one fails (a failed one falls back to its defaults), so
     # one run reports every problem of the file. A section's loader appends to `problems`.
     problems = ConfigProblems()
@@ -624,6 +642,7 @@ def load_settings(path: Path) -> Settings:
         _check_windows(file, windows)
     signing = problems.load(lambda: parse_section(SigningSettings, doc.get("signing", {}), file,
                                                   "signing"), SigningSettings())
+    seal = problems.load(lambda: _load_seal(file, doc.get("seal", {})), SealSettings())
     digest = problems.load(lambda: parse_section(DigestSettings, doc.get("digest", {}), file,
                                                  "digest"), DigestSettings())
     with problems.section():
@@ -667,6 +686,7 @@ def load_settings(path: Path) -> Settings:
         storage=storage,
         windows=windows,
         signing=signing,
+        seal=seal,
         digest=digest,
         daemon=daemon,
         connectors=connectors,

@@ -32,6 +32,10 @@ key_file = "keys/seal-ed25519.pem"
 [digest]
 out_dir = "digests"
 
+# `collector seal` and the daemon write snapshots here too.
+[seal]
+out_dir = "snapshots"
+
 # Documents (policies, reports) go to this content-addressed, write-once folder.
 [files]
 url = "files"
@@ -163,7 +167,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             windows = settings.windows
             last_ended = window_containing(now, windows.period, windows.timezone).previous()
             say(f"[5/7] sealing every ended window up to {last_ended.id}")
-            sealer = sealer_from_settings(settings, store, root / "snapshots")
+            sealer = sealer_from_settings(settings, store)
             sealer.clock = lambda: now
             sealed = sealer.seal(last_ended.id)
             result.snapshots = [s.path for s in sealed]

@@ -92,3 +92,21 @@ def test_seal_refuses_an_unfinished_window_and_amend_without_window(
     assert main(["--config", str(config), "seal", "--amend"]) == 2
     assert "--amend needs --window" in capsys.readouterr().err
     assert main(["--config", str(config), "seal", "--window", "2026-13"]) == 2
+
+
+def test_seal_writes_to_the_configured_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`[seal] out_dir` (relative to the config's folder) is where `seal` writes, without --out."""
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\nurl = "sqlite:///data/evidence.db"\n[seal]\nout_dir = "sealed/here"\n')
+    month = _last_month()
+    assert main(["--config", str(config), "keys", "init"]) == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'data' / 'evidence.db'}")
+    add(store, [record(f"{month}-02T10:00:00")])
+    store.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "seal", "--window", month]) == 0
+    assert (tmp_path / "sealed" / "here" / f"{month}.tar").is_file()
+    assert not (tmp_path / "data" / "snapshots").exists()
+    config.write_text('[seal]\nout_dir = ""\n')
+    assert main(["--config", str(config), "seal"]) == 2
+    assert "seal.out_dir" in capsys.readouterr().err
