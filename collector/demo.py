@@ -174,7 +174,11 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
         finally:
             store.close()
     say(f"[6/7] verifying the chain of {len(result.snapshots)} snapshots against the key fingerprint")
-    verify_chain(result.snapshots, TrustedKeys.load((), [result.fingerprint]))
+    verified = verify_chain(result.snapshots, TrustedKeys.load((), [result.fingerprint]),
+                            on_verified=lambda v: say(f"      {v.path.name:<28} valid "
+                                                      f"({v.records:,} records)"))
+    if len(verified) > 1:
+        say(f"      the chain of {len(verified)} snapshots is valid")
     result.seconds = time.monotonic() - started
     say("[7/7] sandbox stopped")
     return result
@@ -277,6 +281,8 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from collector.cli._common import program
+
     console = Console(file=out, width=110)
     streams = Table(title="Records per stream", title_justify="left")
     for column in ("stream", "status", "records"):
@@ -307,12 +313,12 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"            {result.fingerprint}",
         "",
         "Verify with the collector (needs no config):",
-        f"  collector verify {chain} --fingerprint {result.fingerprint}",
+        f"  {program()} verify {chain} --fingerprint {result.fingerprint}",
     ]
     if first is not None:
         lines += [
             "Verify by hand with plain tools:",
-            f"  mkdir /tmp/snap && tar -xf {first} -C /tmp/snap && cd /tmp/snap",
+            f'  cd "$(mktemp -d)" && tar -xf {first}',
             "  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   "
             "# must print the fingerprint above",
             "  openssl pkeyutl -verify -pubin -inkey keys/seal.pub.pem -rawin -in SHA256SUMS "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -107,12 +108,29 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_readme_demo_command_succeeds(tmp_path: Path) -> None:
-    """The README's first command, as a fresh process: exit 0 and the report names the snapshots."""
-    result = subprocess.run([sys.executable, "-m", "collector.cli", "demo", "--dir", str(tmp_path / "d")],
-                            capture_output=True, text=True, timeout=240)
+    """The README's first command, as a fresh process from an unactivated virtualenv: exit 0, each
+    snapshot reported valid, and the verify commands it prints run as printed, from the same folder."""
+    script = Path(sys.executable).parent / "collector"
+    assert script.is_file()
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # the virtualenv is not activated
+    result = subprocess.run([str(script), "demo", "--dir", str(tmp_path / "d")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Snapshots:" in result.stdout and "sha256sum -c --strict SHA256SUMS" in result.stdout
     assert "Traceback" not in result.stderr
+    assert f"{BEFORE.id}.tar" in result.stdout and "valid" in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    verify = next(line.strip() for line in lines if " verify " in line and "--fingerprint" in line)
+    assert verify.startswith(f"{script} verify "), verify  # not a bare `collector`: not on $PATH
+    done = subprocess.run(verify, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0 and "OK chain of 2 snapshots" in done.stdout, done.stderr
+    start = next(i for i, line in enumerate(lines) if line.startswith("Verify by hand"))
+    by_hand = " && ".join(line.strip().split("   #")[0] for line in lines[start + 1:start + 5])
+    done = subprocess.run(["sh", "-c", by_hand], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    fingerprint = verify.rsplit(" ", 1)[1]
+    assert done.returncode == 0 and fingerprint in done.stdout and "Signature Verified" in done.stdout, \
+        done.stdout + done.stderr
 
 
 def test_digest_shows_honest_coverage_of_security_and_availability(demo: object) -> None:
