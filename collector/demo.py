@@ -67,6 +67,7 @@ backfill = "120d"
 [connectors.okta]
 org_url = "{okta}"
 backfill = "120d"
+settle = "0s"    # the fake shows every event at once (a real org: the default "1m")
 
 [connectors.github]
 org = "acme"

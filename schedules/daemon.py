@@ -144,9 +144,12 @@ class Daemon:
 
     def __init__(self, settings: Settings, *, listen: str | None = None,
                  port_file: Path | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 listen_from: str = "--listen") -> None:
         self.settings = settings
         self.listen = listen or settings.daemon.listen
+        # What a listen failure names: the flag (or variable) the address came from, else the key.
+        self.listen_from = listen_from if listen else None
         self.port_file = port_file
         self.clock = clock
 
@@ -176,8 +179,10 @@ class Daemon:
             server = HealthServer(self.listen, health, metrics, self.clock)
         except OSError as exc:
             store.close()
-            raise ConfigError(str(settings.path), "daemon.listen",
-                              f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
+            problem = f"cannot listen on {self.listen}: {exc.strerror or exc}"
+            if self.listen_from is not None:
+                raise InputError(f"{self.listen_from}: {problem}") from None
+            raise ConfigError(str(settings.path), "daemon.listen", problem) from None
         stop = threading.Event()
         ctx = JobContext(settings, store, metrics, health, stop, self.clock)
         scheduler = build_scheduler(ctx, planned, self.clock())
@@ -237,7 +242,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def run_daemon(settings: Settings, *, listen: str | None = None,
-               port_file: Path | None = None) -> int:
-    """Run the daemon until stopped; the exit code."""
-    return Daemon(settings, listen=listen, port_file=port_file).run()
+               port_file: Path | None = None, listen_from: str = "--listen") -> int:
+    """Run the daemon until stopped; the exit code. ``listen_from`` names where ``listen`` came
+    from (``--listen``, ``$COLLECTOR_LISTEN``) in the error when it cannot be bound."""
+    return Daemon(settings, listen=listen, port_file=port_file, listen_from=listen_from).run()
 

@@ -50,4 +50,5 @@ def run(args: argparse.Namespace) -> int:
     listen = _listen(args)
     settings = load_settings(config_path(args.config))
     configure_daemon_logging(args.log_level or "info")
-    return run_daemon(settings, listen=listen, port_file=args.port_file)
+    return run_daemon(settings, listen=listen, port_file=args.port_file,
+                      listen_from="--listen" if args.listen else f"${LISTEN_ENV}")

@@ -259,3 +259,12 @@ def test_streams_warns_about_each_enabled_stream_that_cannot_run(
     assert main(["--config", str(config), "streams", "--json"]) == 0
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["okta.system_log"]["cannot_run"] and not rows["github.pull_requests"]["cannot_run"]
+
+
+def test_okta_settle_defaults_to_the_recommended_minute(tmp_path: Path) -> None:
+    """An Okta section without `settle` reads the System Log up to one minute before the run."""
+    config = tmp_path / "config.toml"
+    config.write_text('[connectors.okta]\norg_url = "https://acme.okta.com"\n')
+    assert load_settings(config).connectors["okta"].settle == timedelta(minutes=1)  # type: ignore[attr-defined]
+    example = load_settings(Path(__file__).resolve().parents[2] / "config.example.toml")
+    assert example.connectors["okta"].settle == timedelta(minutes=1)  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ NOW = datetime.now(UTC)
 LAST = window_containing(NOW, "month", "UTC").previous()
 BEFORE = LAST.previous()
 WEEK = window_containing(NOW, "week", "UTC").previous()
+SAID: list[str] = []
+"""What the shared demo run printed as it went."""
 
 
 def _listening(url: str) -> bool:
@@ -34,7 +36,7 @@ def _listening(url: str) -> bool:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> object:
     """One demo run shared by the checks below (it takes a few seconds)."""
-    return run_demo(tmp_path_factory.mktemp("demo") / "d", now=NOW)
+    return run_demo(tmp_path_factory.mktemp("demo") / "d", now=NOW, say=SAID.append)
 
 
 def test_every_stream_collects_and_known_exceptions_are_found(demo: object) -> None:
@@ -97,6 +99,22 @@ def test_digest_links_every_exception_to_a_stored_record(demo: object) -> None:
         for line in digest["exceptions"]:
             row = conn.execute("SELECT status FROM evidence WHERE id = ?", (line["record_id"],)).fetchone()
             assert row == ("exception",)
+
+
+def test_demo_seals_into_the_configured_out_dir_and_says_each_snapshot_is_valid(demo: object) -> None:
+    """The demo's snapshots are in its config's [seal] out_dir (where `collector seal` with that
+    config writes too), and its verify step reports every snapshot and the chain valid."""
+    from collector.config import load_settings
+    from collector.demo import DemoResult
+
+    assert isinstance(demo, DemoResult)
+    out_dir = load_settings(demo.config).resolve(load_settings(demo.config).seal.out_dir)
+    assert out_dir == demo.directory / "snapshots"
+    assert all(p.parent == out_dir for p in demo.snapshots)
+    verified = SAID[next(i for i, line in enumerate(SAID) if line.startswith("[6/7]")) + 1:]
+    for path in demo.snapshots:
+        assert any(path.name in line and " valid (" in line for line in verified), SAID
+    assert any(f"the chain of {len(demo.snapshots)} snapshots is valid" in line for line in verified)
 
 
 def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:

@@ -40,3 +40,32 @@ def test_a_port_file_in_a_missing_folder_stops_the_daemon_before_it_listens(tmp_
     port_file = tmp_path / "no-such-folder" / "port"
     code, err = main(["--config", str(_config(tmp_path)), "run", "--port-file", str(port_file)])
     assert code == 2 and f"--port-file {port_file}: its folder does not exist" in err
+
+
+@pytest.mark.parametrize("source", ["flag", "variable", "config"])
+def test_a_port_in_use_names_where_the_address_came_from(tmp_path: Path, source: str) -> None:
+    """A taken port is blamed on --listen, $COLLECTOR_LISTEN or [daemon].listen, whichever gave it."""
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = _config(tmp_path)
+        env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_LISTEN"}
+        argv = ["--config", str(config), "run"]
+        if source == "flag":
+            argv += ["--listen", address]
+        elif source == "variable":
+            env["COLLECTOR_LISTEN"] = address
+        else:
+            config.write_text(config.read_text().replace('"127.0.0.1:0"', f'"{address}"'))
+        done = subprocess.run([sys.executable, "-m", "collector.cli", *argv], capture_output=True,
+                              text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("collector: error:")]
+    expected = {"flag": "collector: error: --listen: cannot listen on",
+                "variable": "collector: error: $COLLECTOR_LISTEN: cannot listen on",
+                "config": f"collector: error: {config}: daemon.listen: cannot listen on"}[source]
+    assert len(error) == 1 and error[0].startswith(expected), done.stderr
