@@ -133,8 +133,15 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
     from collector.seal.snapshot import sealer_from_settings
     from collector.seal.verify import TrustedKeys, verify_chain
     from collector.windows import window_containing
-    from sandbox.world import running_world
     from storage import Store
+
+    try:
+        from sandbox.world import running_world
+    except ModuleNotFoundError as exc:  # the production image leaves the fakes out
+        if exc.name != "sandbox":
+            raise
+        raise InputError("the demo needs the sandbox (local fakes), which this installation "
+                         "leaves out; run it from a clone: see README.md") from None
 
     say = say or (lambda _: None)
     started = time.monotonic()

@@ -241,6 +241,14 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def check_daemon(settings: Settings) -> list[PlannedStream]:
+    """What the daemon checks before it starts anything (secrets, connectors, digest delivery,
+    intake folder), without starting: the streams it would run, or ConfigError."""
+    planned = plan_streams(settings)
+    _validate_connectors(settings, planned)
+    return planned
+
+
 def run_daemon(settings: Settings, *, listen: str | None = None,
                port_file: Path | None = None, listen_from: str = "--listen") -> int:
     """Run the daemon until stopped; the exit code. ``listen_from`` names where ``listen`` came
