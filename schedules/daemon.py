@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from collector.collect import PlannedStream, check_secrets, open_connector, plan_streams
-from collector.config import Settings, open_store
+from collector.config import ConfigProblems, Settings, open_store
 from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, process_intake, seal_windows, write_weekly_digest
@@ -124,11 +124,17 @@ def _validate_intake(settings: Settings) -> None:
 
 
 def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> None:
-    """Secrets set and connector configs sane before anything is scheduled (no network)."""
-    _validate_digest(settings)
-    _validate_intake(settings)
+    """Secrets set and connector configs sane before anything is scheduled (no network); one
+    ConfigError naming every problem found."""
+    problems = ConfigProblems()
+    with problems.section():
+        _validate_digest(settings)
+    with problems.section():
+        _validate_intake(settings)
     names = list(dict.fromkeys(p.connector for p in planned))
-    check_secrets(settings, names)
+    with problems.section():
+        check_secrets(settings, names)
+    problems.raise_any()  # opening a connector needs its secrets
     for name in names:
         try:
             open_connector(settings, name).close()

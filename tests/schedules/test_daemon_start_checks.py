@@ -69,3 +69,20 @@ def test_a_port_in_use_names_where_the_address_came_from(tmp_path: Path, source:
                 "variable": "collector: error: $COLLECTOR_LISTEN: cannot listen on",
                 "config": f"collector: error: {config}: daemon.listen: cannot listen on"}[source]
     assert len(error) == 1 and error[0].startswith(expected), done.stderr
+
+
+def test_run_check_reports_every_problem_and_starts_nothing(tmp_path: Path) -> None:
+    """`collector run --check` exits 2 naming every unset secret, or 0 on a config the daemon could
+    start with, and either way opens no store and listens nowhere (a container's one-shot check)."""
+    config = _config(tmp_path, '[digest]\nslack_webhook_env = "EC_TEST_NO_SUCH_HOOK"\n'
+                               '[connectors.okta]\norg_url = "https://acme.okta.com"\n'
+                               'token_env = "EC_TEST_NO_OKTA"\n')
+    code, err = main(["--config", str(config), "run", "--check"])
+    assert code == 2, err
+    assert "$EC_TEST_NO_OKTA is not set" in err and "$EC_TEST_NO_SUCH_HOOK is not set" in err
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+    good = _config(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "collector.cli", "run", "--check", "--config", str(good)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "the daemon can start; 2 streams will run" in done.stdout, done.stderr
+    assert not (tmp_path / "evidence.db").exists()
