@@ -39,13 +39,21 @@ def events() -> Iterator[Counter[tuple[str, str]]]:
 
 
 def test_unreachable_connectors_fail_every_stream_with_the_cause_without_retrying(
-        tmp_path: Path, closed_port: int, events: Counter[tuple[str, str]]) -> None:
-    """Okta on a closed port, GitHub and Jira on names that do not resolve: each stream fails
-    naming the cause, nothing is retried, and each connector's host is tried once per run."""
+        tmp_path: Path, closed_port: int, events: Counter[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Okta and AWS on a closed port, GitHub and Jira on names that do not resolve: each stream
+    fails naming the cause, nothing is retried, and each connector's host is tried once per run."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     config = tmp_path / "config.toml"
     config.write_text(f"""
 [storage]
 url = "sqlite:///evidence.db"
+[connectors.aws]
+endpoint_url = "http://127.0.0.1:{closed_port}"
+cloudtrail_bucket = "org-trail"
 [connectors.okta]
 org_url = "http://127.0.0.1:{closed_port}"
 token_env = "EC_T_OKTA"
@@ -66,6 +74,7 @@ change_jql = "project = CHG"
     finally:
         store.close()
     causes = {
+        "aws": f"aws: connection refused: 127.0.0.1:{closed_port}",
         "okta": f"okta: connection refused: 127.0.0.1:{closed_port}",
         "github": "github: name does not resolve: nonexistent.invalid",
         "jira": "jira: name does not resolve: acme.nonexistent.invalid",
@@ -77,8 +86,9 @@ change_jql = "project = CHG"
         assert result.status == "failed", result
         assert result.error_class == "UnreachableError" and result.error == causes[connector], result
     assert by_connector["okta"] == 2 and by_connector["github"] == 3 and by_connector["jira"] >= 2
+    assert by_connector["aws"] == 4
     assert not [e for e in events if e[0] == "retry"], events
-    assert events[("request", "okta")] == 1 and events[("request", "jira")] == 1, events
+    assert events[("request", "okta")] == events[("request", "jira")] == events[("request", "aws")] == 1, events
 
 
 def test_collect_prints_the_whole_cause_and_routes_library_warnings_as_json(
