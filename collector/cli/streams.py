@@ -58,7 +58,8 @@ def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the configured streams with their last run and record counts, and one warning line
-    on stderr for each reason an enabled stream cannot run (a secret's variable unset); exit 0."""
+    on stderr for each reason an enabled stream cannot run (a secret's variable unset), and for a
+    missing sealing key; exit 0."""
     from rich.console import Console
     from rich.table import Table
 
@@ -76,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         for blocker in row["cannot_run"]:
             print(f"collector: warning: {row['id']} cannot run: {blocker}", file=sys.stderr)
+    key = settings.resolve(settings.signing.key_file)
+    if not key.is_file():
+        print(f"collector: warning: signing.key_file: {key} does not exist: no window can be sealed "
+              "(`collector keys init` creates it)", file=sys.stderr)
     table = Table(title=f"Streams ({settings.path})", title_justify="left")
     for column in ("stream", "enabled", "every", "last run", "status", "records", "cursor"):
         table.add_column(column, justify="right" if column == "records" else "left")

@@ -242,14 +242,18 @@ def test_every_problem_of_a_config_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_streams_warns_about_each_enabled_stream_that_cannot_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """`collector streams` lists every stream and warns, per enabled stream, of each unset secret."""
+    """`collector streams` lists every stream and warns, per enabled stream, of each unset secret,
+    and of a sealing key not made yet."""
     for var in FOUR_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("EC_T_GITHUB", "set")
     config = tmp_path / "config.toml"
     config.write_text(FOUR_SECRETS + '[storage]\nurl = "sqlite:///evidence.db"\n')
     assert main(["--config", str(config), "streams"]) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "cannot run" in line]
+    err = capsys.readouterr().err
+    assert f"collector: warning: signing.key_file: {tmp_path / 'data' / 'keys' / 'seal-ed25519.pem'} " \
+           "does not exist" in err
+    warnings = [line for line in err.splitlines() if "cannot run" in line]
     assert any(line.startswith("collector: warning: okta.system_log cannot run: "
                                "connectors.okta.token_env: environment variable $EC_T_OKTA is not set")
                for line in warnings)
