@@ -326,7 +326,7 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
     if first is not None:
         lines += [
             "Verify by hand with plain tools:",
-            f'  cd "$(mktemp -d)" && tar -xf {first}',
+            f'  cd "$(mktemp -d)" && tar -xf {first.absolute()}',
             "  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   "
             "# must print the fingerprint above",
             "  openssl pkeyutl -verify -pubin -inkey keys/seal.pub.pem -rawin -in SHA256SUMS "
