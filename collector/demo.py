@@ -138,7 +138,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
     try:
         from sandbox.world import running_world
     except ModuleNotFoundError as exc:  # the production image leaves the fakes out
-        if exc.name != "sandbox":
+        if exc.name not in ("sandbox", "sandbox.world"):
             raise
         raise InputError("the demo needs the sandbox (local fakes), which this installation "
                          "leaves out; run it from a clone: see README.md") from None

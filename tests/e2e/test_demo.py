@@ -207,3 +207,13 @@ def test_documents_and_attestations_reach_the_digest_and_the_snapshot(demo: obje
         "infosec-policy", "training-material", "restore-test", "policy_ack-export", "training-export"}
     assert {d["data"]["file_sha256"] for d in documents} == {d.sha256 for d in demo.documents}
     assert any(b'"stream":"manual.attestations"' in x for x in lines)
+
+
+def test_demo_without_the_sandbox_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the sandbox is not installed (the production image), the demo is an input error saying
+    why, not a traceback, and it starts nothing."""
+    monkeypatch.setitem(sys.modules, "sandbox", None)
+    monkeypatch.setitem(sys.modules, "sandbox.world", None)
+    with pytest.raises(InputError, match="the demo needs the sandbox"):
+        run_demo(tmp_path / "d")
+    assert not (tmp_path / "d" / "config.toml").exists()
