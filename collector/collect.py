@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from threading import Event
@@ -13,10 +13,13 @@ from collector.catalog import Catalog, Filing
 from collector.config import Settings
 from collector.errors import ConfigError, InputError
 from collector.pipeline import BatchReport, Pipeline, RunResult
-from connectors.sdk.base import Connector, HttpOptions
+from connectors.sdk.base import Connector, HttpOptions, Stream
+from connectors.sdk.errors import UnreachableError
+from connectors.sdk.items import Cursor
+from connectors.sdk.retry import unreachable_cause
 from storage import Store
 
-__all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams"]
+__all__ = ["PlannedStream", "check_secrets", "collect", "open_connector", "plan_streams", "secret_problems"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +63,31 @@ def plan_streams(settings: Settings, requested: Sequence[str] | None = None) -> 
     return chosen
 
 
+def secret_problems(settings: Settings, name: str,
+                    env: Mapping[str, str] | None = None) -> list[ConfigError]:
+    """Each ``*_env`` key of connector ``name`` whose variable is unset or has stray whitespace."""
+    env = os.environ if env is None else env
+    cfg = settings.connectors[name]
+    found: list[ConfigError] = []
+    for key in cfg.env_keys():
+        var = getattr(cfg, key)
+        value = env.get(var, "") if var else ""
+        if var and not value:
+            found.append(ConfigError(str(settings.path), f"connectors.{name}.{key}",
+                                     f"environment variable ${var} is not set"))
+        elif value != value.strip():  # a pasted newline: the vendor would refuse it after retries
+            found.append(ConfigError(str(settings.path), f"connectors.{name}.{key}",
+                                     f"environment variable ${var} has leading or trailing whitespace"))
+    return found
+
+
 def check_secrets(settings: Settings, connectors: Sequence[str],
                   env: Mapping[str, str] | None = None) -> None:
-    """Every ``*_env`` key of the given connectors names a set variable, or ConfigError."""
-    env = os.environ if env is None else env
-    for name in connectors:
-        cfg = settings.connectors[name]
-        for key in cfg.env_keys():
-            var = getattr(cfg, key)
-            if var and not env.get(var):
-                raise ConfigError(
-                    str(settings.path), f"connectors.{name}.{key}",
-                    f"environment variable ${var} is not set",
-                )
-            value = env.get(var, "") if var else ""
-            if value != value.strip():  # a pasted newline: the vendor would refuse it after retries
-                raise ConfigError(
-                    str(settings.path), f"connectors.{name}.{key}",
-                    f"environment variable ${var} has leading or trailing whitespace",
-                )
+    """Every ``*_env`` key of the given connectors names a set variable, or one ConfigError
+    naming every key that does not."""
+    found = [problem for name in connectors for problem in secret_problems(settings, name, env)]
+    if found:
+        raise ConfigError.all_of(found)
 
 
 def open_connector(settings: Settings, name: str, env: Mapping[str, str] | None = None,
@@ -111,6 +120,7 @@ def collect(
         flush_seconds=settings.storage.flush_seconds, on_batch=on_batch, stop=stop,
     )
     opened = {name: open_connector(settings, name, env) for name in names}
+    unreachable: dict[str, UnreachableError] = {}
     results: list[RunResult] = []
     try:
         for item in planned:
@@ -119,7 +129,8 @@ def collect(
             if on_start is not None:
                 on_start(item)
             connector = opened[item.connector]
-            result = pipeline.run(connector.stream(item.name), connector.config)
+            stream = _watched(connector.stream(item.name), unreachable)
+            result = pipeline.run(stream, connector.config)
             results.append(result)
             if on_done is not None:
                 on_done(result)
@@ -127,3 +138,35 @@ def collect(
         for connector in opened.values():
             connector.close()
     return results
+
+
+def _watched(stream: Stream[Any, Any], unreachable: dict[str, UnreachableError]) -> Stream[Any, Any]:
+    """``stream``, run so that a connection-level failure is found once per connector per run.
+
+    When its fetch fails because the host does not resolve or refuses connections (however the
+    vendor SDK wraps that), it fails as an UnreachableError naming the cause, remembered in
+    ``unreachable`` under its connector; once its connector is there, it fails at once with that
+    cause, contacting nothing, so the connector's remaining streams neither wait nor retry.
+    """
+    connector = stream.connector_name
+    base = type(stream)
+
+    def fetch(self: Stream[Any, Any], cursor: Cursor) -> Iterator[Any]:
+        known = unreachable.get(connector)
+        if known is not None:
+            raise UnreachableError(connector, known.cause)
+        try:
+            yield from base.fetch(self, cursor)
+        except UnreachableError as exc:
+            unreachable[connector] = exc
+            raise
+        except Exception as exc:
+            cause = unreachable_cause(exc)
+            if cause is None:
+                raise
+            unreachable[connector] = UnreachableError(connector, cause)
+            raise unreachable[connector] from exc
+
+    watched = type(base.__name__, (base,), {"fetch": fetch, "__doc__": base.__doc__})
+    result: Stream[Any, Any] = watched(stream.config, stream.session, connector)
+    return result

@@ -7,7 +7,8 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -36,12 +37,14 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DERIVED_STREAMS",
     "MANUAL_STREAMS",
+    "ConfigProblems",
     "DaemonSettings",
     "DigestSettings",
     "FilesSettings",
     "IntakeSettings",
     "PeopleRequirement",
     "PeopleSettings",
+    "SealSettings",
     "Settings",
     "SigningSettings",
     "StorageSettings",
@@ -88,6 +91,14 @@ class SigningSettings:
 
     key_file: str = "data/keys/seal-ed25519.pem"
     tsa_url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealSettings:
+    """``[seal]``: where snapshots are written, by the daemon, ``collector seal`` and the demo alike."""
+
+    out_dir: str = "data/snapshots"
+    """A folder, relative to the config's folder."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +184,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     windows: WindowSettings = field(default_factory=WindowSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    seal: SealSettings = field(default_factory=SealSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
@@ -300,27 +312,64 @@ def _coerce(file: str, key: str, hint: Any, value: Any) -> Any:
 
 
 def parse_section(cls: type[T], table: Any, file: str, prefix: str) -> T:
-    """Build dataclass ``cls`` from a TOML table, refusing unknown, missing and mistyped keys."""
+    """Build dataclass ``cls`` from a TOML table, refusing unknown, missing and mistyped keys
+    (every bad key of the table in one ConfigError)."""
     if not isinstance(table, dict):
         raise ConfigError(file, prefix, f"expected a table, got {_describe(table)}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in fields(cls) if f.init and f.name != "path"}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
+    problems = ConfigProblems()
     for key, value in table.items():
         dotted = f"{prefix}.{key}"
         if key not in known:
             choices = ", ".join(sorted(known))
-            raise ConfigError(file, dotted, f"unknown key (known keys: {choices})")
-        values[key] = _coerce(file, dotted, hints[key], value)
+            problems.add(ConfigError(file, dotted, f"unknown key (known keys: {choices})"))
+            continue
+        with problems.section():
+            values[key] = _coerce(file, dotted, hints[key], value)
     for name, spec in known.items():
         required = spec.metadata.get("required") or (
             spec.default is MISSING and spec.default_factory is MISSING
         )
-        if required and name not in values:
-            raise ConfigError(file, f"{prefix}.{name}", "required key is missing")
+        if required and name not in table:
+            problems.add(ConfigError(file, f"{prefix}.{name}", "required key is missing"))
+    problems.raise_any()
     return cls(**values)
 
 
+class ConfigProblems:
+    """Every problem found in one config, in the order found: each section's loader runs inside
+    ``section()`` (its ConfigError is recorded and loading goes on), and ``raise_any()`` raises
+    them all as one ConfigError, so one run reports every problem of the file."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def add(self, error: ConfigError) -> None:
+        """Record one problem (or every problem of a combined error)."""
+        self.errors.append(error)
+
+    @contextmanager
+    def section(self) -> Iterator[None]:
+        """Run a section's loading; a ConfigError it raises is recorded instead of propagating."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.add(exc)
+
+    def load(self, loader: Callable[[], T], fallback: T) -> T:
+        """``loader()``, or ``fallback`` (recording its problems) when it raises ConfigError."""
+        try:
+            return loader()
+        except ConfigError as exc:
+            self.add(exc)
+            return fallback
+
+    def raise_any(self) -> None:
+        """Raise one ConfigError listing every recorded problem; nothing when there is none."""
+        if self.errors:
+            raise ConfigError.all_of(self.errors)
 
 
 def _retired_keys(file: str, table: Any) -> Any:
@@ -520,8 +569,98 @@ def _load_people(file: str, table: Any, library: ControlLibrary) -> PeopleSettin
     return PeopleSettings(roster=roster, roster_column=column.strip(), require=tuple(required))
 
 
+def _load_seal(file: str, table: Any) -> SealSettings:
+    """``[seal]``: ``out_dir`` names a folder."""
+    seal = parse_section(SealSettings, table, file, "seal")
+    if not seal.out_dir.strip():
+        raise ConfigError(file, "seal.out_dir", 'expected a folder such as "data/snapshots", got ""')
+    return seal
+
+
+def _load_storage(file: str, table: Any) -> StorageSettings:
+    """``[storage]``: a file-backed SQLite or PostgreSQL URL and positive batch limits."""
+    storage = parse_section(StorageSettings, _retired_keys(file, table), file, "storage")
+    problems = ConfigProblems()
+    if storage.batch_size < 1:
+        problems.add(ConfigError(file, "storage.batch_size", "must be at least 1"))
+    if storage.flush_seconds < 1:
+        problems.add(ConfigError(file, "storage.flush_seconds", "must be at least 1"))
+    if not storage.url.startswith(("sqlite://", "postgresql")):
+        problems.add(ConfigError(file, "storage.url",
+                                 "expected a sqlite:/// or postgresql+psycopg:// URL"))
+    elif storage.url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        problems.add(ConfigError(file, "storage.url", "an in-memory SQLite store keeps nothing; name "
+                                                      'a file such as "sqlite:///data/evidence.db"'))
+    problems.raise_any()
+    return storage
+
+
+def _load_connectors(file: str, tables: Any, registry: Registry,
+                     problems: ConfigProblems) -> dict[str, ConnectorConfig]:
+    """``[connectors.<name>]``: each known connector's typed config; every problem of every
+    section goes to ``problems`` and a connector with one is left out."""
+    if not isinstance(tables, dict):
+        problems.add(ConfigError(file, "connectors", "expected a table of connector sections"))
+        return {}
+    connectors: dict[str, ConnectorConfig] = {}
+    for name, table in tables.items():
+        # Only the connectors the file names are imported (each imports its vendor SDK).
+        if name not in registry:
+            problems.add(ConfigError(file, f"connectors.{name}",
+                                     f"unknown connector (available: {', '.join(registry.names())})"))
+            continue
+        try:
+            connector = registry.load(name)
+        except ConnectorLoadError as exc:
+            problems.add(ConfigError(file, f"connectors.{name}", str(exc)))
+            continue
+        try:
+            cfg = parse_section(connector.config_type, table, file, f"connectors.{name}")
+        except ConfigError as exc:
+            problems.add(exc)
+            continue
+        before = len(problems.errors)
+        for index, stream in enumerate(cfg.streams):
+            if stream not in connector.stream_names():
+                problems.add(ConfigError(
+                    file, f"connectors.{name}.streams[{index}]",
+                    f'unknown stream "{stream}" (available: {", ".join(connector.stream_names())})'))
+        for key, problem in cfg.problems():
+            problems.add(ConfigError(file, f"connectors.{name}.{key}", problem))
+        with problems.section():
+            _check_env_names(file, f"connectors.{name}", cfg, cfg.env_keys())
+        if cfg.interval < MIN_INTERVAL:
+            problems.add(ConfigError(file, f"connectors.{name}.interval",
+                                     f"must be at least {int(MIN_INTERVAL.total_seconds())}s"))
+        if len(problems.errors) == before:
+            connectors[name] = cfg
+    return connectors
+
+
+def _load_filing(file: str, table: Any, registry: Registry,
+                 catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """``[filing]``: stream = [criteria], each stream known and each criterion in the catalog."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, "filing", "expected a table of stream = [criteria]")
+    problems = ConfigProblems()
+    filing: dict[str, tuple[str, ...]] = {}
+    for stream, criteria in table.items():
+        key = f'filing."{stream}"'
+        if not registry.knows_stream(stream):
+            problems.add(ConfigError(file, key, f'unknown stream "{stream}"'))
+            continue
+        with problems.section():
+            filing[stream] = _coerce(file, key, tuple[str, ...], criteria)
+            for criterion in filing[stream]:
+                if criterion not in catalog.criteria:
+                    problems.add(ConfigError(file, key, f'unknown criterion "{criterion}"'))
+    problems.raise_any()
+    return filing
+
+
 def load_settings(path: Path) -> Settings:
-    """Read and validate the config file; every problem is one ConfigError naming file and key."""
+    """Read and validate the config file; every problem found is reported by one ConfigError
+    (``problems``: each naming file and key)."""
     file = str(path)
     try:
         raw = read_capped(path, MAX_CONFIG_FILE)
@@ -539,94 +678,70 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, None, "invalid TOML: arrays or tables nested too deeply") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
-                "controls", "scope", "files", "intake", "people"}
+                "controls", "scope", "files", "intake", "people", "seal"}
+    # Every section is loaded even after one fails (a failed one falls back to its defaults), so
+    # one run reports every problem of the file. A section's loader appends to `problems`.
+    problems = ConfigProblems()
     for key in doc:
         if key not in sections:
-            raise ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})")
+            problems.add(ConfigError(file, key, f"unknown section (known: {', '.join(sorted(sections))})"))
 
-    storage = parse_section(StorageSettings, _retired_keys(file, doc.get("storage", {})), file,
-                            "storage")
-    if storage.batch_size < 1:
-        raise ConfigError(file, "storage.batch_size", "must be at least 1")
-    if storage.flush_seconds < 1:
-        raise ConfigError(file, "storage.flush_seconds", "must be at least 1")
-    if not storage.url.startswith(("sqlite://", "postgresql")):
-        raise ConfigError(file, "storage.url", "expected a sqlite:/// or postgresql+psycopg:// URL")
-    if storage.url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
-        raise ConfigError(file, "storage.url", "an in-memory SQLite store keeps nothing; name a file "
-                                               'such as "sqlite:///data/evidence.db"')
-    windows = parse_section(WindowSettings, doc.get("windows", {}), file, "windows")
-    _check_windows(file, windows)
-    signing = parse_section(SigningSettings, doc.get("signing", {}), file, "signing")
-    digest = parse_section(DigestSettings, doc.get("digest", {}), file, "digest")
-    _check_schedule(file, digest.schedule)
-    _check_env_names(file, "digest", digest, ("slack_webhook_env", "smtp_password_env"))
-    daemon = parse_section(DaemonSettings, doc.get("daemon", {}), file, "daemon")
-    _check_listen(file, daemon.listen)
+    storage = problems.load(lambda: _load_storage(file, doc.get("storage", {})), StorageSettings())
+    windows = problems.load(lambda: parse_section(WindowSettings, doc.get("windows", {}), file,
+                                                  "windows"), WindowSettings())
+    with problems.section():
+        _check_windows(file, windows)
+    signing = problems.load(lambda: parse_section(SigningSettings, doc.get("signing", {}), file,
+                                                  "signing"), SigningSettings())
+    seal = problems.load(lambda: _load_seal(file, doc.get("seal", {})), SealSettings())
+    digest = problems.load(lambda: parse_section(DigestSettings, doc.get("digest", {}), file,
+                                                 "digest"), DigestSettings())
+    with problems.section():
+        _check_schedule(file, digest.schedule)
+    with problems.section():
+        _check_env_names(file, "digest", digest, ("slack_webhook_env", "smtp_password_env"))
+    daemon = problems.load(lambda: parse_section(DaemonSettings, doc.get("daemon", {}), file,
+                                                 "daemon"), DaemonSettings())
+    with problems.section():
+        _check_listen(file, daemon.listen)
     if daemon.max_consecutive_failures < 1:
-        raise ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1")
-    _check_daemon_limits(file, daemon)
+        problems.add(ConfigError(file, "daemon.max_consecutive_failures", "must be at least 1"))
+    with problems.section():
+        _check_daemon_limits(file, daemon)
 
     registry = Registry()
-    connector_tables = doc.get("connectors", {})
-    if not isinstance(connector_tables, dict):
-        raise ConfigError(file, "connectors", "expected a table of connector sections")
-    connectors: dict[str, ConnectorConfig] = {}
-    for name, table in connector_tables.items():
-        # Only the connectors the file names are imported (each imports its vendor SDK).
-        if name not in registry:
-            raise ConfigError(
-                file, f"connectors.{name}",
-                f"unknown connector (available: {', '.join(registry.names())})",
-            )
-        try:
-            connector = registry.load(name)
-        except ConnectorLoadError as exc:
-            raise ConfigError(file, f"connectors.{name}", str(exc)) from None
-        cfg = parse_section(connector.config_type, table, file, f"connectors.{name}")
-        for index, stream in enumerate(cfg.streams):
-            if stream not in connector.stream_names():
-                raise ConfigError(
-                    file, f"connectors.{name}.streams[{index}]",
-                    f'unknown stream "{stream}" (available: {", ".join(connector.stream_names())})',
-                )
-        for key, problem in cfg.problems():
-            raise ConfigError(file, f"connectors.{name}.{key}", problem)
-        _check_env_names(file, f"connectors.{name}", cfg, cfg.env_keys())
-        if cfg.interval < MIN_INTERVAL:
-            raise ConfigError(file, f"connectors.{name}.interval",
-                              f"must be at least {int(MIN_INTERVAL.total_seconds())}s")
-        connectors[name] = cfg
-
+    connectors = _load_connectors(file, doc.get("connectors", {}), registry, problems)
     catalog = Catalog.builtin()
-    filing_table = doc.get("filing", {})
-    if not isinstance(filing_table, dict):
-        raise ConfigError(file, "filing", "expected a table of stream = [criteria]")
-    filing: dict[str, tuple[str, ...]] = {}
-    for stream, criteria in filing_table.items():
-        key = f'filing."{stream}"'
-        if not registry.knows_stream(stream):
-            raise ConfigError(file, key, f'unknown stream "{stream}"')
-        filing[stream] = _coerce(file, key, tuple[str, ...], criteria)
-        for criterion in filing[stream]:
-            if criterion not in catalog.criteria:
-                raise ConfigError(file, key, f'unknown criterion "{criterion}"')
-
-    library_file, library = _load_library(file, doc.get("controls", {}), catalog, registry,
-                                          connectors, path.resolve().parent)
-    scope = _load_scope(file, doc.get("scope", {}), catalog)
-    files = parse_section(FilesSettings, doc.get("files", {}), file, "files")
-    _check_files(file, files)
-    intake = parse_section(IntakeSettings, doc.get("intake", {}), file, "intake")
+    no_filing: dict[str, tuple[str, ...]] = {}
+    filing = problems.load(lambda: _load_filing(file, doc.get("filing", {}), registry, catalog),
+                           no_filing)
+    loaded_library = problems.load(
+        lambda: _load_library(file, doc.get("controls", {}), catalog, registry, connectors,
+                              path.resolve().parent), None)
+    library_file, library = loaded_library or ("", ControlLibrary.starter(
+        known_stream_ids(registry, connectors)))
+    scope = problems.load(lambda: _load_scope(file, doc.get("scope", {}), catalog),
+                          resolve_scope(catalog))
+    files = problems.load(lambda: parse_section(FilesSettings, doc.get("files", {}), file, "files"),
+                          FilesSettings())
+    with problems.section():
+        _check_files(file, files)
+    intake = problems.load(lambda: parse_section(IntakeSettings, doc.get("intake", {}), file,
+                                                 "intake"), IntakeSettings())
     if intake.folder and intake.interval < MIN_INTERVAL:
-        raise ConfigError(file, "intake.interval", f"must be at least {int(MIN_INTERVAL.total_seconds())}s")
-    people = _load_people(file, doc.get("people", {}), library)
+        problems.add(ConfigError(file, "intake.interval",
+                                 f"must be at least {int(MIN_INTERVAL.total_seconds())}s"))
+    # [people] names the library's document types: checked only against a library that loaded.
+    people = PeopleSettings() if loaded_library is None else problems.load(
+        lambda: _load_people(file, doc.get("people", {}), library), PeopleSettings())
+    problems.raise_any()
 
     return Settings(
         path=path.resolve(),
         storage=storage,
         windows=windows,
         signing=signing,
+        seal=seal,
         digest=digest,
         daemon=daemon,
         connectors=connectors,

@@ -32,6 +32,10 @@ key_file = "keys/seal-ed25519.pem"
 [digest]
 out_dir = "digests"
 
+# `collector seal` and the daemon write snapshots here too.
+[seal]
+out_dir = "snapshots"
+
 # Documents (policies, reports) go to this content-addressed, write-once folder.
 [files]
 url = "files"
@@ -63,6 +67,7 @@ backfill = "120d"
 [connectors.okta]
 org_url = "{okta}"
 backfill = "120d"
+settle = "0s"    # the fake shows every event at once (a real org: the default "1m")
 
 [connectors.github]
 org = "acme"
@@ -128,8 +133,15 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
     from collector.seal.snapshot import sealer_from_settings
     from collector.seal.verify import TrustedKeys, verify_chain
     from collector.windows import window_containing
-    from sandbox.world import running_world
     from storage import Store
+
+    try:
+        from sandbox.world import running_world
+    except ModuleNotFoundError as exc:  # the production image leaves the fakes out
+        if exc.name not in ("sandbox", "sandbox.world"):
+            raise
+        raise InputError("the demo needs the sandbox (local fakes), which this installation "
+                         "leaves out; run it from a clone: see README.md") from None
 
     say = say or (lambda _: None)
     started = time.monotonic()
@@ -163,7 +175,7 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             windows = settings.windows
             last_ended = window_containing(now, windows.period, windows.timezone).previous()
             say(f"[5/7] sealing every ended window up to {last_ended.id}")
-            sealer = sealer_from_settings(settings, store, root / "snapshots")
+            sealer = sealer_from_settings(settings, store)
             # The real clock, never the `now` the sandbox started with: records were collected
             # after it, and nothing is sealed before it was collected.
             sealer.clock = lambda: max(now, datetime.now(UTC))
@@ -172,7 +184,11 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
         finally:
             store.close()
     say(f"[6/7] verifying the chain of {len(result.snapshots)} snapshots against the key fingerprint")
-    verify_chain(result.snapshots, TrustedKeys.load((), [result.fingerprint]))
+    verified = verify_chain(result.snapshots, TrustedKeys.load((), [result.fingerprint]),
+                            on_verified=lambda v: say(f"      {v.path.name:<28} valid "
+                                                      f"({v.records:,} records)"))
+    if len(verified) > 1:
+        say(f"      the chain of {len(verified)} snapshots is valid")
     result.seconds = time.monotonic() - started
     say("[7/7] sandbox stopped")
     return result
@@ -275,6 +291,8 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from collector.cli._common import program
+
     console = Console(file=out, width=110)
     streams = Table(title="Records per stream", title_justify="left")
     for column in ("stream", "status", "records"):
@@ -305,12 +323,12 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"            {result.fingerprint}",
         "",
         "Verify with the collector (needs no config):",
-        f"  collector verify {chain} --fingerprint {result.fingerprint}",
+        f"  {program()} verify {chain} --fingerprint {result.fingerprint}",
     ]
     if first is not None:
         lines += [
             "Verify by hand with plain tools:",
-            f"  mkdir /tmp/snap && tar -xf {first} -C /tmp/snap && cd /tmp/snap",
+            f'  cd "$(mktemp -d)" && tar -xf {first.absolute()}',
             f"  sh verify.sh {result.fingerprint}   # the steps below in one script, files not listed too",
             "  openssl pkey -pubin -in keys/seal.pub.pem -outform DER | sha256sum   "
             "# must print the fingerprint above",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "CatalogError",
     "CollectorError",
@@ -26,8 +28,23 @@ class ConfigError(CollectorError):
         self.file = file
         self.key = key
         self.problem = problem
+        self.problems: tuple[ConfigError, ...] = (self,)
+        """Every problem this error reports (itself alone, unless made by ``all_of``)."""
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {problem}")
+
+    @classmethod
+    def all_of(cls, errors: Iterable[ConfigError]) -> ConfigError:
+        """One error reporting every problem of ``errors`` (flattened, in order), one per line of
+        its message; ``file``, ``key`` and ``problem`` are the first one's. ``errors`` is not empty."""
+        flat = tuple(p for error in errors for p in error.problems)
+        if len(flat) == 1:
+            return flat[0]
+        first = flat[0]
+        combined = cls(first.file, first.key, first.problem)
+        combined.problems = flat
+        combined.args = ("\n".join(str(p) for p in flat),)
+        return combined
 
 
 class InputError(CollectorError):

@@ -29,7 +29,8 @@ class _CurrentStream:
 
 def configure_logging(level: str = "warning", stream: TextIO | None = None,
                       force_json: bool = False) -> None:
-    """Route structlog (and stdlib logging) to ``stream`` at ``level``."""
+    """Route structlog, stdlib logging and ``warnings`` to ``stream`` at ``level`` (the stdlib's at
+    warning or above), all rendered alike: JSON lines, or console lines on a TTY."""
     out: TextIO | _CurrentStream = stream or _CurrentStream("stderr")
     numeric = getattr(logging, level.upper(), logging.INFO)
     renderer: structlog.typing.Processor
@@ -49,5 +50,19 @@ def configure_logging(level: str = "warning", stream: TextIO | None = None,
         logger_factory=structlog.PrintLoggerFactory(out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, force=True,
-                        format="%(levelname)s %(name)s %(message)s")
+    # Third-party libraries log through the stdlib (urllib3's retries, botocore) and warn through
+    # `warnings` (py.warnings): the same events, rendered the same way, one per line.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+        ],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)

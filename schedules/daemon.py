@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from collector.collect import PlannedStream, check_secrets, open_connector, plan_streams
-from collector.config import Settings, open_store
+from collector.config import ConfigProblems, Settings, open_store
 from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, process_intake, seal_windows, write_weekly_digest
@@ -125,11 +125,17 @@ def _validate_intake(settings: Settings) -> None:
 
 
 def _validate_connectors(settings: Settings, planned: list[PlannedStream]) -> None:
-    """Secrets set and connector configs sane before anything is scheduled (no network)."""
-    _validate_digest(settings)
-    _validate_intake(settings)
+    """Secrets set and connector configs sane before anything is scheduled (no network); one
+    ConfigError naming every problem found."""
+    problems = ConfigProblems()
+    with problems.section():
+        _validate_digest(settings)
+    with problems.section():
+        _validate_intake(settings)
     names = list(dict.fromkeys(p.connector for p in planned))
-    check_secrets(settings, names)
+    with problems.section():
+        check_secrets(settings, names)
+    problems.raise_any()  # opening a connector needs its secrets
     for name in names:
         try:
             open_connector(settings, name).close()
@@ -167,9 +173,12 @@ class Daemon:
 
     def __init__(self, settings: Settings, *, listen: str | None = None,
                  port_file: Path | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 listen_from: str = "--listen") -> None:
         self.settings = settings
         self.listen = listen or settings.daemon.listen
+        # What a listen failure names: the flag (or variable) the address came from, else the key.
+        self.listen_from = listen_from if listen else None
         self.port_file = port_file
         self.clock = clock
 
@@ -202,8 +211,10 @@ class Daemon:
                                   request_timeout=settings.daemon.request_timeout.total_seconds())
         except OSError as exc:
             store.close()
-            raise ConfigError(str(settings.path), "daemon.listen",
-                              f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
+            problem = f"cannot listen on {self.listen}: {exc.strerror or exc}"
+            if self.listen_from is not None:
+                raise InputError(f"{self.listen_from}: {problem}") from None
+            raise ConfigError(str(settings.path), "daemon.listen", problem) from None
         stop = threading.Event()
         ctx = JobContext(settings, store, metrics, health, stop, self.clock)
         scheduler = build_scheduler(ctx, planned, self.clock())
@@ -262,8 +273,17 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def check_daemon(settings: Settings) -> list[PlannedStream]:
+    """What the daemon checks before it starts anything (secrets, connectors, digest delivery,
+    intake folder), without starting: the streams it would run, or ConfigError."""
+    planned = plan_streams(settings)
+    _validate_connectors(settings, planned)
+    return planned
+
+
 def run_daemon(settings: Settings, *, listen: str | None = None,
-               port_file: Path | None = None) -> int:
-    """Run the daemon until stopped; the exit code."""
-    return Daemon(settings, listen=listen, port_file=port_file).run()
+               port_file: Path | None = None, listen_from: str = "--listen") -> int:
+    """Run the daemon until stopped; the exit code. ``listen_from`` names where ``listen`` came
+    from (``--listen``, ``$COLLECTOR_LISTEN``) in the error when it cannot be bound."""
+    return Daemon(settings, listen=listen, port_file=port_file, listen_from=listen_from).run()
 

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from collector import __version__
 from collector.errors import CollectorError
@@ -61,6 +61,33 @@ COMMANDS: dict[str, CommandInfo] = {
 }
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--config`` and ``--log-level``: on the top level (``default`` None) and again on every
+    command and action (``default`` SUPPRESS, so one given before the command is kept), so they
+    work before or after the command."""
+    parser.add_argument(
+        "--config", metavar="PATH", default=default,
+        help="config file (default: $COLLECTOR_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument("--log-level", default=default, metavar="LEVEL",
+                        choices=("debug", "info", "warning", "error"),
+                        help="debug, info, warning or error (default: warning; info for run)")
+
+
+def _finish_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every action of a command (``keys init``, ``evidence add``) the global options and its
+    help line as its ``--help`` page's description, down the whole tree."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {a.dest: a.help for a in action._choices_actions}
+        for name, child in action.choices.items():
+            if child.description is None:
+                child.description = helps.get(name)
+            _global_options(child, argparse.SUPPRESS)
+            _finish_commands(child)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser listing every command; only ``command``'s module is imported and its
     arguments registered (the others are named, with their help, but take no arguments)."""
@@ -69,13 +96,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Collect SOC 2 evidence, write coverage digests, seal and verify snapshots.",
     )
     parser.add_argument("--version", action="version", version=f"collector {__version__}")
-    parser.add_argument(
-        "--config", metavar="PATH", default=None,
-        help="config file (default: $COLLECTOR_CONFIG, else ./config.toml)",
-    )
-    parser.add_argument("--log-level", default=None, metavar="LEVEL",
-                        choices=("debug", "info", "warning", "error"),
-                        help="debug, info, warning or error (default: warning; info for run)")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, info in COMMANDS.items():
@@ -83,8 +104,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=info.summary, add_help=False)
             continue
         module = importlib.import_module(info.module)
-        command_parser = sub.add_parser(name, help=info.summary)
+        command_parser = sub.add_parser(name, help=info.summary, description=info.summary)
         module.add_arguments(command_parser)
+        _global_options(command_parser, argparse.SUPPRESS)
+        _finish_commands(command_parser)
         command_parser.set_defaults(func=module.run)
     return parser
 
@@ -105,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except CollectorError as exc:
-        print(f"collector: error: {exc}", file=sys.stderr)
+        # One line per problem (a config's problems are reported all at once).
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"collector: error: {line}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         # A path given on the command line or in the config that cannot be written or read

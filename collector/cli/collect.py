@@ -66,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column in _NUMERIC else "left")
     for r in results:
         table.add_row(r.stream, r.status, f"{r.items:,}", f"{r.records_new:,}", str(r.failures),
-                      f"{r.seconds:.1f}", (r.error or "")[:120])
+                      f"{r.seconds:.1f}", r.error or "")  # wrapped at words, never cut
     Console(width=160).print(table)
     return 0 if all(r.status == "ok" for r in results) else 1

@@ -20,12 +20,15 @@ _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):(\d{1,5})$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--listen`` and ``--port-file``."""
+    """``--listen``, ``--port-file`` and ``--check``."""
     parser.add_argument("--listen", metavar="HOST:PORT", default=None,
                         help="where /healthz and /metrics listen (default: $COLLECTOR_LISTEN, else "
                              "[daemon].listen); port 0 picks a free port")
     parser.add_argument("--port-file", metavar="PATH", type=Path, default=None,
                         help="write the bound port to PATH once listening")
+    parser.add_argument("--check", action="store_true",
+                        help="check the config, secrets and connectors as the daemon does when it "
+                             "starts, then exit (0, or 2 naming every problem) without starting")
 
 
 def _listen(args: argparse.Namespace) -> str | None:
@@ -42,12 +45,22 @@ def _listen(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """JSON events on stdout until SIGTERM/SIGINT, then exit 0."""
+    """JSON events on stdout until SIGTERM/SIGINT, then exit 0 (``--check``: exit 0 at once when
+    the daemon could start)."""
     from collector.config import config_path, load_settings
     from schedules.daemon import run_daemon
     from schedules.logsetup import configure_daemon_logging
 
     listen = _listen(args)
     settings = load_settings(config_path(args.config))
+    if args.check:
+        from collector.logs import configure_logging
+        from schedules.daemon import check_daemon
+
+        configure_logging(args.log_level or "warning")
+        planned = check_daemon(settings)
+        print(f"{settings.path}: the daemon can start; {len(planned)} streams will run")
+        return 0
     configure_daemon_logging(args.log_level or "info")
-    return run_daemon(settings, listen=listen, port_file=args.port_file)
+    return run_daemon(settings, listen=listen, port_file=args.port_file,
+                      listen_from="--listen" if args.listen else f"${LISTEN_ENV}")

@@ -11,14 +11,15 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The snapshot, the criterion or control, the size and the auditor's seed."""
-    parser.add_argument("snapshot", metavar="SNAPSHOT")
+    parser.add_argument("snapshot", metavar="SNAPSHOT", help="a sealed snapshot (<window>.tar)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--criterion", metavar="ID",
                        help="a criterion such as CC6.1 (its population criteria/<ID>.csv)")
     which.add_argument("--control", metavar="ID",
                        help="one of the organisation's controls, such as AC-03 (controls/<ID>.csv); "
                             "in a schema v1 snapshot, a criterion")
-    parser.add_argument("--size", required=True, type=int, metavar="N")
+    parser.add_argument("--size", required=True, type=int, metavar="N",
+                        help="how many records to draw (the whole population when it has fewer)")
     parser.add_argument("--seed", default="", metavar="TEXT",
                         help="your own value, chosen after you received the snapshot, so that nobody "
                              "who sealed it could have steered the sample")

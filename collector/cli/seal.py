@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the newest read of every state stream and the documents in force at "
                              "the end of DATE (YYYY-MM-DD, in [windows].timezone); outside the chain")
     parser.add_argument("--out", metavar="DIR", default=None,
-                        help="where snapshots are written (default: data/snapshots beside the config)")
+                        help="where snapshots are written (default: [seal] out_dir, data/snapshots "
+                             "beside the config)")
 
 
 def run(args: argparse.Namespace) -> int:

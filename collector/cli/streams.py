@@ -1,4 +1,4 @@
-"""`collector streams`: each stream with whether it is enabled, its interval, last run, cursor and records."""
+"""`collector streams`: each stream: enabled, interval, last run, cursor, records, and why it cannot run."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
     """The streams of every configured connector, and of any other connector that has runs."""
+    from collector.collect import secret_problems
     from collector.durations import format_duration
 
     runs = store.latest_runs()
@@ -33,6 +34,8 @@ def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         cfg = settings.connectors.get(name)
+        # What stops this connector's enabled streams from running, checked without the network.
+        blockers = [f"{p.key}: {p.problem}" for p in secret_problems(settings, name)] if cfg else []
         for stream_name in registry.stream_names(name):
             sid = f"{name}.{stream_name}"
             if cfg is None and sid not in runs:
@@ -48,12 +51,15 @@ def _rows(settings: Settings, store: Store) -> list[dict[str, Any]]:
                 "error": run.error if run else None,
                 "cursor": store.read_cursor(sid),
                 "records": counts.get(sid, 0),
+                "cannot_run": blockers if enabled else [],
             })
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the configured streams with their last run and record counts; exit 0."""
+    """Print the configured streams with their last run and record counts, and one warning line
+    on stderr for each reason an enabled stream cannot run (a secret's variable unset), and for a
+    missing sealing key; exit 0."""
     from rich.console import Console
     from rich.table import Table
 
@@ -68,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    for row in rows:
+        for blocker in row["cannot_run"]:
+            print(f"collector: warning: {row['id']} cannot run: {blocker}", file=sys.stderr)
+    key = settings.resolve(settings.signing.key_file)
+    if not key.is_file():
+        print(f"collector: warning: signing.key_file: {key} does not exist: no window can be sealed "
+              "(`collector keys init` creates it)", file=sys.stderr)
     table = Table(title=f"Streams ({settings.path})", title_justify="left")
     for column in ("stream", "enabled", "every", "last run", "status", "records", "cursor"):
         table.add_column(column, justify="right" if column == "records" else "left")

@@ -19,7 +19,8 @@ __all__ = ["add_arguments", "run", "trusted_keys"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Snapshots, and the keys and time-stamping CAs to trust."""
-    parser.add_argument("snapshots", nargs="+", metavar="SNAPSHOT")
+    parser.add_argument("snapshots", nargs="+", metavar="SNAPSHOT",
+                        help="snapshot tars; several in window order are also checked as a chain")
     parser.add_argument("--key", action="append", default=[], metavar="PUB",
                         help="a trusted public key (PEM); repeatable for rotated keys")
     parser.add_argument("--fingerprint", action="append", default=[], metavar="HEX",

@@ -55,8 +55,13 @@ class NoTrustedKeyError(CollectorError):
 
 
 def public_key_path(key_file: Path) -> Path:
-    """Where the public key lives beside the private one: ``<key_file>.pub.pem``."""
-    return key_file.with_name(key_file.name + ".pub.pem")
+    """Where the public key lives beside the private one: ``seal-ed25519.pem`` ->
+    ``seal-ed25519.pub.pem``; a key made before that name, whose public key is
+    ``seal-ed25519.pem.pub.pem``, keeps it (found when only that one exists)."""
+    base = key_file.name.removesuffix(".pem")
+    current = key_file.with_name(base + ".pub.pem")
+    earlier = key_file.with_name(key_file.name + ".pub.pem")
+    return earlier if not current.exists() and earlier.exists() else current
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:
@@ -94,7 +99,7 @@ class SealingKey:
 
 def create_key(key_file: Path) -> SealingKey:
     """Write a new private key (0600 in a 0700 folder when it creates it, never overwriting) and
-    ``<key_file>.pub.pem`` (0644) beside it, whatever the umask."""
+    its public key (``public_key_path``, 0644) beside it, whatever the umask."""
     if key_file.exists():
         raise KeyFileError(f"{key_file}: a key already exists; `collector keys show` prints it")
     make_dirs(key_file.parent, PRIVATE_DIR)

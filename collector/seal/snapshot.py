@@ -456,7 +456,7 @@ def sealed_library(library: ControlLibrary, scope: Scope, source: str) -> Sealed
 
 def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None = None) -> Sealer:
     """A sealer configured by ``[windows]``, ``[signing]``, ``[scope]``, the control library and
-    the blob store of ``[files]``.
+    the blob store of ``[files]``; snapshots go to ``out_dir``, else ``[seal] out_dir``.
 
     For the daemon and ``collector demo``: ``sealer_from_settings(settings, store).seal()``
     seals every ended window whose grace has passed. Raises ``ConfigError`` naming
@@ -473,7 +473,7 @@ def sealer_from_settings(settings: Settings, store: Store, out_dir: Path | None 
         raise ConfigError(str(settings.path), "signing.key_file", str(exc)) from None
     source = Path(settings.controls_library).name if settings.controls_library else STARTER_FILE
     options = SealOptions(period=settings.windows.period, zone=settings.windows.timezone,
-                          out_dir=out_dir or settings.resolve("data/snapshots"),
+                          out_dir=out_dir or settings.resolve(settings.seal.out_dir),
                           grace=settings.windows.seal_grace, in_scope=tuple(settings.scope.criteria),
                           library=sealed_library(settings.library, settings.scope, source),
                           files_url=settings.files_url, start=settings.windows.start)

@@ -22,7 +22,7 @@ import orjson
 
 from connectors.aws.config import AwsConfig
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, RetriableError
-from connectors.sdk.retry import emit
+from connectors.sdk.retry import emit, unreachable_cause
 
 if TYPE_CHECKING:
     import boto3
@@ -66,6 +66,14 @@ def _retry_truncated(attempts: int = 1, response: Any = None, operation: Any = N
         raise botocore.exceptions.IncompleteReadError(actual_bytes=received, expected_bytes=int(declared))
     delay: float = min(4.0, 0.25 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
     return delay
+
+
+def _never_retry_unreachable(caught_exception: Any = None, **_: Any) -> None:
+    """A ``needs-retry`` handler, first of all: a host that does not resolve or refuses
+    connections is not retried (the collection then fails the connector's other streams at once
+    with that cause); the exception goes on to the caller as botocore raised it."""
+    if isinstance(caught_exception, Exception) and unreachable_cause(caught_exception) is not None:
+        raise caught_exception
 
 
 def _reject_unreadable_json(response_dict: Any = None, operation_model: Any = None, **_: Any) -> None:
@@ -277,6 +285,7 @@ class AwsAccess:
             config=self.botocore_config,
         )
         attempts = int((client.meta.config.retries or {}).get("total_max_attempts", _MAX_ATTEMPTS))
+        client.meta.events.register_first("needs-retry", _never_retry_unreachable)
         client.meta.events.register("needs-retry", functools.partial(_retry_truncated, max_attempts=attempts))
         client.meta.events.register("before-parse", _reject_unreadable_json)
         client.meta.events.register("request-created", _count_attempt,

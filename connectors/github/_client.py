@@ -29,10 +29,11 @@ from github.IssueEvent import IssueEvent
 from github.Organization import Organization
 from github.PaginatedList import PaginatedList
 from github.Repository import Repository
+from urllib3.exceptions import MaxRetryError
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
-from connectors.sdk.retry import RETRY_STATUSES, emit
+from connectors.sdk.retry import RETRY_STATUSES, emit, unreachable_cause
 
 __all__ = ["SAML_QUERY", "GithubClient", "build_retry", "translate"]
 
@@ -69,6 +70,11 @@ class _CountedRetry(github.GithubRetry):
     """GithubRetry that tells the process-wide HTTP listeners (metrics) about each retry it grants."""
 
     def increment(self, *args: Any, **kwargs: Any) -> Any:
+        error = kwargs.get("error")
+        if isinstance(error, Exception) and unreachable_cause(error) is not None:
+            # A host that does not resolve or refuses connections is not retried (#17).
+            pool: Any = kwargs.get("_pool")  # urllib3 always passes its pool
+            raise MaxRetryError(pool, kwargs.get("url") or "", error) from error
         granted = super().increment(*args, **kwargs)  # raises when no retry is left
         emit("retry", NAME)
         return granted

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, ItemError, PaginationError, RetriableError
-from connectors.sdk.retry import RETRY_STATUSES, emit, retry_wait
+from connectors.sdk.retry import RETRY_STATUSES, emit, retry_wait, unreachable_cause
 
 __all__ = ["SEARCH_FIELDS", "JiraApi", "RetryingAdapter", "asked_wait"]
 
@@ -86,10 +86,11 @@ class RetryingAdapter(HTTPAdapter):
                 response = super().send(request, stream=stream, timeout=min(self.options.timeout, remaining),
                                         verify=verify, cert=cert, proxies=proxies)
                 _ = response.content  # read it all now: a truncated body fails here, and is retried
-            except _TRANSPORT_ERRORS:
+            except _TRANSPORT_ERRORS as exc:
                 if response is not None:
                     response.close()
-                if self._give_up(attempt, deadline, None):
+                # A host that does not resolve or refuses connections is not retried (#17).
+                if unreachable_cause(exc) is not None or self._give_up(attempt, deadline, None):
                     raise
                 continue
             if response.status_code not in RETRY_STATUSES:

@@ -33,8 +33,8 @@ class OktaConfig(ConnectorConfig):
     low_remaining: int = 5
     # Okta's System Log is eventually consistent: an event can become visible shortly after
     # its `published` time. Reading only up to `ceiling - settle` leaves such late events for
-    # the next run instead of passing them by. "1m" is a good production value.
-    settle: timedelta = timedelta(0)
+    # the next run instead of passing them by ("0s" reads up to the run's start).
+    settle: timedelta = timedelta(minutes=1)
     # Factor types that do not count as MFA on their own: a user whose only active factors are
     # of these types is an exception. Okta's security question is a second password, not MFA.
     weak_factors: tuple[str, ...] = ("question",)

@@ -9,6 +9,7 @@ __all__ = [
     "ItemError",
     "PaginationError",
     "RetriableError",
+    "UnreachableError",
 ]
 
 
@@ -18,6 +19,16 @@ class ConnectorError(Exception):
 
 class RetriableError(ConnectorError):
     """The source is temporarily unavailable (rate limit, 5xx, network): the next run retries."""
+
+
+class UnreachableError(RetriableError):
+    """The source's host does not resolve or refuses connections: the connector's other streams
+    fail at once with the same cause this run (no request is retried), and the next run tries again."""
+
+    def __init__(self, connector: str, cause: str) -> None:
+        self.connector = connector
+        self.cause = cause
+        super().__init__(f"{connector}: {cause}")
 
 
 class FatalError(ConnectorError):

@@ -12,8 +12,16 @@ from typing import Any
 import httpx
 
 from connectors.sdk.base import HttpOptions
-from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError
-from connectors.sdk.retry import RETRY_STATUSES, Listener, add_listener, emit, remove_listener, retry_wait
+from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError, UnreachableError
+from connectors.sdk.retry import (
+    RETRY_STATUSES,
+    Listener,
+    add_listener,
+    emit,
+    remove_listener,
+    retry_wait,
+    unreachable_cause,
+)
 
 # The retry policy and the listeners live in connectors.sdk.retry (no httpx there, for the
 # connectors whose vendor SDK brings its own HTTP library); named here too, as they always were.
@@ -107,6 +115,7 @@ class HttpClient:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._pause_until = 0.0
+        self._unreachable: UnreachableError | None = None
         self._client = httpx.Client(
             base_url=base_url,
             headers=dict(headers or {}),
@@ -134,7 +143,14 @@ class HttpClient:
         return f"{method} {httpx.URL(url).path or url}"
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request with retries; return a 2xx/3xx response or raise a typed error."""
+        """Send one request with retries; return a 2xx/3xx response or raise a typed error.
+
+        A host that does not resolve or refuses connections is not retried: UnreachableError
+        with that cause, and every later request of this client raises it without sending
+        (the connector's other streams fail at once; the next run opens a new client).
+        """
+        if self._unreachable is not None:
+            raise UnreachableError(self.connector, self._unreachable.cause)
         started = self._clock()
         deadline = started + self.options.deadline
         what = self._describe(method, url)
@@ -151,6 +167,10 @@ class HttpClient:
                 response = self._client.request(method, url, **{**timeout, **kwargs})
                 response.read()
             except httpx.TransportError as exc:
+                cause = unreachable_cause(exc)
+                if cause is not None:
+                    self._unreachable = UnreachableError(self.connector, cause)
+                    raise self._unreachable from exc
                 problem = f"{type(exc).__name__}"
             else:
                 self._note_remaining(response.headers)

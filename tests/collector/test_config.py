@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -191,3 +192,83 @@ def test_loading_imports_only_the_connectors_the_config_names(tmp_path: Path) ->
     assert _loaded_by_loading(config) == set()
     config.write_text("[connectors.synthetic]\ncount = 1\n[filing]\n'okta.users' = ['CC6.1']\n")
     assert _loaded_by_loading(config) == set()
+
+
+FOUR_SECRETS = """
+[connectors.okta]
+org_url = "https://acme.okta.com"
+token_env = "EC_T_OKTA"
+[connectors.github]
+org = "acme"
+token_env = "EC_T_GITHUB"
+[connectors.jira]
+url = "https://acme.atlassian.net"
+email_env = "EC_T_JIRA_EMAIL"
+token_env = "EC_T_JIRA_TOKEN"
+change_jql = "project = CHG"
+"""
+FOUR_VARIABLES = ("EC_T_OKTA", "EC_T_GITHUB", "EC_T_JIRA_EMAIL", "EC_T_JIRA_TOKEN")
+
+
+def test_every_missing_secret_is_reported_in_one_run(tmp_path: Path) -> None:
+    """Four unset secret variables are four stderr lines of one `collect` run (exit 2), each naming file and key."""
+    config = tmp_path / "config.toml"
+    config.write_text(FOUR_SECRETS)
+    env = {k: v for k, v in os.environ.items() if k not in FOUR_VARIABLES}
+    result = subprocess.run([sys.executable, "-m", "collector.cli", "--config", str(config), "collect"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 4, result.stderr
+    for line, var in zip(lines, FOUR_VARIABLES, strict=True):
+        assert line.startswith(f"collector: error: {config}: connectors.") and f"${var} is not set" in line
+    assert "Traceback" not in result.stderr
+
+
+def test_every_problem_of_a_config_is_reported_at_once(tmp_path: Path) -> None:
+    """Problems in several sections and several keys of one section come out together, one per key."""
+    config = tmp_path / "config.toml"
+    config.write_text("[storage]\nurl = 5\nbatch = 1\n[windows]\ntimezone = 'Mars/Olympus'\n"
+                      "[daemon]\nlisten = 'localhost'\n[connectors.synthetic]\ninterval = 15\n"
+                      "[filing]\n'synthetic.events' = ['CC99.1']\n[nonsense]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    keys = [p.key for p in caught.value.problems]
+    assert keys == ["nonsense", "storage.url", "storage.batch", "windows.timezone", "daemon.listen",
+                    "connectors.synthetic.interval", 'filing."synthetic.events"']
+    assert all(p.file == str(config) for p in caught.value.problems)
+    assert str(caught.value).count("\n") == len(keys) - 1
+
+
+def test_streams_warns_about_each_enabled_stream_that_cannot_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`collector streams` lists every stream and warns, per enabled stream, of each unset secret,
+    and of a sealing key not made yet."""
+    for var in FOUR_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EC_T_GITHUB", "set")
+    config = tmp_path / "config.toml"
+    config.write_text(FOUR_SECRETS + '[storage]\nurl = "sqlite:///evidence.db"\n')
+    assert main(["--config", str(config), "streams"]) == 0
+    err = capsys.readouterr().err
+    assert f"collector: warning: signing.key_file: {tmp_path / 'data' / 'keys' / 'seal-ed25519.pem'} " \
+           "does not exist" in err
+    warnings = [line for line in err.splitlines() if "cannot run" in line]
+    assert any(line.startswith("collector: warning: okta.system_log cannot run: "
+                               "connectors.okta.token_env: environment variable $EC_T_OKTA is not set")
+               for line in warnings)
+    assert not any(line.startswith("collector: warning: github.") for line in warnings)
+    jira = [line for line in warnings if line.startswith("collector: warning: jira.change_tickets ")]
+    assert len(jira) == 2  # email and token
+    assert main(["--config", str(config), "streams", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["okta.system_log"]["cannot_run"] and not rows["github.pull_requests"]["cannot_run"]
+
+
+def test_okta_settle_defaults_to_the_recommended_minute(tmp_path: Path) -> None:
+    """An Okta section without `settle` reads the System Log up to one minute before the run."""
+    config = tmp_path / "config.toml"
+    config.write_text('[connectors.okta]\norg_url = "https://acme.okta.com"\n')
+    assert load_settings(config).connectors["okta"].settle == timedelta(minutes=1)  # type: ignore[attr-defined]
+    example = load_settings(Path(__file__).resolve().parents[2] / "config.example.toml")
+    assert example.connectors["okta"].settle == timedelta(minutes=1)  # type: ignore[attr-defined]

@@ -120,7 +120,10 @@ def secret_run(world: SandboxWorld, ep: WorldEndpoints, folder: Path, receiver: 
         scan_outputs(scan, right, name, result)
         if result.returncode != 0:
             scan.leaks.append(f"{name} failed: exit {result.returncode}: {result.stderr[-300:]}")
-    tars = sorted(str(p) for p in (folder / "data" / "snapshots").glob("*.tar"))
+    from collector.config import load_settings
+
+    settings = load_settings(config)  # [seal] out_dir: where `seal` wrote, as the demo would
+    tars = sorted(str(p) for p in settings.resolve(settings.seal.out_dir).glob("*.tar"))
     key = next((folder / "keys").glob("*.pub.pem"))
     result = cli(None, "--log-level", "debug", "verify", *tars, "--key", str(key), env=env)
     scan_outputs(scan, right, "verify", result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ NOW = datetime.now(UTC)
 LAST = window_containing(NOW, "month", "UTC").previous()
 BEFORE = LAST.previous()
 WEEK = window_containing(NOW, "week", "UTC").previous()
+SAID: list[str] = []
+"""What the shared demo run printed as it went."""
 
 
 def _listening(url: str) -> bool:
@@ -33,7 +36,7 @@ def _listening(url: str) -> bool:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> object:
     """One demo run shared by the checks below (it takes a few seconds)."""
-    return run_demo(tmp_path_factory.mktemp("demo") / "d", now=NOW)
+    return run_demo(tmp_path_factory.mktemp("demo") / "d", now=NOW, say=SAID.append)
 
 
 def test_every_stream_collects_and_known_exceptions_are_found(demo: object) -> None:
@@ -116,6 +119,22 @@ def test_digest_links_every_exception_to_a_stored_record(demo: object) -> None:
             assert row == ("exception",)
 
 
+def test_demo_seals_into_the_configured_out_dir_and_says_each_snapshot_is_valid(demo: object) -> None:
+    """The demo's snapshots are in its config's [seal] out_dir (where `collector seal` with that
+    config writes too), and its verify step reports every snapshot and the chain valid."""
+    from collector.config import load_settings
+    from collector.demo import DemoResult
+
+    assert isinstance(demo, DemoResult)
+    out_dir = load_settings(demo.config).resolve(load_settings(demo.config).seal.out_dir)
+    assert out_dir == demo.directory / "snapshots"
+    assert all(p.parent == out_dir for p in demo.snapshots)
+    verified = SAID[next(i for i, line in enumerate(SAID) if line.startswith("[6/7]")) + 1:]
+    for path in demo.snapshots:
+        assert any(path.name in line and " valid (" in line for line in verified), SAID
+    assert any(f"the chain of {len(demo.snapshots)} snapshots is valid" in line for line in verified)
+
+
 def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
     """Pointed at a non-empty folder, the demo stops with a clear input error before starting anything."""
     (tmp_path / "something").write_text("x")
@@ -125,12 +144,29 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_readme_demo_command_succeeds(tmp_path: Path) -> None:
-    """The README's first command, as a fresh process: exit 0 and the report names the snapshots."""
-    result = subprocess.run([sys.executable, "-m", "collector.cli", "demo", "--dir", str(tmp_path / "d")],
-                            capture_output=True, text=True, timeout=240)
+    """The README's first command, as a fresh process from an unactivated virtualenv: exit 0, each
+    snapshot reported valid, and the verify commands it prints run as printed, from the same folder."""
+    script = Path(sys.executable).parent / "collector"
+    assert script.is_file()
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # the virtualenv is not activated
+    result = subprocess.run([str(script), "demo", "--dir", str(tmp_path / "d")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Snapshots:" in result.stdout and "sha256sum -c --strict SHA256SUMS" in result.stdout
     assert "Traceback" not in result.stderr
+    assert f"{BEFORE.id}.tar" in result.stdout and "valid" in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    verify = next(line.strip() for line in lines if " verify " in line and "--fingerprint" in line)
+    assert verify.startswith(f"{script} verify "), verify  # not a bare `collector`: not on $PATH
+    done = subprocess.run(verify, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0 and "OK chain of 2 snapshots" in done.stdout, done.stderr
+    start = next(i for i, line in enumerate(lines) if line.startswith("Verify by hand"))
+    by_hand = " && ".join(line.strip().split("   #")[0] for line in lines[start + 1:start + 5])
+    done = subprocess.run(["sh", "-c", by_hand], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    fingerprint = verify.rsplit(" ", 1)[1]
+    assert done.returncode == 0 and fingerprint in done.stdout and "Signature Verified" in done.stdout, \
+        done.stdout + done.stderr
 
 
 def test_digest_shows_honest_coverage_of_security_and_availability(demo: object) -> None:
@@ -189,3 +225,13 @@ def test_documents_and_attestations_reach_the_digest_and_the_snapshot(demo: obje
         "infosec-policy", "training-material", "restore-test", "policy_ack-export", "training-export"}
     assert {d["data"]["file_sha256"] for d in documents} == {d.sha256 for d in demo.documents}
     assert any(b'"stream":"manual.attestations"' in x for x in lines)
+
+
+def test_demo_without_the_sandbox_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the sandbox is not installed (the production image), the demo is an input error saying
+    why, not a traceback, and it starts nothing."""
+    monkeypatch.setitem(sys.modules, "sandbox", None)
+    monkeypatch.setitem(sys.modules, "sandbox.world", None)
+    with pytest.raises(InputError, match="the demo needs the sandbox"):
+        run_demo(tmp_path / "d")
+    assert not (tmp_path / "d" / "config.toml").exists()

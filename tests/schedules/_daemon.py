@@ -47,7 +47,8 @@ class DaemonProcess:
     def __init__(self, config: Path, *, args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
                  argv: list[str] | None = None, cwd: Path | None = None,
                  wrap: list[str] | None = None, port_file: bool = True,
-                 log_level: str | None = None, user: int | None = None) -> None:
+                 log_level: str | None = None, user: int | None = None,
+                 extra_groups: tuple[int, ...] = ()) -> None:
         self.dir = config.parent
         self.port_file = self.dir / f"port-{time.monotonic_ns()}"
         self.stdout_path = self.dir / f"stdout-{time.monotonic_ns()}.log"
@@ -61,7 +62,7 @@ class DaemonProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             # ``user`` switches uid/gid in the child itself (no wrapper process to eat signals).
             ids: dict[str, Any] = {} if user is None else {"user": user, "group": user,
-                                                            "extra_groups": []}
+                                                            "extra_groups": list(extra_groups)}
             self.proc = subprocess.Popen(command, stdout=out, stderr=err, env=full_env,
                                          cwd=str(cwd or REPO), **ids)
         self.port = self._wait_port()

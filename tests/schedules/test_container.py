@@ -92,8 +92,11 @@ def test_dockerfile_declares_a_non_root_exec_form_image_with_a_volume_and_health
     assert _one("HEALTHCHECK").split(" CMD ", 1)[1].startswith('["python", "-c",')
     words = [w for w, _ in _instructions()]
     copies = [rest for w, rest in _instructions() if w == "COPY"]
-    assert copies[0] == "pyproject.toml ./", "dependencies must install before the code is copied"
+    assert copies[0] == "requirements.lock ./", "dependencies must install before the code is copied"
     assert words.index("RUN", words.index("COPY")) < words.index("COPY", words.index("COPY") + 1)
+    installs = [rest for w, rest in _instructions() if w == "RUN" and "pip install" in rest]
+    assert "--require-hashes" in installs[0] and "-r requirements.lock" in installs[0]
+    assert not any("sandbox" in c for c in copies), "the sandbox stays out of the production image"
     for word, rest in _instructions():  # comments are skipped: they may say "no secrets"
         for secret in ("TOKEN", "PASSWORD", "SECRET", "AWS_ACCESS_KEY"):
             assert secret not in rest.upper(), f"{word} {rest}"
@@ -144,19 +147,70 @@ def test_the_image_command_runs_unprivileged_and_its_healthcheck_passes(data_dir
 
 
 def test_the_compose_config_loads_and_matches_the_image() -> None:
-    """deploy/config.toml is a valid config with no secret in it, mounted where the image looks for it."""
+    """deploy/config.toml is a valid config with no secret in it, mounted where the image looks for
+    it; the key is a compose secret apart from /data; the daemon starts only after its checks
+    passed once, so a bad config cannot restart it in a loop; the port is on 127.0.0.1 only."""
+    import yaml
+
     from collector.config import load_settings
 
     settings = load_settings(REPO / "deploy" / "config.toml")
     assert settings.storage.url.startswith("postgresql+psycopg://collector@")  # no password in the URL
     assert settings.daemon.listen == "0.0.0.0:9108"
-    compose = (REPO / "compose.yaml").read_text()
-    assert f"./deploy/config.toml:{_env()['COLLECTOR_CONFIG']}:ro" in compose
-    assert "env_file: .env" in compose
+    assert settings.signing.key_file == "/run/secrets/seal-ed25519.pem"
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    check, daemon = services["config-check"], services["collector"]
+    for service in (check, daemon):
+        assert f"./deploy/config.toml:{_env()['COLLECTOR_CONFIG']}:ro" in service["volumes"]
+        assert service["env_file"] == ".env"
+        assert service["secrets"] == [{"source": "seal-key", "target": "seal-ed25519.pem"}]
+        assert not any("secrets" in v for v in service["volumes"])  # never inside /data
+    assert compose["secrets"]["seal-key"]["file"] == "./secrets/seal-ed25519.pem"
+    assert check["command"] == ["run", "--check"] and check["restart"] == "no"
+    assert daemon["depends_on"]["config-check"]["condition"] == "service_completed_successfully"
+    assert all(p.startswith("127.0.0.1:") for p in daemon["ports"])
+
+
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    """requirements.lock pins each of pyproject's dependencies (and the setuptools the build needs)
+    to one version within its range, and every pinned package carries its SHA-256 hashes."""
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    text = (REPO / "requirements.lock").read_text()
+    pins: dict[str, str] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        first = block.strip().splitlines()[0] if block.strip() else ""
+        if not first or first.startswith("#"):
+            continue
+        name, _, version = first.rstrip(" \\").partition("==")
+        assert version and "--hash=sha256:" in block, f"not pinned with hashes: {first}"
+        pins[canonicalize_name(name)] = version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    wanted = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    for spec in map(Requirement, wanted):
+        name = canonicalize_name(spec.name)
+        assert name in pins, f"{spec} is not in requirements.lock"
+        assert spec.specifier.contains(pins[name], prereleases=True), f"{spec}: locked {pins[name]}"
+        for extra in spec.extras:  # psycopg[binary] needs psycopg-binary locked too
+            assert canonicalize_name(f"{spec.name}-{extra}") in pins, f"{spec}: extra {extra} not locked"
+
+
+def test_the_base_image_is_pinned_by_digest() -> None:
+    """FROM names python:3.11-slim by its sha256 digest, and the Dockerfile says how to refresh it."""
+    import re
+
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", _one("FROM"))
+    assert "docker buildx imagetools inspect python:3.11-slim" in DOCKERFILE.read_text()
 
 
 def test_files_the_dockerfile_copies_are_enough_to_build_the_package(tmp_path: Path) -> None:
-    """Building a wheel from exactly what the Dockerfile COPYs succeeds (no engine needed to catch a missing file)."""
+    """Building a wheel from exactly what the Dockerfile COPYs succeeds (no engine needed to catch a
+    missing file), and it holds no sandbox."""
     import re
 
     repo = DOCKERFILE.parent
@@ -185,6 +239,7 @@ def test_files_the_dockerfile_copies_are_enough_to_build_the_package(tmp_path: P
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("collector/cli/__init__.py", "collector/data/criteria.toml", "collector/data/filing.toml",
                    "storage/migrations/env.py", "storage/migrations/versions/0001_initial.py",
-                   "schedules/daemon.py", "connectors/okta/__init__.py", "sandbox/world.py"):
+                   "schedules/daemon.py", "connectors/okta/__init__.py"):
         assert needed in names, f"the image would lack {needed}"
+    assert not [n for n in names if n.startswith("sandbox/")], "the sandbox would be in the image"
     assert any(n.startswith("collector/templates/") and n.endswith(".j2") for n in names)

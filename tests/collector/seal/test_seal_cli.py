@@ -30,11 +30,11 @@ def _last_month() -> str:
 
 def test_keys_init_writes_a_private_key_0600_and_prints_the_openssl_fingerprint(
         config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`keys init` writes the key (0600) and `<key>.pub.pem`; the fingerprint is openssl's SPKI SHA-256."""
+    """`keys init` writes the key (0600) and `seal-ed25519.pub.pem`; the fingerprint is openssl's SPKI SHA-256."""
     assert main(["--config", str(config), "keys", "init"]) == 0
     out = capsys.readouterr().out
     key = config.parent / "data" / "keys" / "seal-ed25519.pem"
-    pub = key.with_name(key.name + ".pub.pem")
+    pub = key.with_name("seal-ed25519.pub.pem")
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600 and pub.exists()
     der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(pub), "-outform", "DER"],
                          capture_output=True, check=True).stdout
@@ -67,7 +67,7 @@ def test_seal_verify_and_amend_from_the_command_line(
     assert code == 0, capsys.readouterr().err
     tar = config.parent / "data" / "snapshots" / f"{month}.tar"
     assert f"sealed {tar} (5 records" in capsys.readouterr().out
-    pub = config.parent / "data" / "keys" / "seal-ed25519.pem.pub.pem"
+    pub = config.parent / "data" / "keys" / "seal-ed25519.pub.pem"
     assert main(["verify", str(tar), "--key", str(pub)]) == 0
     assert capsys.readouterr().out.startswith(f"OK {month}.tar: window {month}, 5 records")
     assert main(["--config", str(config), "seal", "--window", month, "--amend"]) == 0
@@ -92,3 +92,35 @@ def test_seal_refuses_an_unfinished_window_and_amend_without_window(
     assert main(["--config", str(config), "seal", "--amend"]) == 2
     assert "--amend needs --window" in capsys.readouterr().err
     assert main(["--config", str(config), "seal", "--window", "2026-13"]) == 2
+
+
+def test_seal_writes_to_the_configured_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`[seal] out_dir` (relative to the config's folder) is where `seal` writes, without --out."""
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\nurl = "sqlite:///data/evidence.db"\n[seal]\nout_dir = "sealed/here"\n')
+    month = _last_month()
+    assert main(["--config", str(config), "keys", "init"]) == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'data' / 'evidence.db'}")
+    add(store, [record(f"{month}-02T10:00:00")])
+    store.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "seal", "--window", month]) == 0
+    assert (tmp_path / "sealed" / "here" / f"{month}.tar").is_file()
+    assert not (tmp_path / "data" / "snapshots").exists()
+    config.write_text('[seal]\nout_dir = ""\n')
+    assert main(["--config", str(config), "seal"]) == 2
+    assert "seal.out_dir" in capsys.readouterr().err
+
+
+def test_public_key_is_named_pub_pem_and_an_earlier_name_is_still_found(tmp_path: Path) -> None:
+    """A new key's public half is `seal-ed25519.pub.pem`; a key made when it was written as
+    `seal-ed25519.pem.pub.pem` is still found under that name."""
+    from collector.seal.keys import create_key, public_key_path
+
+    key = create_key(tmp_path / "new" / "seal-ed25519.pem")
+    assert public_key_path(key.path) == tmp_path / "new" / "seal-ed25519.pub.pem"
+    assert public_key_path(key.path).is_file()
+    assert not (tmp_path / "new" / "seal-ed25519.pem.pub.pem").exists()
+    old = create_key(tmp_path / "old" / "seal-ed25519.pem")
+    public_key_path(old.path).rename(tmp_path / "old" / "seal-ed25519.pem.pub.pem")
+    assert public_key_path(old.path) == tmp_path / "old" / "seal-ed25519.pem.pub.pem"

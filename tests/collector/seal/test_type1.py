@@ -171,7 +171,7 @@ def test_seal_as_of_from_the_command_line(tmp_path: Path, capsys: pytest.Capture
     assert main(["--config", str(config), "seal", "--as-of", "2026-11-05"]) == 0
     tar = tmp_path / "data" / "snapshots" / "type1-2026-11-05.tar"
     assert f"sealed {tar} (Type 1 as of 2026-11-05: 1 records" in capsys.readouterr().out
-    pub = tmp_path / "data" / "keys" / "seal-ed25519.pem.pub.pem"
+    pub = tmp_path / "data" / "keys" / "seal-ed25519.pub.pem"
     assert main(["verify", str(tar), "--key", str(pub)]) == 0
     assert main(["--config", str(config), "seal", "--as-of", "2026-11-05", "--window", "2026-10"]) == 2
     assert "--as-of seals a Type 1 snapshot" in capsys.readouterr().err

@@ -46,7 +46,8 @@ def connector_for(fake: FakeOkta) -> Iterator[Callable[..., OktaConnector]]:
 
     def make(env: dict[str, str] | None = None, http: HttpOptions | None = FAST,
              **config: Any) -> OktaConnector:
-        connector = OktaConnector(OktaConfig(org_url=fake.url, **config),
+        # settle 0s unless a test says otherwise: the fake shows every event as soon as it is made.
+        connector = OktaConnector(OktaConfig(org_url=fake.url, **{"settle": timedelta(0), **config}),
                                   env=ENV if env is None else env, http=http)
         made.append(connector)
         return connector
@@ -65,6 +66,7 @@ def settings_for(tmp_path: Path, fake: FakeOkta) -> Callable[..., Settings]:
         folder.mkdir(exist_ok=True)
         lines = [f'[storage]\nurl = "sqlite:///{folder / "evidence.db"}"\nbatch_size = {batch_size}\n',
                  f'[connectors.okta]\norg_url = "{fake.url}"']
+        okta = {"settle": "0s", **okta}
         lines += [f"{key} = {orjson.dumps(value).decode()}" for key, value in okta.items()]
         path = folder / "config.toml"
         path.write_text("\n".join(lines) + "\n")

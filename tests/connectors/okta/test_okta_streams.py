@@ -75,7 +75,7 @@ def test_contract_errors_typed(stream: str, connector_for: Make, fake: FakeOkta)
     error = check_errors_typed(
         lambda: OktaConnector(OktaConfig(org_url=url), env={"OKTA_API_TOKEN": "x"}, http=FAST), stream
     )
-    assert isinstance(error, RetriableError) and "ConnectError" in str(error)
+    assert isinstance(error, RetriableError) and "connection refused: 127.0.0.1:" in str(error)
 
 
 # -- authentication ------------------------------------------------------------------------
