@@ -55,8 +55,10 @@ def _finding(actor: str | None, data: dict[str, Any], exception: str | None = No
 
 def offboarding_findings(directory: Directory, settings: Settings) -> Iterator[Finding]:
     """One exception per GitHub or AWS account still active in its system's newest read made
-    more than ``offboarding_grace`` after its person was deactivated or suspended in Okta, then
-    one summary (status ok) with the counts, so a check that finds nothing is on record too."""
+    more than ``offboarding_grace`` after its person was deactivated or suspended in Okta; a
+    record (status ok, ``state`` ``within_grace``) per account still active within the grace, so
+    the digest can say where someone who just left still has access; then one summary (status
+    ok) with the counts, so a check that finds nothing is on record too."""
     grace = settings.identities.offboarding_grace
     grace_text = format_duration(grace)
     departed = within = 0
@@ -70,16 +72,18 @@ def offboarding_findings(directory: Directory, settings: Settings) -> Iterator[F
             account = link.account
             if account.system == "okta" or not account.active:
                 continue
+            data = {"person": person.email, "system": account.system, "account": account.label,
+                    "account_key": account.key, "link": link.how, "deactivated_at": person.left_at,
+                    "grace": grace_text, "read_at": account.read_at, "access": account.access}
+            key = f"{account.system}/{account.key}"
             if parse_ts(account.read_at) <= deadline:
                 within += 1
+                yield key, _finding(person.email, {**data, "state": "within_grace"})
                 continue
             late += 1
-            yield f"{account.system}/{account.key}", _finding(person.email, {
-                "person": person.email, "system": account.system, "account": account.label,
-                "account_key": account.key, "link": link.how, "deactivated_at": person.left_at,
-                "grace": grace_text, "read_at": account.read_at, "access": account.access,
-            }, f"{account.system} account {account.label} still active more than {grace_text} after "
-               f"{person.email} was deactivated in Okta ({person.left_at})")
+            reason = (f"{account.system} account {account.label} still active more than {grace_text} "
+                      f"after {person.email} was deactivated in Okta ({person.left_at})")
+            yield key, _finding(person.email, {**data, "state": "overdue"}, reason)
     yield "summary", _finding(None, {
         "grace": grace_text, "departed": departed, "active_within_grace": within,
         "active_after_grace": late, "reads": dict(directory.reads.read_at)})

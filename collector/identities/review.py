@@ -36,6 +36,7 @@ from storage.identity_queries import bodies_with_prefix
 
 __all__ = [
     "COLUMNS",
+    "TITLE",
     "Campaign",
     "ImportedDecisions",
     "StartedCampaign",
@@ -50,10 +51,13 @@ COLUMNS = ("campaign", "system", "account", "person", "link", "access", "last_ac
 _DECISIONS = ("keep", "revoke")
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/.]+(\.[^@\s/.]+)+")
 _MAX_COMMENT = 500
+TITLE = re.compile(r"access review ((okta|github|aws)-(\d{4}-Q[1-4])) population \((\d+) accounts\)")
+"""A campaign worksheet's document title: its campaign, system, quarter and population."""
 
 
-def _title(campaign: str) -> str:
-    return f"access review {campaign} population"
+def _title(campaign: str, population: int) -> str:
+    # The count in the title lets the digest show a campaign's progress without reading the blob.
+    return f"access review {campaign} population ({population} accounts)"
 
 
 def _row_account(account: Account) -> str:
@@ -121,7 +125,7 @@ def _campaigns(store: Store, blobs: BlobStore) -> dict[str, Campaign]:
     for record_id, _, text in documents:
         body = orjson.loads(text)
         title = str(body["data"].get("title") or "")
-        match = re.fullmatch(r"access review ((okta|github|aws)-(\d{4}-Q[1-4])) population", title)
+        match = TITLE.fullmatch(title)
         if match is None or match.group(1) in found:
             continue
         sha = str(body["data"]["file_sha256"])
@@ -185,7 +189,8 @@ def start_review(settings: Settings, store: Store, blobs: BlobStore, system: str
                      "last_activity": account.last_activity or "", "decision": "", "comment": ""})
     rows.sort(key=lambda r: r["account"])
     path.write_bytes(_worksheet(rows))
-    facts = DocumentFacts(REVIEW_TYPE, controls, title=_title(campaign_id), period=period, observed_at=now)
+    facts = DocumentFacts(REVIEW_TYPE, controls, title=_title(campaign_id, len(rows)), period=period,
+                          observed_at=now)
     added = add_document(settings, store, blobs, path, facts, now=now,
                          display_name=f"access-review-{campaign_id}.csv")
     campaign = Campaign(campaign_id, system, quarter_id, format_ts(now), added.record_id, added.sha256,

@@ -48,15 +48,17 @@ def test_an_account_active_past_the_grace_after_its_person_left_is_an_exception(
 
 
 def test_accounts_within_the_grace_removed_or_inactive_are_not_exceptions(env: IdEnv) -> None:
-    """Dave left 2 hours ago (within 24h), Erin's accounts are gone from the reads and her IAM
-    user can no longer sign in, Alice is active: the check stores only its summary."""
+    """Dave left 2 hours ago (within 24h): his membership is recorded, status ok, within the grace;
+    Erin's accounts are gone or cannot sign in, Alice is active: nothing else but the summary."""
     _people(env)
     store_read(env.store, "github.members", [member("alice-gh", "alice@acme.example"),
                                               member("dave-gh", "dave@acme.example")], NOW)
     store_read(env.store, "aws.iam_users", [iam_user("erin", "erin@acme.example", active=False)], NOW)
     run_identity_checks(env.settings, env.store, now=NOW)
     found = records_of(env.store, OFFBOARDING, NOW)
-    assert list(found) == ["summary"]
+    assert set(found) == {"summary", "github/acme/dave-gh"}
+    assert found["github/acme/dave-gh"]["status"] == "ok"
+    assert found["github/acme/dave-gh"]["data"]["state"] == "within_grace"
     assert found["summary"]["data"]["departed"] == 3
     assert found["summary"]["data"]["active_within_grace"] == 1
 
@@ -69,10 +71,11 @@ def test_each_read_is_judged_at_its_own_time(env: IdEnv) -> None:
                NOW - 3 * DAY)
     store_read(env.store, "github.members", [member("bob-gh", "bob@acme.example")], NOW - 3 * DAY + HOUR)
     run_identity_checks(env.settings, env.store, now=NOW - 3 * DAY + 2 * HOUR)
-    assert list(records_of(env.store, OFFBOARDING, NOW - 3 * DAY + 2 * HOUR)) == ["summary"]
+    first = records_of(env.store, OFFBOARDING, NOW - 3 * DAY + 2 * HOUR)
+    assert first["github/acme/bob-gh"]["status"] == "ok"
     store_read(env.store, "github.members", [member("bob-gh", "bob@acme.example")], NOW - DAY)
     run_identity_checks(env.settings, env.store, now=NOW - DAY)
-    assert "github/acme/bob-gh" in records_of(env.store, OFFBOARDING, NOW - DAY)
+    assert records_of(env.store, OFFBOARDING, NOW - DAY)["github/acme/bob-gh"]["status"] == "exception"
     store_read(env.store, "github.members", [member("alice-gh", "alice@acme.example")], NOW)
     run_identity_checks(env.settings, env.store, now=NOW)
     assert list(records_of(env.store, OFFBOARDING, NOW)) == ["summary"]

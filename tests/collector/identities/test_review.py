@@ -56,7 +56,7 @@ def test_start_writes_the_population_and_stores_it_as_a_document(env: IdEnv) -> 
     documents = records_of(env.store, "manual.documents")
     (document,) = documents.values()
     assert document["data"]["type"] == "access_review"
-    assert document["data"]["title"] == "access review aws-2026-Q4 population"
+    assert document["data"]["title"] == "access review aws-2026-Q4 population (3 accounts)"
     assert document["data"]["period"] == {"start": "2026-10-01T00:00:00.000000Z",
                                           "end": "2027-01-01T00:00:00.000000Z"}
     sheet.unlink()
