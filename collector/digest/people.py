@@ -20,23 +20,28 @@ __all__ = ["identities_section"]
 
 def _left(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
     """People whose Okta account was deactivated or suspended in ``[start, end)`` (as the newest
-    okta.users read before ``end`` shows), each with the accounts the newest offboarding check
-    before ``end`` still found active (``state`` ``within_grace`` or ``overdue``)."""
+    okta.users read before ``end`` shows), and those who left earlier but whom the newest
+    offboarding check before ``end`` still found with access; each with those accounts
+    (``state`` ``within_grace`` or ``overdue``) and ``this_week``."""
     read_at, bodies = latest_read(conn, "okta.users", end)
-    left: dict[str, dict[str, Any]] = {}
+    departed: dict[str, dict[str, Any]] = {}
     for text in bodies:
         account = account_from_body("okta", orjson.loads(text), read_at or "")
         if account is None or not account.departed or account.email is None:
             continue
-        if account.status_changed is not None and start <= _stamp(account.status_changed) < end:
-            left[account.email] = {"person": account.email, "left_at": account.status_changed,
-                                   "status": account.status, "still_active": []}
+        changed = account.status_changed
+        departed[account.email] = {"person": account.email, "left_at": changed, "status": account.status,
+                                   "this_week": changed is not None and start <= _stamp(changed) < end,
+                                   "still_active": []}
+    left = {email: p for email, p in departed.items() if p["this_week"]}
     _, checks = latest_read(conn, OFFBOARDING, end)
     for text in checks:
         body = orjson.loads(text)
         data = body.get("data") or {}
-        person = left.get(str(data.get("person")))
+        email = str(data.get("person"))
+        person = left.get(email) or departed.get(email)
         if person is not None:
+            left[email] = person
             person["still_active"].append({"system": data.get("system"), "account": data.get("account"),
                                            "state": data.get("state"), "read_at": data.get("read_at")})
     for person in left.values():

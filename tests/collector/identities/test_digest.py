@@ -48,13 +48,15 @@ def _seed(env: IdEnv) -> None:
 
 
 def test_the_digest_lists_who_left_where_they_still_have_access_and_overdue_revocations(sqlite_env: IdEnv) -> None:
-    """Bob (left this week) is listed with his GitHub and AWS accounts past the grace; Eve left
-    earlier and is not; the AWS campaign shows 1 of 1 decided, 1 revocation overdue."""
+    """Bob (left this week) is listed with his GitHub and AWS accounts past the grace; Eve, who
+    left a month ago but keeps her GitHub membership, is listed too; the AWS campaign shows 1 of
+    1 decided and its revocation overdue."""
     _seed(sqlite_env)
     digest = build_digest(sqlite_env.store, scope_from_settings(sqlite_env.settings, "2026-W47", NOW), NOW)
     ids = digest["identities"]
-    assert [p["person"] for p in ids["left_week"]] == ["bob@acme.example"]
-    assert [(a["system"], a["account"], a["state"]) for a in ids["left_week"][0]["still_active"]] == [
+    assert [(p["person"], p["this_week"]) for p in ids["left_week"]] == [
+        ("eve<i>@acme.example", False), ("bob@acme.example", True)]
+    assert [(a["system"], a["account"], a["state"]) for a in ids["left_week"][1]["still_active"]] == [
         ("aws", "bob", "overdue"), ("github", "acme/bob-gh", "overdue")]
     (campaign,) = ids["campaigns"]
     assert {k: campaign[k] for k in ("campaign", "population", "decided", "keep", "revoke", "revocations")} == {
