@@ -283,7 +283,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         attested = {"week": attestation_counts(conn, start, end),
                     "window": attestation_counts(conn, window_start, end)}
         people = people_coverage(conn, library, format_ts(now))
-        identities = identities_section(conn, start, end, format_ts(now))
+        identities = identities_section(conn, start, end)
 
     states = evaluate_controls(library, reading.control_evidence(library, "week"), week.end)
     states_window = evaluate_controls(library, reading.control_evidence(library, "window"), week.end)

@@ -18,12 +18,12 @@ from storage.manual_queries import latest_read
 __all__ = ["identities_section"]
 
 
-def _left(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
+def _left(conn: Connection, start: str, end: str, before: str | None) -> list[dict[str, Any]]:
     """People whose Okta account was deactivated or suspended in ``[start, end)`` (as the newest
-    okta.users read before ``end`` shows), and those who left earlier but whom the newest
-    offboarding check before ``end`` still found with access; each with those accounts
-    (``state`` ``within_grace`` or ``overdue``) and ``this_week``."""
-    read_at, bodies = latest_read(conn, "okta.users", end)
+    okta.users read (at or before ``before``, when given) shows), and those who left earlier but whom the
+    newest offboarding check still found with access; each with those accounts (``state``
+    ``within_grace`` or ``overdue``) and ``this_week``."""
+    read_at, bodies = latest_read(conn, "okta.users", before)
     departed: dict[str, dict[str, Any]] = {}
     for text in bodies:
         account = account_from_body("okta", orjson.loads(text), read_at or "")
@@ -34,7 +34,7 @@ def _left(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
                                    "this_week": changed is not None and start <= _stamp(changed) < end,
                                    "still_active": []}
     left = {email: p for email, p in departed.items() if p["this_week"]}
-    _, checks = latest_read(conn, OFFBOARDING, end)
+    _, checks = latest_read(conn, OFFBOARDING, before)
     for text in checks:
         body = orjson.loads(text)
         data = body.get("data") or {}
@@ -54,7 +54,7 @@ def _stamp(okta_time: str) -> str:
     return okta_time[:19] + ".000000Z" if len(okta_time) >= 19 else okta_time
 
 
-def _campaigns(conn: Connection, before: str, checked_at: str | None, overdue: list[dict[str, Any]],
+def _campaigns(conn: Connection, before: str | None, checked_at: str | None, overdue: list[dict[str, Any]],
                pending: dict[str, int]) -> list[dict[str, Any]]:
     """Each started campaign (its worksheet document) with its decisions and revocations: a
     revoke decided after the newest revocations check is pending until a check has seen it."""
@@ -85,10 +85,12 @@ def _campaigns(conn: Connection, before: str, checked_at: str | None, overdue: l
     return sorted(out.values(), key=lambda c: (str(c["started_at"]), c["campaign"]))
 
 
-def identities_section(conn: Connection, start: str, end: str, now: str) -> dict[str, Any]:
-    """``{"left_week", "campaigns", "revocations_overdue", "checked_at"}`` for the week ``[start,
-    end)``: figures as of the newest identity checks stored before ``min(end, now)``."""
-    before = min(end, now)
+def identities_section(conn: Connection, start: str, end: str) -> dict[str, Any]:
+    """``{"left_week", "campaigns", "revocations_overdue", "revocations_checked_at"}``: who left in
+    the week ``[start, end)``, and the access, campaigns and revocations as the newest stored
+    reads and checks show them (like people coverage: a digest written on Monday says where
+    someone who left last week still has access today, not at Sunday midnight)."""
+    before = None
     checked_at, bodies = latest_read(conn, REVOCATIONS, before)
     overdue: list[dict[str, Any]] = []
     pending: dict[str, int] = {}
@@ -103,6 +105,6 @@ def identities_section(conn: Connection, start: str, end: str, now: str) -> dict
         elif data.get("state") == "pending":
             pending[str(data.get("campaign"))] = pending.get(str(data.get("campaign")), 0) + 1
     overdue.sort(key=lambda o: (str(o["campaign"]), str(o["account"])))
-    return {"left_week": _left(conn, start, before),
+    return {"left_week": _left(conn, start, end, before),
             "campaigns": _campaigns(conn, before, checked_at, overdue, pending),
             "revocations_overdue": overdue, "revocations_checked_at": checked_at}
