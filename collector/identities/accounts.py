@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection
@@ -31,8 +31,9 @@ _KINDS = {"okta.users": ("mfa_status", "account"), "github.members": ("account",
           "aws.iam_users": ("account",)}
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+# A NamedTuple, not a frozen dataclass: one is made per stored account (100,000 in
+# bench/identities.py), and a frozen dataclass's __init__ costs several times a tuple's.
+class Account(NamedTuple):
     """One account in one system, as a stored state read shows it.
 
     ``key`` is the account's source key (Okta user id, ``<org>/<login>``, the IAM user's ARN);

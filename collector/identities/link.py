@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collector.config import IdentitySettings
 from collector.identities.accounts import Account, Reads
@@ -15,8 +16,7 @@ HOW = ("okta", "email", "override", "service_account", "unlinked")
 override, a declared service account (never a person), or not at all."""
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """One account and the person it belongs to (None: a service account or unlinked), how the
     link was made, and why it is unlinked when it is."""
 
@@ -84,17 +84,22 @@ def link_accounts(reads: Reads, identities: IdentitySettings) -> Directory:
         if account.email is None:
             unlinked.append(Link(account, None, "unlinked", "the Okta account has no email"))
             continue
-        person = people.setdefault(account.email, Person(account.email))
+        person = people.get(account.email)
+        if person is None:
+            person = people[account.email] = Person(account.email)
         person.links.append(Link(account, account.email, "okta"))
         okta_by_person.setdefault(account.email, []).append(account)
     has_okta = reads.read_at.get("okta") is not None
     for system in ("github", "aws"):
         overrides = identities.overrides.get(system, {})
+        services = {n.removeprefix(f"{system}:") for n in identities.service_accounts
+                    if ":" not in n or n.startswith(f"{system}:")}
         for account in reads.accounts.get(system, ()):
-            if identities.is_service_account(system, account.name):
+            lowered = account.name.lower()
+            if lowered in services:
                 service.append(Link(account, None, "service_account"))
                 continue
-            override = overrides.get(account.name.lower())
+            override = overrides.get(lowered)
             email, how = (override, "override") if override else (account.email, "email")
             if email is None:
                 source = "SAML identity email" if system == "github" else '"email" tag'
@@ -103,7 +108,10 @@ def link_accounts(reads: Reads, identities: IdentitySettings) -> Directory:
             elif email not in people and has_okta:
                 unlinked.append(Link(account, None, "unlinked", f"{email} ({how}) matches no Okta user"))
             else:
-                people.setdefault(email, Person(email)).links.append(Link(account, email, how))
+                person = people.get(email)
+                if person is None:
+                    person = people[email] = Person(email)
+                person.links.append(Link(account, email, how))
     for email, accounts in okta_by_person.items():
         people[email].left_at = _left_at(accounts)
     return Directory(dict(sorted(people.items())), tuple(unlinked), tuple(service), reads, has_okta)
