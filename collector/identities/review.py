@@ -87,11 +87,25 @@ def _quarter(settings: Settings, quarter: str | None, now: datetime) -> tuple[st
     return window.id, Period(format_ts(window.start), format_ts(window.end), window.start, window.end)
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A worksheet cell a spreadsheet shows as text: vendor text starting like a formula (an Okta
+    login ``=2+3@acme.example``) gets a leading ``'`` (OWASP's CSV-injection defence)."""
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+def _uncell(value: str) -> str:
+    """The value `_cell` quoted, whether the file kept the ``'`` or a spreadsheet dropped it."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA) else value
+
+
 def _worksheet(rows: list[dict[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue().encode()
 
 
@@ -131,7 +145,10 @@ def _campaigns(store: Store, blobs: BlobStore) -> dict[str, Campaign]:
         sha = str(body["data"]["file_sha256"])
         with blobs.open(sha) as stream:
             data = stream.read()
-        rows = {row["account"]: row for _, row in _read_csv(data, f"worksheet {sha}")}
+        rows = {}
+        for _, cells in _read_csv(data, f"worksheet {sha}"):
+            row = {k: _uncell(v) for k, v in cells.items()}
+            rows[row["account"]] = row
         found[match.group(1)] = Campaign(match.group(1), match.group(2), match.group(3), body["observed_at"],
                                          record_id, sha, rows)
     return found
@@ -245,7 +262,7 @@ def import_decisions(settings: Settings, store: Store, blobs: BlobStore, path: P
         if campaign is None:
             raise InputError(f"{where}: campaign {row.get('campaign', '')!r} was never started "
                              "(collector review start)")
-        population_row = campaign.rows.get(row.get("account", ""))
+        population_row = campaign.rows.get(_uncell(row.get("account", "")))
         if population_row is None:
             raise InputError(f"{where}: account {row.get('account', '')!r} is not in the population of "
                              f"{campaign.id}")

@@ -165,3 +165,19 @@ def test_a_revocation_still_active_after_the_grace_is_an_exception(env: IdEnv) -
         "grace": "1w", "revokes": 2, "done": 1, "pending": 0, "overdue": 1, "reads": None}
     status = campaign_status(env.settings, env.store, open_files(env.settings), now=NOW + 8 * DAY)
     assert status[0]["revocations"] == {"done": 1, "pending": 0, "overdue": 1}
+
+
+def test_vendor_text_that_looks_like_a_formula_is_quoted_and_still_matches(sqlite_env: IdEnv) -> None:
+    """An Okta login starting with '=' is written as text ('=...) in the worksheet; a decision on
+    it, with the quote kept or dropped by a spreadsheet, is stored against the Okta user id."""
+    store_read(sqlite_env.store, "okta.users", [okta("00u9", "=2+3@acme.example"),
+                                                 okta("00u1", "alice@acme.example")], NOW)
+    sheet = sqlite_env.dir / "okta.csv"
+    blobs = open_files(sqlite_env.settings)
+    start_review(sqlite_env.settings, sqlite_env.store, blobs, "okta", quarter="2026-Q4", out=sheet, now=NOW)
+    assert "okta-2026-Q4,okta,'=2+3@acme.example,'=2+3@acme.example,okta," in sheet.read_text()
+    decided = sqlite_env.dir / "decided.csv"
+    decided.write_text("campaign,account,decision,comment\nokta-2026-Q4,=2+3@acme.example,revoke,odd\n")
+    import_decisions(sqlite_env.settings, sqlite_env.store, blobs, decided, "lead@acme.example", now=NOW)
+    (decision,) = records_of(sqlite_env.store, "manual.attestations").values()
+    assert decision["data"]["account"] == "=2+3@acme.example" and decision["data"]["account_key"] == "00u9"
