@@ -10,6 +10,7 @@ any check over stored state must do. Usage: python bench/identities.py [--record
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -86,12 +87,12 @@ def _seed_decisions(settings: Any, store: Any, count: int) -> None:
 
 
 def _baseline(store: Any) -> int:
-    from storage.manual_queries import latest_read
+    from storage.identity_queries import newest_read
 
     parsed = 0
     with store.engine.connect() as conn:
         for stream in ("okta.users", "github.members", "aws.iam_users"):
-            _, bodies = latest_read(conn, stream)
+            _, bodies = newest_read(conn, stream)
             parsed += sum(1 for body in bodies if orjson.loads(body))
     return parsed
 
@@ -127,6 +128,8 @@ def main() -> None:
           f"{len(found)} runs): {checks:.2f} s ({checks_cpu:.2f} s CPU)  [bar: < 2 s]")
     for stream, count in found.items():
         print(f"  {stream}: {count:,} records")
+    # On a shared machine wall time is CPU time times the contention: the load says how much.
+    print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
