@@ -75,7 +75,7 @@ class _Reader:
         try:
             page: dict[str, Any] = getattr(self.iam, method)(**params)
         except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity" and operation != "ListUsers":
                 raise _Gone(operation) from exc
             raise as_connector_error(exc, f"iam:{operation} in {self.where}") from exc
         body = self.capture.take()
