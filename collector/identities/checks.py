@@ -12,7 +12,7 @@ from collector.catalog import Catalog, Filing
 from collector.config import Settings
 from collector.durations import format_duration
 from collector.identities.accounts import ACCOUNT_STREAMS, Reads, read_accounts
-from collector.identities.decisions import read_decisions, revocations
+from collector.identities.decisions import Decision, read_decisions, revocations
 from collector.identities.link import Directory, link_accounts
 from collector.manual.streams import prepared_item
 from collector.pipeline import Pipeline, RunResult
@@ -110,7 +110,7 @@ def orphan_findings(directory: Directory, settings: Settings) -> Iterator[Findin
         "reads": {s: directory.reads.read_at.get(s) for s in ("github", "aws")}})
 
 
-def revocation_findings(reads: Reads, decisions: Iterable[Any], settings: Settings) -> Iterator[Finding]:
+def revocation_findings(reads: Reads, decisions: Iterable[Decision], settings: Settings) -> Iterator[Finding]:
     """Per ``revoke`` decision not yet carried out: an exception when overdue (still active in a
     read made more than ``revoke_grace`` after the decision), a record (status ok) while pending;
     then one summary with the counts (done ones are counted, the account streams' reads show them)."""
