@@ -110,7 +110,8 @@ def collect(
     on_done: Callable[[RunResult], None] | None = None,
     stop: Event | None = None,
 ) -> list[RunResult]:
-    """Run each planned stream once; a failing stream never stops the others."""
+    """Run each planned stream once; a failing stream never stops the others. Then the derived
+    identity checks whose inputs were collected run, each as its own run (in the list too)."""
     planned = plan_streams(settings, requested)
     names = list(dict.fromkeys(p.connector for p in planned))
     check_secrets(settings, names, env)
@@ -137,6 +138,11 @@ def collect(
     finally:
         for connector in opened.values():
             connector.close()
+    if not pipeline.stop.is_set():
+        # Derived checks over what this collection stored (identity.*): each is its own run.
+        from collector.identities import run_identity_checks
+
+        results += run_identity_checks(settings, store, [r.stream for r in results if r.status != "failed"])
     return results
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "DaemonSettings",
     "DigestSettings",
     "FilesSettings",
+    "IdentitySettings",
     "IntakeSettings",
     "PeopleRequirement",
     "PeopleSettings",
@@ -190,6 +191,8 @@ class Settings:
     files: FilesSettings = field(default_factory=FilesSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
+    # A lambda: IdentitySettings is defined below, with its loader, in the [identities] block.
+    identities: IdentitySettings = field(default_factory=lambda: IdentitySettings())  # noqa: PLW0108
     connectors: Mapping[str, ConnectorConfig] = field(default_factory=dict)
     filing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     controls_library: str = ""
@@ -450,7 +453,8 @@ def _check_schedule(file: str, schedule: str) -> None:
 MANUAL_STREAMS = ("manual.documents", "manual.attestations")
 """The built-in streams of evidence people bring (documents and attestations)."""
 
-DERIVED_STREAMS = ("people.coverage",)
+DERIVED_STREAMS = ("people.coverage", "identity.offboarding", "identity.orphans",
+                   "identity.revocations")
 """Built-in streams computed from stored records (never a document type's evidence)."""
 
 
@@ -656,6 +660,78 @@ def _load_filing(file: str, table: Any, registry: Registry,
                     problems.add(ConfigError(file, key, f'unknown criterion "{criterion}"'))
     problems.raise_any()
     return filing
+# --- [identities] (people across systems) -------------------------------------------------------
+
+IDENTITY_SYSTEMS = ("github", "aws")
+"""The systems whose account names ``[identities.overrides.<system>]`` may link to an email."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentitySettings:
+    """``[identities]``: how accounts link to people (an email) beyond the source's own email.
+
+    ``overrides`` maps a system (``github``: a login, ``aws``: an IAM user name, both lowercased)
+    to the person's email; ``service_accounts`` are account names (``name`` in any system, or
+    ``github:name`` / ``aws:name``) that never count as people. An account still active more than
+    ``offboarding_grace`` after its person left Okta, or more than ``revoke_grace`` after a review
+    decided to revoke it, is an exception."""
+
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    service_accounts: tuple[str, ...] = ()
+    offboarding_grace: timedelta = timedelta(hours=24)
+    revoke_grace: timedelta = timedelta(days=7)
+
+    def is_service_account(self, system: str, name: str) -> bool:
+        """Whether ``name`` in ``system`` is a declared service account (case-insensitive)."""
+        lowered = name.lower()
+        return lowered in self.service_accounts or f"{system}:{lowered}" in self.service_accounts
+
+
+_EMAIL_TEXT = re.compile(r"[^@\s/]+@[^@\s/.]+(\.[^@\s/.]+)+")
+
+
+def _load_identities(file: str, table: Any) -> IdentitySettings:
+    """``[identities]`` and its ``[identities.overrides.github|aws]`` tables of name = email."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, "identities", "expected a table")
+    known = ("overrides", "service_accounts", "offboarding_grace", "revoke_grace")
+    for key in table:
+        if key not in known:
+            raise ConfigError(file, f"identities.{key}", f"unknown key (known keys: {', '.join(known)})")
+    raw_overrides = table.get("overrides", {})
+    if not isinstance(raw_overrides, dict):
+        raise ConfigError(file, "identities.overrides", "expected tables like [identities.overrides.github]")
+    overrides: dict[str, dict[str, str]] = {}
+    for system, names in raw_overrides.items():
+        where = f"identities.overrides.{system}"
+        if system not in IDENTITY_SYSTEMS:
+            raise ConfigError(file, where, f"unknown system (known: {', '.join(IDENTITY_SYSTEMS)})")
+        if not isinstance(names, dict):
+            raise ConfigError(file, where, 'expected a table of account name = "email"')
+        linked: dict[str, str] = {}
+        for name, email in names.items():
+            value = _coerce(file, f"{where}.{name}", str, email).strip().lower()
+            if not _EMAIL_TEXT.fullmatch(value):
+                raise ConfigError(file, f"{where}.{name}", f"{email!r} is not an email address")
+            if name.lower() in linked:
+                raise ConfigError(file, f"{where}.{name}", "this account is linked twice (names are "
+                                                           "case-insensitive)")
+            linked[name.lower()] = value
+        overrides[system] = linked
+    services = _coerce(file, "identities.service_accounts", tuple[str, ...],
+                       table.get("service_accounts", []))
+    for index, name in enumerate(services):
+        system, sep, rest = name.partition(":")
+        if not name.strip() or (sep and (system not in IDENTITY_SYSTEMS or not rest)):
+            raise ConfigError(file, f"identities.service_accounts[{index}]",
+                              f'expected an account name or "github:name" / "aws:name", got {name!r}')
+    durations = {}
+    for key, default in (("offboarding_grace", "24h"), ("revoke_grace", "7d")):
+        durations[key] = _coerce(file, f"identities.{key}", timedelta, table.get(key, default))
+    return IdentitySettings(overrides=overrides,
+                            service_accounts=tuple(s.strip().lower() for s in services), **durations)
+
+# --- end [identities] ---------------------------------------------------------------------------
 
 
 def load_settings(path: Path) -> Settings:
@@ -678,7 +754,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(file, None, "invalid TOML: arrays or tables nested too deeply") from None
 
     sections = {"storage", "windows", "signing", "digest", "daemon", "connectors", "filing",
-                "controls", "scope", "files", "intake", "people", "seal"}
+                "controls", "scope", "files", "intake", "people", "seal", "identities"}
     # Every section is loaded even after one fails (a failed one falls back to its defaults), so
     # one run reports every problem of the file. A section's loader appends to `problems`.
     problems = ConfigProblems()
@@ -734,6 +810,8 @@ def load_settings(path: Path) -> Settings:
     # [people] names the library's document types: checked only against a library that loaded.
     people = PeopleSettings() if loaded_library is None else problems.load(
         lambda: _load_people(file, doc.get("people", {}), library), PeopleSettings())
+    identities = problems.load(lambda: _load_identities(file, doc.get("identities", {})),
+                               IdentitySettings())
     problems.raise_any()
 
     return Settings(
@@ -752,5 +830,6 @@ def load_settings(path: Path) -> Settings:
         files=files,
         intake=intake,
         people=people,
+        identities=identities,
         registry=registry,
     )

@@ -53,6 +53,14 @@ type = "training"
 item = "Security awareness"
 every = "1y"
 
+# People across systems: a GitHub login without a SAML identity linked by hand, and the
+# accounts no person holds. contractor-kim (an outside collaborator) stays an orphan.
+[identities]
+service_accounts = ["ci-deploy", "svc-deploy"]
+
+[identities.overrides.github]
+frank = "frances.allen@example.com"
+
 # The starter control library (`collector controls init` copies it for tailoring) judged on the
 # security and availability criteria: CC1.1-CC9.2 and A1.1-A1.3, 36 in all.
 [scope]
@@ -105,6 +113,8 @@ class DemoResult:
     attestations: int = 0
     people_missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Who misses which requirement (``type item``) at the demo's people check."""
+    review: Any = None
+    """The demo's access review (``collector.identities.demo.DemoReview``)."""
     seconds: float = 0.0
     endpoints: list[str] = field(default_factory=list)
 
@@ -167,6 +177,11 @@ def run_demo(directory: Path | None = None, *, now: datetime | None = None,
             )
             say("[3/7] adding a policy, its acknowledgements, a training export and a restore test")
             _add_documents(settings, store, root / "documents", now, result)
+            say("      and an AWS access review made 10 days ago, one revocation not carried out")
+            from collector.identities.demo import seed_review
+            from collector.manual import open_files
+
+            result.review = seed_review(settings, store, open_files(settings), root / "reviews", now)
             result.records = store.record_counts()
             result.exceptions = Counter(store.filing_counts(status="exception"))
             say("[4/7] writing the digest of the last complete week")
@@ -314,6 +329,8 @@ def print_report(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"Documents:  {len(result.documents)} stored write-once in {result.directory / 'files'}; "
         f"{result.attestations} attestations point to their CSV exports",
         *(f"            missing {req}: {', '.join(who)}" for req, who in result.people_missing.items()),
+        *([f"Review:     {result.review.started.campaign.id}: {result.review.decisions} decisions "
+           f"(collector review status)"] if result.review is not None else []),
         f"Everything is in {result.directory} (config: {result.config})",
         f"Digest:     {result.digest.get('html')}",
         f"            {result.digest.get('md')}",

@@ -35,6 +35,7 @@ from collector.digest.manual import (
     documents_received,
     people_coverage,
 )
+from collector.digest.people import identities_section
 from collector.digest.text import clean_tree
 from collector.durations import format_duration
 from collector.records import format_ts, parse_ts
@@ -320,6 +321,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         attested = {"week": attestation_counts(conn, start, end),
                     "window": attestation_counts(conn, window_start, end)}
         people = people_coverage(conn, library, format_ts(now))
+        identities = identities_section(conn, start, end)
 
     states = evaluate_controls(library, reading.control_evidence(library, "week"), week.end)
     states_window = evaluate_controls(library, reading.control_evidence(library, "window"), week.end)
@@ -366,6 +368,7 @@ def build_digest(store: Store, scope: DigestScope, now: datetime) -> dict[str, A
         "documents": {"received_week": received, "due": documents_due(states)},
         "attestations": attested,
         "people": people,
+        "identities": identities,
         "library": {"source": _library_name(library), "controls": len(library)},
         "timezone": scope.zone,
         "week_start": start,

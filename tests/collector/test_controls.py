@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.catalog import Catalog
+from collector.config import DERIVED_STREAMS
 from collector.controls import (
     Control,
     ControlEvidence,
@@ -29,10 +30,11 @@ from collector.errors import ConfigError
 from connectors.sdk.registry import discover
 
 CATALOG = Catalog.builtin()
-# The built-in connectors' streams, plus the two manual streams the documents work adds.
+# The built-in connectors' streams, plus the two manual streams the documents work adds and the
+# derived streams (people coverage, the identity checks).
 STREAMS = frozenset(
     {sid for name, c in discover().connectors.items() if name != "synthetic" for sid in c.stream_ids()}
-    | {"manual.documents", "manual.attestations"}
+    | {"manual.documents", "manual.attestations"} | set(DERIVED_STREAMS)
 )
 AS_OF = datetime(2026, 11, 30, tzinfo=UTC)
 
