@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
 from connectors.sdk.rawjson import split_member
 
-__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "TrailEvent", "event_key", "parse_log_file"]
+__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "PrefetchStats", "TrailEvent", "event_key",
+           "parse_log_file"]
 
 _SIGN_IN = "signin.amazonaws.com"
 # IAM Identity Center's sign-ins (UserAuthentication of an IdentityCenterUser) are the human
@@ -80,6 +82,21 @@ class TrailEvent:
 
 class _Unreadable(Exception):
     """A log file that cannot be decompressed or parsed."""
+
+
+_Read = tuple[list[tuple[dict[str, Any], bytes]], str]
+"""One object read: its records with their exact bytes, and the object's SHA-256."""
+
+
+@dataclass(slots=True)
+class PrefetchStats:
+    """How far reading ran ahead of storing in one fetch: objects whose read started, objects
+    the stream took, and the most that were ever started and not yet taken (``<= depth``)."""
+
+    depth: int
+    started: int = 0
+    taken: int = 0
+    most_ahead: int = 0
 
 
 def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
@@ -160,6 +177,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     name = "cloudtrail"
     kinds = frozenset({"access_log", "access_change", "config_state"})
     mode = "events"
+    prefetch_stats: PrefetchStats | None = None
+    """The last fetch's read-ahead figures (set when a fetch reads objects)."""
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         cfg = self.config
@@ -181,18 +200,16 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             except ConnectorError as exc:
                 failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
         held: set[str] = set()
-        for (prefix, key), fetched in self._fetch_in_order(s3, bucket, plan):
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan):
+            if isinstance(fetched, _Unreadable):
+                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
+                held.add(prefix)
+                continue
             if isinstance(fetched, Exception):
                 failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
-            body, digest = fetched
-            try:
-                records = parse_log_file(body)
-            except _Unreadable as exc:
-                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {exc}"))
-                held.add(prefix)
-                continue
+            records, digest = fetched
             late = False
             by_services = 0
             unreadable: list[ItemFailure] = []
@@ -280,38 +297,73 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _fetch_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
-                        ) -> Iterator[tuple[tuple[str, str], tuple[bytes, str] | Exception]]:
-        """GET the planned objects with a small thread pool, yielding them in plan (key) order."""
+    def _get_object(self, s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
+        """GET one log object: its bytes as stored and their SHA-256 (hex); S3 errors as raised."""
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body, hashlib.sha256(body).hexdigest()
 
-        def get(key: str) -> tuple[bytes, str] | Exception:
+    def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
+        """How one object is read, in a worker thread: GET, hash, gunzip and parse. Returns the
+        records (with their exact bytes) and the object's SHA-256; ``_Unreadable`` for a file
+        that cannot be read, S3 errors as raised."""
+        body, digest = self._get_object(s3, bucket, key)
+        return parse_log_file(body), digest
+
+    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
+                       ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
+        """Read the planned objects with a small thread pool, yielding them in plan (key) order.
+
+        Fetching and parsing (gunzip and the JSON scan, in ``_read_object``) run in the pool
+        while the caller normalises and stores the previous objects. At most
+        ``prefetch_depth`` objects are submitted and not yet taken by the caller, so memory
+        holds at most that many parsed files whatever the plan's length; ``prefetch_stats``
+        records the most that were ever ahead (for tests: a bound, not a timing).
+        """
+
+        def read(key: str) -> _Read | Exception:
+            with lock:
+                stats.started += 1
+                stats.most_ahead = max(stats.most_ahead, stats.started - stats.taken)
             try:
-                body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                return self._read_object(s3, bucket, key)
+            except _Unreadable as exc:
+                return exc
             except Exception as exc:
                 try:
                     return as_connector_error(exc, f"s3:GetObject {key}")
                 except Exception as bug:
                     return bug
-            return body, hashlib.sha256(body).hexdigest()
 
-        workers = self.config.cloudtrail_workers
-        pending: deque[tuple[tuple[str, str], Future[tuple[bytes, str] | Exception]]] = deque()
+        depth = self.prefetch_depth
+        stats = self.prefetch_stats = PrefetchStats(depth)
+        lock = threading.Lock()
+        pending: deque[tuple[tuple[str, str], Future[_Read | Exception]]] = deque()
         upcoming = iter(plan)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudtrail-get") as pool:
+        with ThreadPoolExecutor(max_workers=self.config.cloudtrail_workers,
+                                thread_name_prefix="cloudtrail-read") as pool:
             try:
                 for entry in upcoming:
-                    pending.append((entry, pool.submit(get, entry[1])))
-                    if len(pending) >= workers * 2:
+                    pending.append((entry, pool.submit(read, entry[1])))
+                    if len(pending) >= depth:
                         break
                 while pending:
                     entry, future = pending.popleft()
+                    result = future.result()
+                    with lock:
+                        stats.taken += 1
                     following = next(upcoming, None)
                     if following is not None:
-                        pending.append((following, pool.submit(get, following[1])))
-                    yield entry, future.result()
+                        pending.append((following, pool.submit(read, following[1])))
+                    yield entry, result
+                    del result  # the parsed file is the caller's now; hold no reference here
             finally:
                 for _, future in pending:
                     future.cancel()
+
+    @property
+    def prefetch_depth(self) -> int:
+        """How many objects may be read ahead of the one being stored: two per worker."""
+        return 2 * self.config.cloudtrail_workers
 
     # -- normalising -------------------------------------------------------------------------
 
