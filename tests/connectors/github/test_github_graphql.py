@@ -14,6 +14,7 @@ from collector.collect import collect
 from collector.config import load_settings
 from collector.logs import configure_logging
 from connectors.github import GithubConfig
+from connectors.github import _client as github_client
 from sandbox._http import Status
 from sandbox.github import FakeGithub
 from storage import Store
@@ -91,9 +92,12 @@ def test_graphql_costs_a_query_per_hundred_pulls_per_repository(tmp_path: Path, 
     store.close()
 
 
-def test_a_server_without_graphql_is_read_through_rest_and_logged_once(tmp_path: Path, fake: FakeGithub) -> None:
+def test_a_server_without_graphql_is_read_through_rest_and_logged_once(
+        tmp_path: Path, fake: FakeGithub, monkeypatch: pytest.MonkeyPatch) -> None:
     """When /graphql answers 404 the stream falls back to REST, stores the REST records, logs the
     fallback once, and later runs in the process do not ask GraphQL again."""
+    # The process-wide memory of servers without GraphQL, emptied after the test (ports are reused).
+    monkeypatch.setattr(github_client, "_NO_GRAPHQL", set())
     rest_store, _ = _store_of(tmp_path / "rest", fake, "rest")
     fake.graphql_enabled = False
     out = io.StringIO()
