@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -12,16 +13,20 @@ from typing import Any
 
 __all__ = [
     "ACCOUNT",
+    "IAM_PEOPLE",
+    "IAM_SERVICE_USERS",
     "MEMBER_ACCOUNT",
     "ORG_ID",
     "TrailSeed",
     "TrailShapes",
+    "delete_user",
     "event",
     "log_file",
     "log_key",
     "seed_all",
     "seed_cloudtrail",
     "seed_iam",
+    "seed_people",
     "seed_rds",
     "seed_rds_clusters",
     "seed_trail_shapes",
@@ -349,6 +354,60 @@ def seed_iam(iam: Any) -> dict[str, str | None]:
     iam.create_user(UserName="svc-deploy")
     iam.create_access_key(UserName="svc-deploy")
     return {"alice": None, "bob": "IAM user has a console password and no MFA", "svc-deploy": None}
+
+
+IAM_PEOPLE = {"alice": "ada.lovelace@example.com", "bob": "barbara.liskov@example.com",
+              "dritchie": "dennis.ritchie@example.com"}
+"""IAM users tagged ``email`` with their person's Okta login (dritchie: DEPROVISIONED in Okta)."""
+IAM_SERVICE_USERS = ("ci-deploy", "svc-deploy")
+"""IAM users no person holds (access keys only, no tag): the demo declares them service accounts."""
+
+_ALLOW = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": %s, '
+          '"Resource": "*"}]}')
+
+
+def seed_people(iam: Any) -> dict[str, str | None]:
+    """After ``seed_iam``: tag alice and bob with their emails, add dritchie (console with MFA, an
+    active key, the engineers group) and the ci-deploy service user (a key and a deploy policy).
+    Returns the ``email`` tag per user name (None: untagged)."""
+    password = "Sandbox-Only-Passw0rd!"  # a fake account on a local fake  # noqa: S105
+    iam.create_group(GroupName="engineers")
+    read = iam.create_policy(PolicyName="engineering-read", PolicyDocument=_ALLOW % '"s3:GetObject"')
+    iam.attach_group_policy(GroupName="engineers", PolicyArn=read["Policy"]["Arn"])
+    iam.create_user(UserName="dritchie")
+    iam.create_login_profile(UserName="dritchie", Password=password)
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="dritchie")["VirtualMFADevice"]
+    iam.enable_mfa_device(UserName="dritchie", SerialNumber=device["SerialNumber"],
+                          AuthenticationCode1="123456", AuthenticationCode2="654321")
+    iam.create_access_key(UserName="dritchie")
+    iam.put_user_policy(UserName="dritchie", PolicyName="oncall-logs",
+                        PolicyDocument=_ALLOW % '"logs:GetLogEvents"')
+    for user, email in IAM_PEOPLE.items():
+        iam.tag_user(UserName=user, Tags=[{"Key": "email", "Value": email}, {"Key": "team", "Value": "eng"}])
+        iam.add_user_to_group(GroupName="engineers", UserName=user)
+    deploy = iam.create_policy(PolicyName="deploy", PolicyDocument=_ALLOW % '["ecs:UpdateService"]')
+    iam.create_user(UserName="ci-deploy")
+    iam.create_access_key(UserName="ci-deploy")
+    iam.attach_user_policy(UserName="ci-deploy", PolicyArn=deploy["Policy"]["Arn"])
+    return {**IAM_PEOPLE, **dict.fromkeys(IAM_SERVICE_USERS)}
+
+
+def delete_user(iam: Any, name: str) -> None:
+    """Delete IAM user ``name`` as an administrator must: its login profile, keys, MFA devices,
+    group memberships and policies first, then the user."""
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_login_profile(UserName=name)
+    for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+    for group in iam.list_groups_for_user(UserName=name)["Groups"]:
+        iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
+    for policy in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
+        iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
+    for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
+        iam.delete_user_policy(UserName=name, PolicyName=policy)
+    iam.delete_user(UserName=name)
 
 
 def seed_rds(rds: Any) -> dict[str, int]:

@@ -1,6 +1,6 @@
-"""A fake GitHub REST API on loopback (the endpoints PyGithub calls for PRs, branch protection
-and org 2FA) and the GraphQL query the connector sends for merged pull requests, with GitHub's
-rate-limit headers and its fault answers."""
+"""A fake GitHub API on loopback (the REST endpoints PyGithub calls for PRs, branch protection,
+org 2FA, members and outside collaborators, and GraphQL for the org's SAML identities and for
+merged pull requests), with GitHub's rate-limit headers and its fault answers."""
 
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ class FakeGithub(FakeServer):
             (rf"^/orgs/{o}$", self._org),
             (rf"^/orgs/{o}/repos$", self._org_repos),
             (rf"^/orgs/{o}/members$", self._members),
+            (rf"^/orgs/{o}/outside_collaborators$", self._outside_collaborators),
             (rf"^/repos/{o}/{r}$", self._repo),
             (rf"^/repos/{o}/{r}/pulls$", self._pulls),
             (rf"^/repos/{o}/{r}/pulls/(?P<number>\d+)$", self._pull),
@@ -104,6 +105,11 @@ class FakeGithub(FakeServer):
         self.graphql_enabled = True
         """False: ``POST /graphql`` answers 404, as a server without the GraphQL API does."""
         self.route("POST", r"^/graphql$", self._guarded(self._graphql))
+
+    def remove_member(self, login: str) -> None:
+        """Remove ``login`` from the org between requests (``GithubOrg.remove_member``)."""
+        with self.lock:
+            self.org.remove_member(login)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -228,15 +234,89 @@ class FakeGithub(FakeServer):
         repos = sorted(self.org.repos.values(), key=lambda r: r.id)
         return self._page(request, [self._repo_json(request.base_url, r) for r in repos])
 
-    def _members(self, request: Request) -> Response:
-        if request.params["owner"] != self.org.login:
-            return self._missing()
+    def _two_factor_filter(self, request: Request) -> Response | None:
+        """None when the ``filter`` argument may be served; else GitHub's refusal of it."""
         wanted = request.arg("filter", "all")
         if wanted not in ("all", "2fa_disabled"):
             return self._answer(422, {"message": "Validation Failed", "documentation_url": DOCS_URL})
+        if wanted == "2fa_disabled" and not self.org.owner_token:
+            return self._answer(422, {"message": "Only owners can use this filter.",
+                                      "documentation_url": f"{DOCS_URL}/orgs/members"})
+        return None
+
+    def _members(self, request: Request) -> Response:
+        if request.params["owner"] != self.org.login:
+            return self._missing()
+        refused = self._two_factor_filter(request)
+        if refused is not None:
+            return refused
+        role = request.arg("role", "all")
+        if role not in ("all", "admin", "member"):
+            return self._answer(422, {"message": "Validation Failed", "documentation_url": DOCS_URL})
+        wanted = request.arg("filter", "all")
         logins = sorted(login for login, has_2fa in self.org.members.items()
+                        if (wanted == "all" or not has_2fa)
+                        and (role == "all" or (login in self.org.admins) == (role == "admin")))
+        return self._page(request, [self._user(request.base_url, login) for login in logins])
+
+    def _outside_collaborators(self, request: Request) -> Response:
+        if request.params["owner"] != self.org.login:
+            return self._missing()
+        refused = self._two_factor_filter(request)
+        if refused is not None:
+            return refused
+        wanted = request.arg("filter", "all")
+        logins = sorted(login for login, has_2fa in self.org.outside_collaborators.items()
                         if wanted == "all" or not has_2fa)
         return self._page(request, [self._user(request.base_url, login) for login in logins])
+
+    def _graphql(self, request: Request) -> Response:
+        """``POST /graphql``: 404 when ``graphql_enabled`` is off; the merged-pull-requests query
+        goes to ``_pulls_graphql``, any other to ``_saml_graphql``."""
+        if not self.graphql_enabled:
+            return self._missing()
+        try:
+            body = request.json
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "pullRequests(" in str(body.get("query")):
+            return self._pulls_graphql(request)
+        return self._saml_graphql(request)
+
+    def _saml_graphql(self, request: Request) -> Response:
+        """The SAML GraphQL query the collector sends: ``organization(login).samlIdentityProvider
+        .externalIdentities(first, after)``, paged by an opaque cursor (the offset)."""
+        try:
+            body = request.json
+            query, variables = str(body["query"]), dict(body.get("variables") or {})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._answer(400, {"message": "Problems parsing JSON", "documentation_url": DOCS_URL})
+        if "samlIdentityProvider" not in query or "externalIdentities" not in query:
+            return self._answer(
+                200, {"errors": [{"message": "the fake answers the SAML identities query only"}]})
+        if variables.get("org") != self.org.login:
+            return self._answer(200, {"data": {"organization": None}, "errors": [{
+                "type": "NOT_FOUND", "path": ["organization"],
+                "message": "Could not resolve to an Organization with the login of "
+                           f"'{variables.get('org')}'.",
+            }]})
+        if not self.org.owner_token:
+            return self._answer(200, {"data": {"organization": {"samlIdentityProvider": None}}, "errors": [{
+                "type": "FORBIDDEN", "path": ["organization", "samlIdentityProvider"],
+                "message": "Resource not accessible by integration"}]})
+        if self.org.saml_emails is None:
+            return self._answer(200, {"data": {"organization": {"samlIdentityProvider": None}}})
+        first = min(100, max(1, int(variables.get("first") or 100)))
+        offset = int(variables.get("after") or 0)
+        linked = sorted(self.org.saml_emails.items())
+        nodes = [{"guid": f"guid-{login}", "samlIdentity": {"nameId": email, "emails": [{"value": email}]},
+                  "user": {"login": login}}
+                 for login, email in linked[offset:offset + first]]
+        more = offset + first < len(linked)
+        page = {"pageInfo": {"hasNextPage": more, "endCursor": str(offset + len(nodes)) if nodes else None},
+                "nodes": nodes}
+        return self._answer(200, {"data": {"organization": {"samlIdentityProvider": {
+            "ssoUrl": f"{WEB_URL}/sso/saml", "externalIdentities": page}}}})
 
     def _repo(self, request: Request) -> Response:
         repo = self._find_repo(request)
@@ -359,7 +439,7 @@ class FakeGithub(FakeServer):
 
     # -- GraphQL -------------------------------------------------------------------------
 
-    def _graphql(self, request: Request) -> Response:
+    def _pulls_graphql(self, request: Request) -> Response:
         """``POST /graphql``: the connector's merged-pull-requests query (``pullRequests`` of one
         repository with reviews and review-dismissed events), served from the same org as REST.
 
@@ -367,8 +447,6 @@ class FakeGithub(FakeServer):
         ``orderBy`` arguments; ``owner``, ``name``, ``first`` and ``after`` come as variables.
         Any other query is answered with a GraphQL error, as GitHub answers a query it cannot run.
         """
-        if not self.graphql_enabled:
-            return self._missing()
         try:
             payload = request.json
         except ValueError:

@@ -1,5 +1,5 @@
-"""The fake GitHub's data: an organisation with members' 2FA, repositories, pull requests with
-their reviews, and branch protection."""
+"""The fake GitHub's data: an organisation with members (role, 2FA, SAML identity), outside
+collaborators, repositories, pull requests with their reviews, and branch protection."""
 
 from __future__ import annotations
 
@@ -84,12 +84,33 @@ class GithubRepo:
 
 @dataclass
 class GithubOrg:
-    """An organisation: its 2FA requirement, members (login -> 2FA enabled) and repositories."""
+    """An organisation: its 2FA requirement, members (login -> 2FA enabled), the members who are
+    owners (``admins``), outside collaborators (login -> 2FA enabled), the SAML identity email of
+    each linked member (``saml_emails``; None: the org has no SAML provider) and repositories.
+
+    ``owner_token`` False answers as GitHub does a token that is not an org owner's: the
+    ``2fa_disabled`` filter and the SAML identities are refused.
+    """
 
     login: str
     two_factor_requirement_enabled: bool | None = True
     members: dict[str, bool] = field(default_factory=dict)
     repos: dict[str, GithubRepo] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+    outside_collaborators: dict[str, bool] = field(default_factory=dict)
+    saml_emails: dict[str, str] | None = None
+    owner_token: bool = True
+
+    def remove_member(self, login: str) -> None:
+        """Remove ``login`` from the org (member or outside collaborator) and unlink its SAML
+        identity, as an owner removing someone does; KeyError when it holds no such account."""
+        if login not in self.members and login not in self.outside_collaborators:
+            raise KeyError(login)
+        self.members.pop(login, None)
+        self.outside_collaborators.pop(login, None)
+        self.admins.discard(login)
+        if self.saml_emails is not None:
+            self.saml_emails.pop(login, None)
 
     def add_pull(
         self,

@@ -8,7 +8,22 @@ from random import Random
 
 from sandbox.github_data import GithubOrg, GithubRepo, GithubReview, Protection
 
-__all__ = ["KnownExceptions", "SeededOrg", "seed_org"]
+__all__ = ["DEPARTED", "OUTSIDE_COLLABORATOR", "SAML_EMAILS", "UNLINKED", "KnownExceptions", "SeededOrg",
+           "seed_org"]
+
+SAML_EMAILS = {
+    "alice": "ada.lovelace@example.com", "bob": "barbara.liskov@example.com",
+    "carol": "grace.hopper@example.com", "dave": "donald.knuth@example.com",
+    "erin": "edsger.dijkstra@example.com", "mallory": "margaret.hamilton@example.com",
+    "dmr": "dennis.ritchie@example.com",
+}
+"""Members linked to an identity of the org's SAML provider (the Okta logins of the Okta fake)."""
+DEPARTED = "dmr"
+"""Dennis Ritchie's login: DEPROVISIONED in the Okta fake long ago, still an org member here."""
+UNLINKED = "frank"
+"""A member with no SAML identity (the demo links it to frances.allen@example.com by an override)."""
+OUTSIDE_COLLABORATOR = "contractor-kim"
+"""An outside collaborator: no SAML identity, no email; an orphan unless the config names it."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,11 @@ def seed_org(
                              title="Work in progress")
     open_pull.closed_at = None
     api.pulls.sort(key=lambda p: p.number)
+    # People across systems (no random draw, so the pulls above stay as the seed made them).
+    org.members[DEPARTED] = True
+    org.admins = {"alice"}
+    org.outside_collaborators = {OUTSIDE_COLLABORATOR: True}
+    org.saml_emails = dict(SAML_EMAILS)
     known = KnownExceptions(
         pr_unreviewed=f"{login}/api#{unreviewed.number}",
         pr_self_approved=f"{login}/api#{self_approved.number}",

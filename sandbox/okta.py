@@ -5,18 +5,18 @@ from __future__ import annotations
 import base64
 import bisect
 import math
-import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from random import Random
 from typing import Any
 from urllib.parse import urlencode
 
 from sandbox._http import FakeServer, Handler, Request, Response, Status
-from sandbox.okta_data import OktaOrg, make_event, seed_org
+from sandbox.okta_data import OktaOrg, format_published, make_event, seed_org
 
 __all__ = ["DEFAULT_TOKEN", "FakeOkta", "RateLimit"]
 
@@ -210,11 +210,33 @@ class FakeOkta(FakeServer):
         who = {"id": user_id, "type": "User", "alternateId": profile.get("login"),
                "displayName": f"{profile.get('firstName')} {profile.get('lastName')}"}
         target = {**who, "detailEntry": None}
-        rng = random.Random(seq)  # noqa: S311 - fixture data, not security
+        rng = Random(seq)  # noqa: S311 - fixture data, not security
         now = datetime.fromtimestamp(self._clock(), UTC)
         event = make_event(rng, event_type, now, actor or who, [target], message="Update factor for user")
         self.add_events([event])
         return event
+
+    def set_status(self, login: str, status: str, at: datetime) -> dict[str, Any]:
+        """Move the user whose login is ``login`` to ``status`` (DEPROVISIONED, SUSPENDED, ACTIVE…)
+        at ``at``, as an admin does, and log the matching ``user.lifecycle.*`` event; returns the
+        user. KeyError when no user has that login."""
+        with self._data_lock:
+            user = next((u for u in self._users.values() if u["profile"]["login"] == login), None)
+        if user is None:
+            raise KeyError(login)
+        changed = {**user, "status": status, "statusChanged": format_published(at),
+                   "lastUpdated": format_published(at)}
+        self.put_user(changed)
+        event_type = {"DEPROVISIONED": "user.lifecycle.deactivate", "SUSPENDED": "user.lifecycle.suspend",
+                      "ACTIVE": "user.lifecycle.activate"}.get(status)
+        if event_type is not None:
+            rng = Random(f"{login}/{status}/{at.isoformat()}")  # noqa: S311 - fixture data, not security
+            admin = {"id": "00u1sandboxadmin0001", "type": "User", "alternateId": "admin@example.com",
+                     "displayName": "Sandbox Admin"}
+            target = {"id": user["id"], "type": "User", "alternateId": login, "displayName": login,
+                      "detailEntry": None}
+            self.add_events([make_event(rng, event_type, at, admin, [target], message=event_type)])
+        return changed
 
     @property
     def users(self) -> list[dict[str, Any]]:

@@ -17,10 +17,12 @@ from typing import Any
 from sandbox.aws_seed import (
     ACCOUNT,
     console_login,
+    delete_user,
     event,
     log_file,
     log_key,
     seed_iam,
+    seed_people,
     seed_rds,
     seed_rds_clusters,
     trail_shapes,
@@ -96,6 +98,9 @@ class SandboxWorld:
     seed: int = 7
     servers: list[Any] = field(default_factory=list)
     known: dict[str, Any] = field(default_factory=dict)
+    fakes: dict[str, Any] = field(default_factory=dict)
+    """The running fakes by name (``okta``, ``github``, ``jira``, ``backup``) and moto's URL (``aws``),
+    for a test to change the world between collections."""
 
     @property
     def days(self) -> int:
@@ -134,7 +139,28 @@ class SandboxWorld:
             self.servers.append(server)
         self.known["github"] = github_org.known
         self.known["jira"] = jira.cases
+        self.fakes.update(aws=aws_url, backup=backup, okta=okta, github=github, jira=jira)
         return WorldEndpoints(aws_url, backup.url, okta.url, github.url, jira.url)
+
+    # -- people across systems, changed at runtime ---------------------------------------------
+
+    def deactivate_okta_user(self, login: str, at: datetime | None = None,
+                             status: str = "DEPROVISIONED") -> None:
+        """Deactivate (or suspend) the Okta user ``login`` at ``at`` (default: now), with the
+        lifecycle event Okta logs for it."""
+        self.fakes["okta"].set_status(login, status, at or datetime.now(UTC))
+
+    def remove_github_member(self, login: str) -> None:
+        """Remove ``login`` from the GitHub org (member or outside collaborator)."""
+        self.fakes["github"].remove_member(login)
+
+    def delete_iam_user(self, name: str) -> None:
+        """Delete IAM user ``name`` in moto, with its credentials, groups and policies."""
+        import boto3
+
+        session = boto3.Session(aws_access_key_id=DEMO_ENV["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=DEMO_ENV["AWS_SECRET_ACCESS_KEY"], region_name=REGION)
+        delete_user(session.client("iam", endpoint_url=self.fakes["aws"]), name)
 
     def stop_all(self) -> None:
         """Stop every server this world started (safe to call twice)."""
@@ -170,9 +196,11 @@ class SandboxWorld:
         s3.create_bucket(Bucket=BUCKET)
         exceptions = self._seed_trail(s3)
         rds = session.client("rds", endpoint_url=url)
+        iam = session.client("iam", endpoint_url=url)
         return {
             "cloudtrail_exceptions": exceptions,
-            "iam": seed_iam(session.client("iam", endpoint_url=url)),
+            "iam": seed_iam(iam),
+            "iam_people": seed_people(iam),
             "rds": seed_rds(rds),
             "rds_clusters": seed_rds_clusters(rds),
         }

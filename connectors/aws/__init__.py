@@ -1,4 +1,4 @@
-"""AWS: CloudTrail access logs, IAM credential report (MFA), AWS Backup jobs, RDS backups."""
+"""AWS: CloudTrail access logs, IAM credential report (MFA), AWS Backup jobs, RDS backups, IAM users."""
 
 from connectors.aws.config import AwsConfig
 from connectors.aws.connector import AwsConnector

@@ -1,4 +1,4 @@
-"""The AWS connector: CloudTrail access logs, the IAM credential report, AWS Backup jobs, RDS backups."""
+"""The AWS connector: CloudTrail, the IAM credential report and users, Backup jobs, RDS backups."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from connectors.aws.backup_jobs import BackupJobsStream
 from connectors.aws.cloudtrail import CloudTrailStream
 from connectors.aws.config import AwsConfig
 from connectors.aws.credential_report import CredentialReportStream
+from connectors.aws.iam_users import IamUsersStream
 from connectors.aws.rds_snapshots import RdsSnapshotsStream
 from connectors.sdk.base import Connector, HttpOptions
 
@@ -31,7 +32,8 @@ class AwsConnector(Connector[AwsConfig, AwsAccess]):
 
     name = "aws"
     config_type = AwsConfig
-    stream_types = (CloudTrailStream, CredentialReportStream, BackupJobsStream, RdsSnapshotsStream)
+    stream_types = (CloudTrailStream, CredentialReportStream, BackupJobsStream, RdsSnapshotsStream,
+                    IamUsersStream)
 
     def __init__(
         self,

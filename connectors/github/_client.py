@@ -1,5 +1,6 @@
 """PyGithub wired for collection: a tuned GithubRetry, typed errors, per-request transport retries,
-and the reads the streams share (the org, its repositories, a branch's protection).
+and the reads the streams share (the org, its repositories, a branch's protection, the org's SAML
+identities through GraphQL).
 
 Importing this module imports PyGithub; the connector imports it only when it opens its session,
 so listing streams or loading the config does not pay for it.
@@ -35,12 +36,27 @@ from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
 from connectors.sdk.retry import RETRY_STATUSES, emit
 
-__all__ = ["GithubClient", "GraphqlUnavailable", "build_retry", "translate"]
+__all__ = ["SAML_QUERY", "GithubClient", "GraphqlUnavailable", "build_retry", "translate"]
 
 T = TypeVar("T")
 G = TypeVar("G", bound=GithubObject)
 
 NAME = "github"
+
+SAML_QUERY = """
+query($org: String!, $first: Int!, $after: String) {
+  organization(login: $org) {
+    samlIdentityProvider {
+      externalIdentities(first: $first, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { guid samlIdentity { nameId emails { value } } user { login } }
+      }
+    }
+  }
+}
+"""
+"""The org's SAML identities (owner only): each linked GitHub login with its IdP name id and emails."""
+_SAML_PAGES = 1000  # 100,000 identities: a cursor that never ends is a bug, not an org
 
 log = structlog.get_logger("connectors.github")
 
@@ -51,6 +67,7 @@ _NO_GRAPHQL_LOCK = threading.Lock()
 
 class GraphqlUnavailable(Exception):
     """The server has no GraphQL API (GitHub answered 404 on ``/graphql``): read through REST."""
+
 
 # urllib3 retries connection failures, 5xx, 429 and rate-limit 403s inside one request. A
 # body cut short after the headers arrived surfaces later, from requests, as one of these:
@@ -93,6 +110,9 @@ def _message(exc: GithubException) -> str:
     data = exc.data
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])[:200]
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # a GraphQL answer
+        return str(errors[0].get("message") or errors[0].get("type") or "")[:200]
     return ""
 
 
@@ -131,6 +151,7 @@ class GithubClient:
     ) -> None:
         self.env_var = env_var
         self.options = options
+        self.per_page = per_page
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.api = github.Github(
@@ -235,6 +256,29 @@ class GithubClient:
     def organization(self, org: str) -> Organization:
         """The organisation ``org`` (one request)."""
         return self.call(lambda: self.api.get_organization(org), f"GET /orgs/{org}")
+
+    def saml_identities(self, org: str) -> list[dict[str, Any]] | None:
+        """Every external identity node of ``org``'s SAML provider (GraphQL, ``per_page`` a page), or
+        None when the org has no SAML provider; a GraphQL error (not an owner, no SAML on the
+        plan) is a FatalError naming it."""
+        nodes: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(_SAML_PAGES):
+            variables = {"org": org, "first": self.per_page, "after": after}
+            _, answer = self.call(functools.partial(self.api.requester.graphql_query, SAML_QUERY, variables),
+                                  "POST /graphql organization.samlIdentityProvider")
+            provider = ((answer.get("data") or {}).get("organization") or {}).get("samlIdentityProvider")
+            if provider is None:
+                return None
+            page = provider.get("externalIdentities") or {}
+            nodes.extend(n for n in page.get("nodes") or [] if isinstance(n, dict))
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return nodes
+            if not info.get("endCursor") or info.get("endCursor") == after:
+                raise FatalError(f"{NAME}: the SAML identities page cursor did not advance ({after!r})")
+            after = str(info["endCursor"])
+        raise FatalError(f"{NAME}: more than {_SAML_PAGES} pages of SAML identities")
 
     def repositories(self, org: str, repos: tuple[str, ...] = ()) -> Iterator[Repository]:
         """The repositories named in ``repos`` (``<repo>`` or ``<org>/<repo>``), else every

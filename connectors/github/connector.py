@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connectors.github.config import GithubConfig
+from connectors.github.members import Members
 from connectors.github.streams import BranchProtection, OrgSettings, PullRequests
 from connectors.sdk.base import Connector
 
@@ -19,7 +20,7 @@ class GithubConnector(Connector[GithubConfig, "GithubClient"]):
 
     name = "github"
     config_type = GithubConfig
-    stream_types = (PullRequests, BranchProtection, OrgSettings)
+    stream_types = (PullRequests, BranchProtection, OrgSettings, Members)
 
     def open_session(self) -> GithubClient:
         """The client (AuthError naming the variable when the token is unset)."""

@@ -199,15 +199,19 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                                                "users": {k: list(v) for k, v in kept.items()}}]})
 
     def normalise(self, item: SourceItem) -> Normalised:
-        """Login, status, last login and each factor's type, provider and status; never the
-        profile beyond the login, never factor profiles (phone numbers, device names)."""
+        """Login, email (``profile.email``, None when absent: it links the person to accounts
+        elsewhere), status, last login and each factor's type, provider and status; never the
+        rest of the profile, never factor profiles (phone numbers, device names)."""
         user: dict[str, Any] = item.obj["user"]
         factors: list[dict[str, Any]] | None = item.obj["factors"]
-        login = (user.get("profile") or {}).get("login")
+        profile = user.get("profile") or {}
+        login = profile.get("login")
+        email = profile.get("email")
         status = user.get("status")
         data: dict[str, Any] = {
             "user_id": user["id"],
             "login": login,
+            "email": email if isinstance(email, str) and email else None,
             "status": status,
             "last_login": user.get("lastLogin"),
             "status_changed": user.get("statusChanged"),

@@ -33,6 +33,7 @@ KINDS = frozenset(
         "config_state",
         "backup_result",
         "incident",
+        "account",
         "document",
         "attestation",
     }

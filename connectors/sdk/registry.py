@@ -33,8 +33,8 @@ BUILTIN: dict[str, str] = {
 
 BUILTIN_STREAMS: dict[str, tuple[str, ...]] = {
     "synthetic": ("events", "users"),
-    "aws": ("cloudtrail", "iam_credential_report", "backup_jobs", "rds_snapshots"),
-    "github": ("pull_requests", "branch_protection", "org_settings"),
+    "aws": ("cloudtrail", "iam_credential_report", "backup_jobs", "rds_snapshots", "iam_users"),
+    "github": ("pull_requests", "branch_protection", "org_settings", "members"),
     "jira": ("change_tickets", "incidents"),
     "okta": ("system_log", "users"),
 }

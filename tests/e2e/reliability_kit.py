@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # State streams store a new record per read (observed_at = read time): compare them by what
 # was read, not by record id. aws.rds_snapshots mixes snapshots (events) with retention reads.
 STATE_STREAMS = frozenset({
-    "okta.users", "aws.iam_credential_report", "aws.rds_snapshots",
-    "github.branch_protection", "github.org_settings",
+    "okta.users", "aws.iam_credential_report", "aws.rds_snapshots", "aws.iam_users",
+    "github.branch_protection", "github.org_settings", "github.members",
 })
 ALL_STREAMS = (
-    "aws.cloudtrail", "aws.iam_credential_report", "aws.backup_jobs", "aws.rds_snapshots",
+    "aws.cloudtrail", "aws.iam_credential_report", "aws.backup_jobs", "aws.rds_snapshots", "aws.iam_users",
     "okta.system_log", "okta.users", "github.pull_requests", "github.branch_protection",
-    "github.org_settings", "jira.change_tickets", "jira.incidents",
+    "github.org_settings", "github.members", "jira.change_tickets", "jira.incidents",
 )
 
 

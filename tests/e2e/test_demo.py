@@ -43,8 +43,8 @@ def test_every_stream_collects_and_known_exceptions_are_found(demo: object) -> N
     assert isinstance(demo, DemoResult) and demo.ok
     assert {r.stream for r in demo.runs} == {
         "aws.cloudtrail", "aws.iam_credential_report", "aws.backup_jobs", "aws.rds_snapshots",
-        "okta.system_log", "okta.users", "github.pull_requests", "github.branch_protection",
-        "github.org_settings", "jira.change_tickets", "jira.incidents",
+        "aws.iam_users", "okta.system_log", "okta.users", "github.pull_requests", "github.branch_protection",
+        "github.org_settings", "github.members", "jira.change_tickets", "jira.incidents",
     }
     assert all(demo.records[r.stream] > 0 for r in demo.runs)
     for criterion in ("CC6.1", "CC7.2", "CC8.1", "A1.2"):

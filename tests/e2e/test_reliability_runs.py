@@ -41,7 +41,7 @@ class Clean:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clean]:
-    """A three-week world and one clean collection of all eleven streams, taken with the fakes slowed
+    """A three-week world and one clean collection of all thirteen streams, taken with the fakes slowed
     as the crash test slows them (so its duration is the span the kills are spread over)."""
     with small_world() as (world, ep):
         lift_rate_limits(world)
@@ -58,9 +58,9 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clean]:
 
 
 def test_clean_collection_covers_every_stream(clean: Clean) -> None:
-    """The baseline holds records of all eleven streams (else the comparisons below prove little)."""
+    """The baseline holds records of all thirteen streams (else the comparisons below prove little)."""
     streams = {s for s, _ in clean.expected.events} | {s for s, *_ in clean.expected.states}
-    assert len(streams) == 11
+    assert len(streams) == 13
     assert len(clean.expected.events) > 1000
 
 

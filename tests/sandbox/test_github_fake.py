@@ -175,3 +175,40 @@ def test_protection_in_the_older_shape_has_no_review_count(fake: FakeGithub) -> 
                             headers={"Authorization": f"token {TOKEN}"}, timeout=5)
     reviews = response.json()["required_pull_request_reviews"]
     assert "required_approving_review_count" not in reviews and reviews["dismiss_stale_reviews"] is True
+
+
+def test_members_by_role_outside_collaborators_and_removal(fake: FakeGithub) -> None:
+    """role=admin lists the owners, outside collaborators have their own listing, and a removed
+    member is in neither listing nor the SAML identities afterwards."""
+    org = _client(fake).get_organization("acme")
+    assert [m.login for m in org.get_members(role="admin")] == sorted(fake.org.admins)
+    assert [m.login for m in org.get_outside_collaborators()] == ["contractor-kim"]
+    fake.remove_member("dmr")
+    assert "dmr" not in [m.login for m in org.get_members()]
+    assert fake.org.saml_emails is not None and "dmr" not in fake.org.saml_emails
+    with pytest.raises(KeyError):
+        fake.remove_member("dmr")
+
+
+def test_saml_query_pages_and_refuses_a_non_owner(fake: FakeGithub) -> None:
+    """The SAML identities page by an opaque cursor; a non-owner's token gets a FORBIDDEN error
+    (PyGithub raises it), an org without SAML a null provider."""
+    requester = _client(fake).requester
+    query = "query { organization { samlIdentityProvider { externalIdentities { nodes { user { login } } } } } }"
+    _, page = requester.graphql_query(query, {"org": "acme", "first": 5, "after": None})
+    identities = page["data"]["organization"]["samlIdentityProvider"]["externalIdentities"]
+    assert len(identities["nodes"]) == 5 and identities["pageInfo"]["hasNextPage"] is True
+    _, rest = requester.graphql_query(query, {"org": "acme", "first": 5,
+                                              "after": identities["pageInfo"]["endCursor"]})
+    tail = rest["data"]["organization"]["samlIdentityProvider"]["externalIdentities"]
+    assert len(identities["nodes"]) + len(tail["nodes"]) == len(fake.org.saml_emails or {})
+    fake.org.owner_token = False
+    with pytest.raises(GithubException) as info:
+        requester.graphql_query(query, {"org": "acme", "first": 5, "after": None})
+    assert info.value.data["errors"][0]["type"] == "FORBIDDEN"
+    with pytest.raises(GithubException) as refused:
+        list(_client(fake).get_organization("acme").get_members(filter_="2fa_disabled"))
+    assert refused.value.status == 422
+    fake.org.owner_token, fake.org.saml_emails = True, None
+    _, none = requester.graphql_query(query, {"org": "acme", "first": 5, "after": None})
+    assert none["data"]["organization"]["samlIdentityProvider"] is None

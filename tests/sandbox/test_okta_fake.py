@@ -202,3 +202,18 @@ def test_injected_rate_limit_fault_looks_like_okta(fake: FakeOkta, client: httpx
     assert response.headers["x-rate-limit-remaining"] == "0"
     assert response.json()["errorCode"] == "E0000047"
     assert 0 < int(response.headers["x-rate-limit-reset"]) - datetime.now(UTC).timestamp() <= 3
+
+
+def test_set_status_moves_a_user_and_logs_the_lifecycle_event(fake: FakeOkta, client: httpx.Client) -> None:
+    """Deactivating a user by login changes its status and statusChanged as the API lists them and
+    appends the user.lifecycle.deactivate event naming it; an unknown login is a KeyError."""
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    fake.set_status("ada.lovelace@example.com", "DEPROVISIONED", at)
+    listed = client.get("/api/v1/users", params={"filter": 'status eq "DEPROVISIONED"'}).json()
+    [ada] = [u for u in listed if u["profile"]["login"] == "ada.lovelace@example.com"]
+    assert ada["statusChanged"] == format_published(at)
+    [event] = [e for e in fake.events if e["published"] == format_published(at)]
+    assert event["eventType"] == "user.lifecycle.deactivate"
+    assert event["target"][0]["alternateId"] == "ada.lovelace@example.com"
+    with pytest.raises(KeyError):
+        fake.set_status("nobody@example.com", "SUSPENDED", at)

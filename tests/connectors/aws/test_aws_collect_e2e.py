@@ -33,7 +33,7 @@ def test_collect_all_aws_streams_from_a_config_file(tmp_path: Path, moto_server:
     try:
         first = {r.stream: r for r in collect(settings, store)}
         assert list(first) == ["aws.cloudtrail", "aws.iam_credential_report", "aws.backup_jobs",
-                               "aws.rds_snapshots"]
+                               "aws.rds_snapshots", "aws.iam_users"]
         trail = first["aws.cloudtrail"]
         assert trail.status == "partial" and seeded["cloudtrail"].truncated_key in (trail.error or "")
         assert trail.records_new == len(seeded["cloudtrail"].relevant)

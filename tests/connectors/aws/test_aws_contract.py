@@ -21,11 +21,11 @@ from sandbox.aws_seed import seed_all
 
 
 def test_declared_streams_match_the_design() -> None:
-    """The connector is registered as `aws` and declares the four DESIGN stream IDs offline."""
+    """The connector is registered as `aws` and declares the five DESIGN stream IDs offline."""
     check_declared(AwsConnector)
     assert discover().connectors["aws"] is AwsConnector
     assert AwsConnector.stream_ids() == ("aws.cloudtrail", "aws.iam_credential_report", "aws.backup_jobs",
-                                         "aws.rds_snapshots")
+                                         "aws.rds_snapshots", "aws.iam_users")
 
 
 @pytest.mark.parametrize("stream", AwsConnector.stream_names())

@@ -54,14 +54,14 @@ def _last_cursor(outputs: list[Any]) -> Any:
 
 
 def test_streams_are_declared_as_the_design_names_them() -> None:
-    """The connector declares the three built-in stream IDs with their kinds, offline."""
+    """The connector declares the four built-in stream IDs with their kinds, offline."""
     check_declared(GithubConnector)
     assert GithubConnector.stream_ids() == (
-        "github.pull_requests", "github.branch_protection", "github.org_settings",
+        "github.pull_requests", "github.branch_protection", "github.org_settings", "github.members",
     )
 
 
-@pytest.mark.parametrize("stream", ["pull_requests", "branch_protection", "org_settings"])
+@pytest.mark.parametrize("stream", ["pull_requests", "branch_protection", "org_settings", "members"])
 def test_each_stream_passes_the_contract_run(make_connector: MakeConnector, stream: str) -> None:
     """Each stream yields keyed, tz-aware, byte-carrying items of its kinds with a monotone cursor."""
     last = check_run(make_connector(), stream)

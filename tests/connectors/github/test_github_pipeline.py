@@ -82,6 +82,7 @@ def test_stored_records_carry_the_seeded_exceptions(tmp_path: Path, fake: FakeGi
               known.pr_dismissed_before_merge, known.pr_approved_after_merge},
         "github.branch_protection": {known.unprotected_branch, known.zero_approvals_branch},
         "github.org_settings": {known.org, known.member_2fa_disabled},
+        "github.members": {known.member_2fa_disabled},
     }
     for stream, keys in expected.items():
         assert {key for key, status in _rows(store, stream).values() if status == "exception"} == keys

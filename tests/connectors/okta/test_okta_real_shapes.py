@@ -116,6 +116,16 @@ def test_users_who_can_sign_in_need_a_real_active_factor(
     assert normalised.exception == exception
 
 
+def test_user_email_comes_from_the_profile_and_is_null_when_absent(connector_for: Make) -> None:
+    """okta.users data carries profile.email (which may differ from the login), null without one."""
+    stream = connector_for().stream("users")
+    item = _user("ACTIVE", ("push", "ACTIVE"))
+    assert stream.normalise(item).data["email"] is None
+    item.obj["user"]["profile"]["email"] = "pat.lee@example.com"
+    data = stream.normalise(item).data
+    assert data["email"] == "pat.lee@example.com" and data["login"] == "pat@example.com"
+
+
 def test_weak_factors_is_configurable(connector_for: Make) -> None:
     """weak_factors names the types that do not count: SMS can be added, and the question removed."""
     strict = connector_for(weak_factors=("question", "sms")).stream("users")

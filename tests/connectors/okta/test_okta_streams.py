@@ -275,15 +275,16 @@ def test_users_include_deprovisioned_and_flag_active_users_without_an_active_fac
 
 
 def test_user_evidence_leaves_out_profiles_and_factor_details(connector_for: Make) -> None:
-    """User data holds login, status and factor types/statuses, never phone numbers or names."""
+    """User data holds login, email, status and factor types/statuses, never phone numbers or names."""
     connector = connector_for()
     stream = connector.stream("users")
     for item in _items(_run(connector, "users")):
         data = stream.normalise(item).data
         text = repr(data)
         assert "phoneNumber" not in text and "+1-555" not in text and "firstName" not in text
-        assert set(data) <= {"user_id", "login", "status", "last_login", "status_changed", "factors",
-                             "factors_note", "active_factors", "factors_read_at"}
+        assert set(data) <= {"user_id", "login", "email", "status", "last_login", "status_changed",
+                             "factors", "factors_note", "active_factors", "factors_read_at"}
+        assert data["email"] == data["login"]  # the seed's users sign in with their email
         for factor in data["factors"] or []:
             assert set(factor) == {"id", "type", "provider", "status"}
 
