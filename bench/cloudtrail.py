@@ -174,6 +174,7 @@ def main() -> None:
                 stats = getattr(stream, "prefetch_stats", None)
                 if stats is not None:
                     ahead.append(stats.most_ahead)
+                    bound = f"depth {stats.depth}, {stats.budget >> 20} MiB of records"
                 first = dict(requests)
                 requests.clear()
                 if repeat == args.repeats - 1:
@@ -199,7 +200,7 @@ def main() -> None:
           f"(bar >= 0.8: {'met' if rate / base_rate >= 0.8 else 'NOT met'}); per repeat "
           + " ".join(f"{b / c:.2f}" for b, c in zip(base_runs, runs, strict=True)))
     if ahead:
-        print(f"  objects read ahead of storing: at most {max(ahead)} (bound {2 * args.workers})")
+        print(f"  objects read ahead of storing: at most {max(ahead)} (bounds: {bound})")
     print(f"  this process's CPU (medians, all threads): collection {statistics.median(cpu):.3f} s, "
           f"baseline {statistics.median(base_cpu):.3f} s (moto's CPU is another process's)")
     print(f"  stages from memory: parse (gunzip + exact spans) {total / parse_seconds:,.0f} events/s; "

@@ -91,12 +91,16 @@ _Read = tuple[list[tuple[dict[str, Any], bytes]], str]
 @dataclass(slots=True)
 class PrefetchStats:
     """How far reading ran ahead of storing in one fetch: objects whose read started, objects
-    the stream took, and the most that were ever started and not yet taken (``<= depth``)."""
+    the stream took, the most that were ever started and not yet taken (``<= depth``), and the
+    record bytes of files read and not yet taken (now, and the most there ever were)."""
 
     depth: int
+    budget: int
     started: int = 0
     taken: int = 0
     most_ahead: int = 0
+    held_bytes: int = 0
+    most_held_bytes: int = 0
 
 
 def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
@@ -313,57 +317,86 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
 
-        Fetching and parsing (gunzip and the JSON scan, in ``_read_object``) run in the pool
-        while the caller normalises and stores the previous objects. At most
-        ``prefetch_depth`` objects are submitted and not yet taken by the caller, so memory
-        holds at most that many parsed files whatever the plan's length; ``prefetch_stats``
-        records the most that were ever ahead (for tests: a bound, not a timing).
+        Fetching and parsing (GET, hash, gunzip and the JSON scan, in ``_read_object``) run in
+        the pool while the caller normalises and stores earlier objects. A new read starts
+        (when a read ends or the caller takes a file) while fewer than ``cloudtrail_workers``
+        reads are running, fewer than ``prefetch_depth`` files are read or being read and not
+        yet taken, and the records of the files read and not yet taken hold fewer than
+        ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
+        readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
+        ran ahead (for tests: bounds, not timings).
         """
+        workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
+        stats = self.prefetch_stats = PrefetchStats(depth, budget)
+        lock = threading.Lock()
+        pending: deque[tuple[tuple[str, str], Future[tuple[_Read | Exception, int]]]] = deque()
+        upcoming = iter(plan)
+        running = 0
+        closing = False
 
-        def read(key: str) -> _Read | Exception:
-            with lock:
+        def top_up() -> None:
+            """Start reads while the bounds allow (the caller holds ``lock``)."""
+            nonlocal running
+            while not closing and running < workers and len(pending) < depth \
+                    and (stats.held_bytes < budget or not pending):
+                following = next(upcoming, None)
+                if following is None:
+                    return
+                running += 1
                 stats.started += 1
                 stats.most_ahead = max(stats.most_ahead, stats.started - stats.taken)
+                pending.append((following, pool.submit(read, following[1])))
+
+        def read(key: str) -> tuple[_Read | Exception, int]:
+            nonlocal running
+            size = 0
+            outcome: _Read | Exception
             try:
-                return self._read_object(s3, bucket, key)
+                outcome = self._read_object(s3, bucket, key)
+                size = sum(len(raw) for _, raw in outcome[0])
             except _Unreadable as exc:
-                return exc
+                outcome = exc
             except Exception as exc:
                 try:
-                    return as_connector_error(exc, f"s3:GetObject {key}")
+                    outcome = as_connector_error(exc, f"s3:GetObject {key}")
                 except Exception as bug:
-                    return bug
+                    outcome = bug
+            with lock:
+                running -= 1
+                stats.held_bytes += size
+                stats.most_held_bytes = max(stats.most_held_bytes, stats.held_bytes)
+                top_up()
+            return outcome, size
 
-        depth = self.prefetch_depth
-        stats = self.prefetch_stats = PrefetchStats(depth)
-        lock = threading.Lock()
-        pending: deque[tuple[tuple[str, str], Future[_Read | Exception]]] = deque()
-        upcoming = iter(plan)
-        with ThreadPoolExecutor(max_workers=self.config.cloudtrail_workers,
-                                thread_name_prefix="cloudtrail-read") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudtrail-read") as pool:
             try:
-                for entry in upcoming:
-                    pending.append((entry, pool.submit(read, entry[1])))
-                    if len(pending) >= depth:
-                        break
-                while pending:
-                    entry, future = pending.popleft()
-                    result = future.result()
+                with lock:
+                    top_up()
+                while True:
+                    with lock:
+                        if not pending:
+                            return
+                        entry, future = pending.popleft()
+                    result, size = future.result()
                     with lock:
                         stats.taken += 1
-                    following = next(upcoming, None)
-                    if following is not None:
-                        pending.append((following, pool.submit(read, following[1])))
+                        stats.held_bytes -= size
+                        top_up()
                     yield entry, result
                     del result  # the parsed file is the caller's now; hold no reference here
             finally:
-                for _, future in pending:
-                    future.cancel()
+                with lock:
+                    closing = True
+                    for _, future in pending:
+                        future.cancel()
+
+    prefetch_bytes: int = 32 * 1024 * 1024
+    """Record bytes of files read ahead and not yet taken at which no further read starts."""
 
     @property
     def prefetch_depth(self) -> int:
-        """How many objects may be read ahead of the one being stored: two per worker."""
-        return 2 * self.config.cloudtrail_workers
+        """How many files may be read or being read ahead of the one being stored: 16 per worker."""
+        return 16 * self.config.cloudtrail_workers
 
     # -- normalising -------------------------------------------------------------------------
 

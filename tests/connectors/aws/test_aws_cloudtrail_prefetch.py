@@ -76,25 +76,58 @@ def test_read_ahead_stores_the_same_records(moto_session: Any, make_connector: A
     assert stored[0] == stored[1] and len(stored[0]) >= 3 * FILES
 
 
+def _quiet(stats: Any, settled: Any) -> None:
+    """Wait until ``settled(stats)`` holds (a safety limit for a slow machine, not a measurement),
+    then leave the readers room to start a read past the bound, were there one."""
+    deadline = time.monotonic() + 10
+    while not settled(stats) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+
+
 def test_read_ahead_never_passes_its_depth(moto_session: Any, make_connector: Any) -> None:
-    """While the consumer holds a file, the reads started are those taken plus depth ahead, never
-    more; over a whole run no more than depth files are ever read and not yet taken, and the
-    pool does fill up to depth."""
+    """While the consumer holds a file, reading runs ahead up to depth files and no further;
+    over the whole run no more than depth files are ever read and not yet taken."""
     _seed(moto_session.client("s3", region_name=REGION))
-    stream = make_connector(moto_session, cloudtrail_workers=2).stream("cloudtrail")
-    assert isinstance(stream, CloudTrailStream) and stream.prefetch_depth == 4
+    stream = make_connector(moto_session, cloudtrail_workers=1).stream("cloudtrail")
+    assert isinstance(stream, CloudTrailStream) and stream.prefetch_depth == 16 < FILES
     now = utcnow()
     outputs = stream.fetch(Cursor(None, now, now - timedelta(days=30)))
-    first = next(o for o in outputs if isinstance(o, SourceItem))
-    assert first.key
+    assert next(o for o in outputs if isinstance(o, SourceItem)).key
     stats = stream.prefetch_stats
     assert stats is not None
-    deadline = time.monotonic() + 10  # a safety limit for a slow machine, not a measurement
-    while stats.started < stats.taken + stats.depth and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # room for a read past the bound to start, were there one
+    _quiet(stats, lambda st: st.started - st.taken >= st.depth)
     assert stats.started - stats.taken == stats.depth
     rest = list(outputs)
-    assert stats.started == stats.taken > FILES
-    assert stats.most_ahead == stats.depth
     assert any(isinstance(o, SourceItem) for o in rest)
+    assert stats.started == stats.taken > FILES and stats.most_ahead == stats.depth
+    assert stats.held_bytes == 0
+
+
+def test_read_ahead_stops_at_its_byte_budget(moto_session: Any, make_connector: Any) -> None:
+    """Once the files read and not yet taken hold the byte budget, no further read starts: with a
+    one-byte budget at most one file per reader is ever ahead, and the bytes held never pass
+    the budget plus what the readers had in hand."""
+    s3 = moto_session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    start = (utcnow() - timedelta(days=2)).replace(second=0, microsecond=0)
+    biggest = 0
+    for n in range(FILES):
+        at = start + timedelta(minutes=5 * n)
+        body = log_file([event("CreateAccessKey", at, source="iam.amazonaws.com", event_id=f"b-{n:03d}",
+                               params={"userName": f"u{n}"})])
+        biggest = max(biggest, sum(len(raw) for _, raw in parse_log_file(body)))
+        s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, "us-west-2", at, unique=f"B{n:03d}"), Body=body)
+    stream = make_connector(moto_session, cloudtrail_workers=3).stream("cloudtrail")
+    assert isinstance(stream, CloudTrailStream)
+    stream.prefetch_bytes = 1
+    now = utcnow()
+    outputs = stream.fetch(Cursor(None, now, now - timedelta(days=30)))
+    assert next(o for o in outputs if isinstance(o, SourceItem)).key == "b-000"
+    stats = stream.prefetch_stats
+    assert stats is not None
+    _quiet(stats, lambda st: st.held_bytes >= st.budget)
+    assert stats.started - stats.taken <= 3
+    keys = [o.key for o in outputs if isinstance(o, SourceItem)]
+    assert keys == [f"b-{n:03d}" for n in range(1, FILES)]
+    assert stats.most_ahead <= 3 and stats.most_held_bytes <= 1 + 3 * biggest
