@@ -4,7 +4,10 @@ real pipeline into SQLite; prints events/s, S3 requests, and a baseline measured
 The baseline is the unavoidable source work with no connector or pipeline: GET every object
 (same thread-pool size), gunzip and json.loads it. moto runs as a separate process (like a
 real S3 endpoint: it must not share our GIL); ``--in-process`` uses a ThreadedMotoServer instead.
-Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--in-process]
+Baseline and collection alternate ``--repeats`` times (each collection into a fresh store);
+the figures are the medians, and the ratio is the median collection rate over the median
+baseline rate (bar: at least 0.8).
+Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--repeats 5] [--in-process]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -110,6 +114,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--events", type=int, default=50, help="events per file")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION,
@@ -139,26 +144,46 @@ def main() -> None:
         total = args.files * args.events
         requests.clear()
 
-        base_seconds, base_count = _baseline(s3, [k for k, _ in files], args.workers)
-        assert base_count == total
-        base_gets = requests["GetObject"]
+        keys = [k for k, _ in files]
+        _baseline(s3, keys[:20], args.workers)  # warm moto and the connection pool
         requests.clear()
-
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            aws = AwsConnector(AwsConfig(cloudtrail_bucket=BUCKET, endpoint_url=url,
-                                         cloudtrail_workers=args.workers), session=session)
-            pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=1000)
-            started = time.perf_counter()
-            result = pipeline.run(aws.stream("cloudtrail"), aws.config)
-            seconds = time.perf_counter() - started
-            assert result.status == "ok" and result.records_new == total, result
-            first = dict(requests)
+        base_runs: list[float] = []
+        runs: list[float] = []
+        base_cpu: list[float] = []
+        cpu: list[float] = []
+        ahead: list[int] = []
+        for repeat in range(args.repeats):
+            cpu_started = time.process_time()
+            base_seconds, base_count = _baseline(s3, keys, args.workers)
+            base_cpu.append(time.process_time() - cpu_started)
+            assert base_count == total
+            base_runs.append(base_seconds)
+            base_gets = requests["GetObject"]
             requests.clear()
-            again = pipeline.run(aws.stream("cloudtrail"), aws.config)
-            rerun = dict(requests)
-            aws.close()
-            store.close()
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
+                aws = AwsConnector(AwsConfig(cloudtrail_bucket=BUCKET, endpoint_url=url,
+                                             cloudtrail_workers=args.workers), session=session)
+                pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=1000)
+                stream = aws.stream("cloudtrail")
+                started, cpu_started = time.perf_counter(), time.process_time()
+                result = pipeline.run(stream, aws.config)
+                runs.append(time.perf_counter() - started)
+                cpu.append(time.process_time() - cpu_started)
+                assert result.status == "ok" and result.records_new == total, result
+                stats = getattr(stream, "prefetch_stats", None)
+                if stats is not None:
+                    ahead.append(stats.most_ahead)
+                    bound = f"depth {stats.depth}, {stats.budget >> 20} MiB of records"
+                first = dict(requests)
+                requests.clear()
+                if repeat == args.repeats - 1:
+                    again = pipeline.run(aws.stream("cloudtrail"), aws.config)
+                    rerun = dict(requests)
+                    requests.clear()
+                aws.close()
+                store.close()
+        seconds, base_seconds = statistics.median(runs), statistics.median(base_runs)
     finally:
         stop()
 
@@ -171,7 +196,13 @@ def main() -> None:
           f"{seconds:.3f} s = {rate:,.0f} events/s; S3 requests {first}")
     print(f"  baseline (GET + gunzip + json.loads only, same pool): {base_seconds:.3f} s = "
           f"{base_rate:,.0f} events/s; S3 GETs {base_gets}")
-    print(f"  ratio collection/baseline: {rate / base_rate:.2f}")
+    print(f"  ratio collection/baseline (medians of {args.repeats}): {rate / base_rate:.2f} "
+          f"(bar >= 0.8: {'met' if rate / base_rate >= 0.8 else 'NOT met'}); per repeat "
+          + " ".join(f"{b / c:.2f}" for b, c in zip(base_runs, runs, strict=True)))
+    if ahead:
+        print(f"  objects read ahead of storing: at most {max(ahead)} (bounds: {bound})")
+    print(f"  this process's CPU (medians, all threads): collection {statistics.median(cpu):.3f} s, "
+          f"baseline {statistics.median(base_cpu):.3f} s (moto's CPU is another process's)")
     print(f"  stages from memory: parse (gunzip + exact spans) {total / parse_seconds:,.0f} events/s; "
           f"normalise + pipeline + SQLite {total / store_seconds:,.0f} events/s")
     print(f"  load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

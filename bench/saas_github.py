@@ -1,20 +1,23 @@
-"""GitHub connector against the sandbox fake: requests per 1,000 records and records/s.
+"""GitHub connector against the sandbox fake: requests per 1,000 merged pull requests and records/s.
 
-Runs github.pull_requests through the real pipeline into SQLite twice (a first collection and a
-re-collection with nothing new) and prints both, with the fake's own listing cost as the
-baseline measured in the same run (every page of every repository's closed pulls, no detail
-reads). Usage: python bench/saas_github.py [--days N] [--every-hours H]
+Runs github.pull_requests through the real pipeline into SQLite with ``api = "graphql"`` and
+with ``api = "rest"``, each twice (a first collection and a re-collection with nothing new),
+prints both side by side and whether the two stores hold the same record ids, with the fake's
+own listing cost as the baseline measured in the same run (every page of every repository's
+closed pulls, no detail reads). Usage: python bench/saas_github.py [--days N] [--every-hours H]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import github
+import sqlalchemy as sa
 
 
 def main() -> None:
@@ -44,29 +47,46 @@ def main() -> None:
         gh.close()
         fake.clear_log()
 
-        config = Path(tmp) / "config.toml"
-        config.write_text(
-            f'[storage]\nurl = "sqlite:///{Path(tmp) / "e.db"}"\n\n[connectors.github]\norg = "acme"\n'
-            f'base_url = "{fake.url}"\nrequest_spacing_ms = 0\nbackfill = "{args.days + 1}d"\n'
-        )
-        settings = load_settings(config)
-        store = Store.open(settings.storage_url)
+        merged = sum(1 for repo in seeded.org.repos.values() for p in repo.pulls if p.merged_at)
         env = {"GITHUB_TOKEN": "bench"}
-        for label in ("first collection", "re-collection"):
-            fake.clear_log()
-            started = time.perf_counter()
-            [run] = collect(settings, store, ["github.pull_requests"], env=env)
-            seconds = time.perf_counter() - started
-            requests = len(fake.requests)
-            per_1000 = requests * 1000 / run.records_new if run.records_new else float("nan")
-            print(f"{label:17s} records={run.records_new:6d} requests={requests:6d} "
-                  f"requests/1000 records={per_1000:8.1f} records/s={run.records_new / seconds:8.1f} "
-                  f"seconds={seconds:6.2f} status={run.status}")
-        store.close()
+        ids: dict[str, set[str]] = {}
+        first_cost: dict[str, float] = {}
+        for api in ("graphql", "rest"):
+            config = Path(tmp) / f"{api}.toml"
+            config.write_text(
+                f'[storage]\nurl = "sqlite:///{Path(tmp) / f"{api}.db"}"\n\n[connectors.github]\n'
+                f'org = "acme"\nbase_url = "{fake.url}"\nrequest_spacing_ms = 0\n'
+                f'backfill = "{args.days + 1}d"\napi = "{api}"\n'
+            )
+            settings = load_settings(config)
+            store = Store.open(settings.storage_url)
+            for label in ("first collection", "re-collection"):
+                fake.clear_log()
+                started = time.perf_counter()
+                [run] = collect(settings, store, ["github.pull_requests"], env=env)
+                seconds = time.perf_counter() - started
+                requests = len(fake.requests)
+                per_1000 = requests * 1000 / merged
+                if label == "first collection":
+                    first_cost[api] = per_1000
+                rate = run.records_new / seconds
+                print(f"{api:7s} {label:17s} records={run.records_new:6d} requests={requests:6d} "
+                      f"requests/1000 merged pulls={per_1000:8.1f} records/s={rate:8.1f} "
+                      f"seconds={seconds:6.2f} status={run.status}")
+            with store.engine.connect() as conn:
+                ids[api] = set(conn.execute(sa.text(
+                    "SELECT id FROM evidence WHERE stream = 'github.pull_requests'")).scalars())
+            store.close()
+        same = ids["graphql"] == ids["rest"]
+        print(f"merged pulls={merged} graphql requests/1000={first_cost['graphql']:.1f} "
+              f"rest requests/1000={first_cost['rest']:.1f} same record ids={same} "
+              f"({len(ids['graphql'])} graphql, {len(ids['rest'])} rest)")
         print(f"baseline (list only) pulls={listed:6d} requests={baseline_requests:6d} "
               f"seconds={baseline_s:6.2f} pulls/s={listed / baseline_s:8.1f}")
         print(f"repositories={len(seeded.org.repos)}: a re-collection should cost "
-              f"{len(seeded.org.repos)} list requests + 2 org calls")
+              f"{len(seeded.org.repos)} list requests (or queries) + 2 org calls")
+        if not same or first_cost["graphql"] > 30:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Okta against the fake: requests per 1,000 evidence records and records/s, per stream.
 
-Run: .venv/bin/python bench/saas_okta.py [--days N] [--users N] [--page-size N]
+Run: .venv/bin/python bench/saas_okta.py [--days N] [--users N] [--page-size N] [--org-users N]
 The baseline, measured in the same run, is the synthetic connector through the same
 pipeline and store (no HTTP), so the figures show what the Okta path adds.
+
+Then okta.users on an org of ``--org-users`` users: a full read (every user's factors), a read
+with no factor changes (the listings and one System Log query), and a read after ``--changes``
+users changed factors, each with its requests per 200 users, the full read's beside it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--users", type=int, default=25)
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--org-users", type=int, default=2000)
+    parser.add_argument("--changes", type=int, default=10)
     args = parser.parse_args()
     configure_logging("warning")
     org = seed_org(seed=7, now=datetime.now(UTC) - timedelta(minutes=5), days=args.days, users=args.users)
@@ -62,6 +68,42 @@ def main() -> None:
         result = Pipeline(baseline_store, filing).run(synthetic.stream("events"), synthetic.config)
         _line("baseline synthetic.events", result, 0, time.perf_counter() - started)
         baseline_store.close()
+    _factor_reads(args.org_users, args.changes)
+
+
+def _factor_reads(users: int, changes: int) -> None:
+    """okta.users full, unchanged and changed reads on an org of ``users`` users."""
+    org = seed_org(seed=7, now=datetime.now(UTC) - timedelta(minutes=5), days=1, users=users)
+    with tempfile.TemporaryDirectory() as tmp, FakeOkta(org) as fake:
+        for limit in fake.limits.values():
+            limit.limit = 1_000_000  # the figures are about requests made, not Okta's pacing
+        store = Store.open(f"sqlite:///{Path(tmp) / 'users.db'}")
+        config = OktaConfig(org_url=fake.url, low_remaining=0)
+        connector = OktaConnector(config, env={"OKTA_API_TOKEN": DEFAULT_TOKEN})
+        pipeline = Pipeline(store, Filing(Catalog.builtin(), {}))
+        figures: dict[str, float] = {}
+        active = [u["id"] for u in fake.users if u["status"] == "ACTIVE"]
+        for label in ("full read", "no factor changes", f"{changes} users changed"):
+            if label.endswith("changed"):
+                for user_id in active[:changes]:
+                    fake.change_factors(user_id, [])
+                time.sleep(0.01)  # the System Log's until is exclusive: past the last change
+            fake.clear_log()
+            started = time.perf_counter()
+            result = pipeline.run(connector.stream("users"), config)
+            seconds = time.perf_counter() - started
+            requests = fake.count()
+            figures[label] = requests * 200 / users
+            factors = sum(1 for r in fake.requests if r.path.endswith("/factors"))
+            listing = sum(1 for r in fake.requests if r.path == "/api/v1/users")
+            logs = fake.count(path_prefix="/api/v1/logs")
+            print(f"okta.users {label:<22} users={users} records={result.records_new:>6} "
+                  f"requests={requests:>5} (listing pages {listing}, log queries {logs}, factors {factors}) "
+                  f"requests/200 users={figures[label]:>7.2f} seconds={seconds:.2f} status={result.status}")
+        print(f"okta.users requests/200 users: no changes {figures['no factor changes']:.2f} "
+              f"beside a full read's {figures['full read']:.2f}")
+        connector.close()
+        store.close()
 
 
 if __name__ == "__main__":

@@ -180,7 +180,10 @@ class Pipeline:
             result.ended_at = self.clock()
             bound.error("store_failed", error_class=type(exc).__name__, error=str(exc)[:300])
             return result
-        bound.info("run_started", cursor=committed)
+        # A state stream's cursor can hold per-user state (okta.users: ~100 bytes a user): cut short.
+        shown = committed if committed is None or len(committed) <= 300 \
+            else f"{committed[:300]}… ({len(committed)} chars)"
+        bound.info("run_started", cursor=shown)
         state = _RunState(committed)
         batch = _Batch()
         conflict = False

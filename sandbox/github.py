@@ -1,9 +1,11 @@
 """A fake GitHub API on loopback (the REST endpoints PyGithub calls for PRs, branch protection,
-org 2FA, members and outside collaborators, and GraphQL for the org's SAML identities), with
-GitHub's rate-limit headers and its fault answers."""
+org 2FA, members and outside collaborators, and GraphQL for the org's SAML identities and for
+merged pull requests), with GitHub's rate-limit headers and its fault answers."""
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -100,6 +102,8 @@ class FakeGithub(FakeServer):
         ]
         for pattern, handler in routes:
             self.route("GET", pattern, self._guarded(handler))
+        self.graphql_enabled = True
+        """False: ``POST /graphql`` answers 404, as a server without the GraphQL API does."""
         self.route("POST", r"^/graphql$", self._guarded(self._graphql))
 
     def remove_member(self, login: str) -> None:
@@ -267,7 +271,20 @@ class FakeGithub(FakeServer):
         return self._page(request, [self._user(request.base_url, login) for login in logins])
 
     def _graphql(self, request: Request) -> Response:
-        """The one GraphQL query the collector sends: ``organization(login).samlIdentityProvider
+        """``POST /graphql``: 404 when ``graphql_enabled`` is off; the merged-pull-requests query
+        goes to ``_pulls_graphql``, any other to ``_saml_graphql``."""
+        if not self.graphql_enabled:
+            return self._missing()
+        try:
+            body = request.json
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "pullRequests(" in str(body.get("query")):
+            return self._pulls_graphql(request)
+        return self._saml_graphql(request)
+
+    def _saml_graphql(self, request: Request) -> Response:
+        """The SAML GraphQL query the collector sends: ``organization(login).samlIdentityProvider
         .externalIdentities(first, after)``, paged by an opaque cursor (the offset)."""
         try:
             body = request.json
@@ -419,3 +436,93 @@ class FakeGithub(FakeServer):
                 reviews["required_approving_review_count"] = rule.required_approvals
             body["required_pull_request_reviews"] = reviews
         return self._answer(200, body)
+
+    # -- GraphQL -------------------------------------------------------------------------
+
+    def _pulls_graphql(self, request: Request) -> Response:
+        """``POST /graphql``: the connector's merged-pull-requests query (``pullRequests`` of one
+        repository with reviews and review-dismissed events), served from the same org as REST.
+
+        The query is parsed only as far as the connector's own shape needs: the ``states`` and
+        ``orderBy`` arguments; ``owner``, ``name``, ``first`` and ``after`` come as variables.
+        Any other query is answered with a GraphQL error, as GitHub answers a query it cannot run.
+        """
+        try:
+            payload = request.json
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return self._answer(400, {"message": "Problems parsing JSON", "documentation_url": DOCS_URL})
+        query: str = payload["query"]
+        variables: dict[str, Any] = payload.get("variables") or {}
+        if "pullRequests(" not in query or "repository(owner: $owner, name: $name)" not in query:
+            return self._answer(200, {"errors": [{"message": "the fake serves only the connector's "
+                                                              "pullRequests query"}]})
+        owner, name = str(variables.get("owner")), str(variables.get("name"))
+        repo = self.org.repos.get(name) if owner == self.org.login else None
+        if repo is None:
+            return self._answer(200, {"data": {"repository": None}, "errors": [{
+                "type": "NOT_FOUND", "path": ["repository"],
+                "message": f"Could not resolve to a Repository with the name '{owner}/{name}'."}]})
+        states_match = re.search(r"states:\s*\[([A-Z_,\s]*)\]", query)
+        states = {s.strip() for s in states_match.group(1).split(",")} if states_match else set()
+        descending = re.search(r"direction:\s*DESC", query) is not None
+        first = max(1, min(100, int(variables.get("first") or 100)))
+        after = variables.get("after")
+        offset = int(base64.b64decode(after).decode().partition(":")[2]) if after else 0
+
+        def state_of(pull: GithubPull) -> str:
+            return "OPEN" if pull.closed_at is None else "MERGED" if pull.merged_at else "CLOSED"
+
+        pulls = [p for p in repo.pulls if not states or state_of(p) in states]
+        pulls.sort(key=lambda p: (p.updated_at, p.number), reverse=descending)
+        chunk = pulls[offset: offset + first]
+        end = offset + len(chunk)
+        nested = re.search(r"reviews\(first:\s*(\d+)", query)
+        connection = {
+            "pageInfo": {"hasNextPage": end < len(pulls),
+                         "endCursor": base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None},
+            "nodes": [self._pull_node(repo, p, int(nested.group(1)) if nested else 100) for p in chunk],
+        }
+        return self._answer(200, {"data": {"repository": {"pullRequests": connection}}})
+
+    @staticmethod
+    def _actor_node(login: str | None) -> dict[str, Any] | None:
+        """GraphQL's actor: a GitHub App's bot is a ``Bot`` whose login lacks REST's ``[bot]``."""
+        if login is None:
+            return None
+        if login.endswith("[bot]"):
+            return {"__typename": "Bot", "login": login.removesuffix("[bot]")}
+        return {"__typename": "User", "login": login}
+
+    def _pull_node(self, repo: GithubRepo, pull: GithubPull, first_reviews: int) -> dict[str, Any]:
+        """One ``PullRequest`` node with the fields the connector's query selects; its first
+        ``first_reviews`` reviews, saying whether there are more."""
+        full = f"{self.org.login}/{repo.name}"
+        every = sorted(pull.reviews, key=lambda r: r.id)
+        reviews = every[:first_reviews]
+        dismissed = sorted((r for r in pull.reviews if r.dismissal is not None),
+                           key=lambda r: (r.dismissal or (pull.created_at, ""))[0])
+        return {
+            "number": pull.number, "title": pull.title, "url": f"{WEB_URL}/{full}/pull/{pull.number}",
+            "updatedAt": _ts(pull.updated_at),
+            "mergedAt": _ts(pull.merged_at) if pull.merged_at else None,
+            "baseRefName": pull.base, "headRefOid": pull.head_sha,
+            "mergeCommit": {"oid": f"{pull.number:040x}"[::-1]} if pull.merged_at else None,
+            "author": self._actor_node(pull.author),
+            "mergedBy": self._actor_node(pull.merged_by),
+            "reviews": {
+                "pageInfo": {"hasNextPage": len(every) > len(reviews), "endCursor": None},
+                "nodes": [{"databaseId": r.id, "state": r.state,
+                           "submittedAt": _ts(r.submitted_at) if r.submitted_at else None,
+                           "author": self._actor_node(r.user),
+                           "commit": {"oid": r.commit_id or pull.head_sha}} for r in reviews],
+            },
+            "timelineItems": {
+                "pageInfo": {"hasNextPage": False, "endCursor": None},
+                "nodes": [{"__typename": "ReviewDismissedEvent",
+                           "createdAt": _ts(r.dismissal[0]), "previousReviewState": r.dismissal[1].upper(),
+                           "review": {"databaseId": r.id}}
+                          for r in dismissed if r.dismissal is not None],
+            },
+        }

@@ -120,7 +120,9 @@ class _Key:
 
 
 class FakeOkta(FakeServer):
-    """Okta's ``/api/v1/logs``, ``/api/v1/users`` and ``/api/v1/users/{id}/factors``.
+    """Okta's ``/api/v1/logs``, ``/api/v1/users`` and ``/api/v1/users/{id}/factors``; factor
+    changes made with ``change_factors`` are logged as ``user.mfa.factor.*`` events, which
+    ``/api/v1/logs`` serves to a ``filter=eventType sw "user.mfa.factor."`` query.
 
     Wire behaviour kept from Okta: ``Authorization: SSWS <token>`` (401 E0000011 otherwise);
     ``X-Rate-Limit-*`` on every answer and 429 E0000047 when a bucket is empty; one ``Link``
@@ -193,6 +195,26 @@ class FakeOkta(FakeServer):
             self._users[user["id"]] = user
             if factors is not None or user["id"] not in self._factors:
                 self._factors[user["id"]] = list(factors or [])
+
+    def change_factors(self, user_id: str, factors: list[dict[str, Any]], *,
+                       event_type: str = "user.mfa.factor.activate",
+                       actor: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Replace ``user_id``'s factors and log the change as Okta does: a ``user.mfa.factor.*``
+        event published now (the fake's clock) whose target is the user, its actor the user
+        unless ``actor`` (an admin resetting factors) is given. Returns the event."""
+        with self._data_lock:
+            user = self._users[user_id]
+            self._factors[user_id] = list(factors)
+            seq = self._seq
+        profile = user.get("profile") or {}
+        who = {"id": user_id, "type": "User", "alternateId": profile.get("login"),
+               "displayName": f"{profile.get('firstName')} {profile.get('lastName')}"}
+        target = {**who, "detailEntry": None}
+        rng = Random(seq)  # noqa: S311 - fixture data, not security
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        event = make_event(rng, event_type, now, actor or who, [target], message="Update factor for user")
+        self.add_events([event])
+        return event
 
     def set_status(self, login: str, status: str, at: datetime) -> dict[str, Any]:
         """Move the user whose login is ``login`` to ``status`` (DEPROVISIONED, SUSPENDED, ACTIVE…)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
 from connectors.sdk.rawjson import split_member
 
-__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "TrailEvent", "event_key", "parse_log_file"]
+__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "PrefetchStats", "TrailEvent", "event_key",
+           "parse_log_file"]
 
 _SIGN_IN = "signin.amazonaws.com"
 # IAM Identity Center's sign-ins (UserAuthentication of an IdentityCenterUser) are the human
@@ -80,6 +82,25 @@ class TrailEvent:
 
 class _Unreadable(Exception):
     """A log file that cannot be decompressed or parsed."""
+
+
+_Read = tuple[list[tuple[dict[str, Any], bytes]], str]
+"""One object read: its records with their exact bytes, and the object's SHA-256."""
+
+
+@dataclass(slots=True)
+class PrefetchStats:
+    """How far reading ran ahead of storing in one fetch: objects whose read started, objects
+    the stream took, the most that were ever started and not yet taken (``<= depth``), and the
+    record bytes of files read and not yet taken (now, and the most there ever were)."""
+
+    depth: int
+    budget: int
+    started: int = 0
+    taken: int = 0
+    most_ahead: int = 0
+    held_bytes: int = 0
+    most_held_bytes: int = 0
 
 
 def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
@@ -160,6 +181,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     name = "cloudtrail"
     kinds = frozenset({"access_log", "access_change", "config_state"})
     mode = "events"
+    prefetch_stats: PrefetchStats | None = None
+    """The last fetch's read-ahead figures (set when a fetch reads objects)."""
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         cfg = self.config
@@ -181,18 +204,16 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             except ConnectorError as exc:
                 failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
         held: set[str] = set()
-        for (prefix, key), fetched in self._fetch_in_order(s3, bucket, plan):
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan):
+            if isinstance(fetched, _Unreadable):
+                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
+                held.add(prefix)
+                continue
             if isinstance(fetched, Exception):
                 failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
-            body, digest = fetched
-            try:
-                records = parse_log_file(body)
-            except _Unreadable as exc:
-                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {exc}"))
-                held.add(prefix)
-                continue
+            records, digest = fetched
             late = False
             by_services = 0
             unreadable: list[ItemFailure] = []
@@ -280,38 +301,102 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _fetch_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
-                        ) -> Iterator[tuple[tuple[str, str], tuple[bytes, str] | Exception]]:
-        """GET the planned objects with a small thread pool, yielding them in plan (key) order."""
+    def _get_object(self, s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
+        """GET one log object: its bytes as stored and their SHA-256 (hex); S3 errors as raised."""
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body, hashlib.sha256(body).hexdigest()
 
-        def get(key: str) -> tuple[bytes, str] | Exception:
+    def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
+        """How one object is read, in a worker thread: GET, hash, gunzip and parse. Returns the
+        records (with their exact bytes) and the object's SHA-256; ``_Unreadable`` for a file
+        that cannot be read, S3 errors as raised."""
+        body, digest = self._get_object(s3, bucket, key)
+        return parse_log_file(body), digest
+
+    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
+                       ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
+        """Read the planned objects with a small thread pool, yielding them in plan (key) order.
+
+        Fetching and parsing (GET, hash, gunzip and the JSON scan, in ``_read_object``) run in
+        the pool while the caller normalises and stores earlier objects. A new read starts
+        (when a read ends or the caller takes a file) while fewer than ``cloudtrail_workers``
+        reads are running, fewer than ``prefetch_depth`` files are read or being read and not
+        yet taken, and the records of the files read and not yet taken hold fewer than
+        ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
+        readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
+        ran ahead (for tests: bounds, not timings).
+        """
+        workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
+        stats = self.prefetch_stats = PrefetchStats(depth, budget)
+        lock = threading.Lock()
+        pending: deque[tuple[tuple[str, str], Future[tuple[_Read | Exception, int]]]] = deque()
+        upcoming = iter(plan)
+        running = 0
+        closing = False
+
+        def top_up() -> None:
+            """Start reads while the bounds allow (the caller holds ``lock``)."""
+            nonlocal running
+            while not closing and running < workers and len(pending) < depth \
+                    and (stats.held_bytes < budget or not pending):
+                following = next(upcoming, None)
+                if following is None:
+                    return
+                running += 1
+                stats.started += 1
+                stats.most_ahead = max(stats.most_ahead, stats.started - stats.taken)
+                pending.append((following, pool.submit(read, following[1])))
+
+        def read(key: str) -> tuple[_Read | Exception, int]:
+            nonlocal running
+            size = 0
+            outcome: _Read | Exception
             try:
-                body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                outcome = self._read_object(s3, bucket, key)
+                size = sum(len(raw) for _, raw in outcome[0])
+            except _Unreadable as exc:
+                outcome = exc
             except Exception as exc:
                 try:
-                    return as_connector_error(exc, f"s3:GetObject {key}")
+                    outcome = as_connector_error(exc, f"s3:GetObject {key}")
                 except Exception as bug:
-                    return bug
-            return body, hashlib.sha256(body).hexdigest()
+                    outcome = bug
+            with lock:
+                running -= 1
+                stats.held_bytes += size
+                stats.most_held_bytes = max(stats.most_held_bytes, stats.held_bytes)
+                top_up()
+            return outcome, size
 
-        workers = self.config.cloudtrail_workers
-        pending: deque[tuple[tuple[str, str], Future[tuple[bytes, str] | Exception]]] = deque()
-        upcoming = iter(plan)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudtrail-get") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudtrail-read") as pool:
             try:
-                for entry in upcoming:
-                    pending.append((entry, pool.submit(get, entry[1])))
-                    if len(pending) >= workers * 2:
-                        break
-                while pending:
-                    entry, future = pending.popleft()
-                    following = next(upcoming, None)
-                    if following is not None:
-                        pending.append((following, pool.submit(get, following[1])))
-                    yield entry, future.result()
+                with lock:
+                    top_up()
+                while True:
+                    with lock:
+                        if not pending:
+                            return
+                        entry, future = pending.popleft()
+                    result, size = future.result()
+                    with lock:
+                        stats.taken += 1
+                        stats.held_bytes -= size
+                        top_up()
+                    yield entry, result
+                    del result  # the parsed file is the caller's now; hold no reference here
             finally:
-                for _, future in pending:
-                    future.cancel()
+                with lock:
+                    closing = True
+                    for _, future in pending:
+                        future.cancel()
+
+    prefetch_bytes: int = 32 * 1024 * 1024
+    """Record bytes of files read ahead and not yet taken at which no further read starts."""
+
+    @property
+    def prefetch_depth(self) -> int:
+        """How many files may be read or being read ahead of the one being stored: 16 per worker."""
+        return 16 * self.config.cloudtrail_workers
 
     # -- normalising -------------------------------------------------------------------------
 

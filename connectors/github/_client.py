@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import github
 import requests
+import structlog
 from github.Branch import Branch
 from github.BranchProtection import BranchProtection
 from github.GithubException import (
@@ -35,7 +37,7 @@ from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
 from connectors.sdk.retry import RETRY_STATUSES, emit, unreachable_cause
 
-__all__ = ["SAML_QUERY", "GithubClient", "build_retry", "translate"]
+__all__ = ["SAML_QUERY", "GithubClient", "GraphqlUnavailable", "build_retry", "translate"]
 
 T = TypeVar("T")
 G = TypeVar("G", bound=GithubObject)
@@ -56,6 +58,17 @@ query($org: String!, $first: Int!, $after: String) {
 """
 """The org's SAML identities (owner only): each linked GitHub login with its IdP name id and emails."""
 _SAML_PAGES = 1000  # 100,000 identities: a cursor that never ends is a bug, not an org
+
+log = structlog.get_logger("connectors.github")
+
+_NO_GRAPHQL: set[str] = set()
+"""GraphQL endpoints that answered 404 in this process: asked once, then read through REST."""
+_NO_GRAPHQL_LOCK = threading.Lock()
+
+
+class GraphqlUnavailable(Exception):
+    """The server has no GraphQL API (GitHub answered 404 on ``/graphql``): read through REST."""
+
 
 # urllib3 retries connection failures, 5xx, 429 and rate-limit 403s inside one request. A
 # body cut short after the headers arrived surfaces later, from requests, as one of these:
@@ -91,6 +104,8 @@ def build_retry(options: HttpOptions) -> github.GithubRetry:
         retry_after_max=int(options.max_backoff),
         status_forcelist=sorted(RETRY_STATUSES),
         respect_retry_after_header=True,
+        # GraphQL reads are POSTs: urllib3 leaves POST out of its retried methods by default.
+        allowed_methods=github.GithubRetry.DEFAULT_ALLOWED_METHODS | {"POST"},
         raise_on_status=False,
         secondary_rate_wait=min(60.0, options.max_backoff),
         max_rate_limit_wait=options.max_backoff,
@@ -209,6 +224,40 @@ class GithubClient:
             return fn()
         except BadAttributeException as exc:
             raise ItemError(f"{NAME}: unreadable {what} field value {str(exc.actual_value)[:80]!r}") from exc
+
+    def graphql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
+        """The ``data`` of one GraphQL query, through PyGithub's requester (so the same token,
+        retries and spacing); GraphqlUnavailable when the server has no GraphQL API, logged
+        once per process and endpoint; a GraphQL RATE_LIMITED error is retriable."""
+        url = self.api.requester.graphql_url
+        if url in _NO_GRAPHQL:
+            raise GraphqlUnavailable(url)
+        try:
+            _, body = self.call(lambda: self.api.requester.graphql_query(query, variables), what)
+        except ConnectorError as exc:
+            cause = exc.__cause__
+            data = cause.data if isinstance(cause, GithubException) else None
+            errors = data.get("errors") if isinstance(data, dict) else None
+            if isinstance(cause, GithubException) and cause.status == 404 and not errors:
+                with _NO_GRAPHQL_LOCK:
+                    first = url not in _NO_GRAPHQL
+                    _NO_GRAPHQL.add(url)
+                if first:
+                    log.warning("github_graphql_unavailable", endpoint=url, fallback="rest")
+                raise GraphqlUnavailable(url) from exc
+            if isinstance(errors, list) and any(
+                    isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors):
+                raise RetriableError(f"{NAME}: GraphQL rate limit exceeded on {what}; "
+                                     "the next run retries") from exc
+            if isinstance(errors, list) and errors and not isinstance(exc, AuthError):
+                first_error = errors[0] if isinstance(errors[0], dict) else {}
+                message = str(first_error.get("message") or "")[:200]
+                raise FatalError(f"{NAME}: GraphQL error on {what}: {message}") from exc
+            raise
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise FatalError(f"{NAME}: {what} answered without data")
+        return data
 
     def organization(self, org: str) -> Organization:
         """The organisation ``org`` (one request)."""

@@ -16,6 +16,11 @@ class GithubConfig(ConnectorConfig):
 
     ``require_final_approval``: a merge to the default branch whose approvals are all of earlier
     commits (work pushed after the last approval) is an exception too.
+
+    ``api``: how merged pull requests are read. ``"graphql"`` (default) asks for ``per_page``
+    pulls with their reviews and review dismissals in one query, and falls back to REST for
+    the rest of the process when the server has no GraphQL API (a 404); ``"rest"`` reads each
+    merged pull's detail and reviews with REST calls. Both store the same records.
     """
 
     org: str = required_field()
@@ -25,6 +30,7 @@ class GithubConfig(ConnectorConfig):
     per_page: int = 100
     request_spacing_ms: int = 250
     require_final_approval: bool = False
+    api: str = "graphql"
 
     def problems(self) -> list[tuple[str, str]]:
         """Values that cannot work, as (key, problem); checked when the config is loaded."""
@@ -36,6 +42,8 @@ class GithubConfig(ConnectorConfig):
             found.append(("org", f'expected an organisation login, got "{self.org}"'))
         if not 1 <= self.per_page <= 100:
             found.append(("per_page", f"must be between 1 and 100, not {self.per_page}"))
+        if self.api not in ("graphql", "rest"):
+            found.append(("api", f'expected "graphql" or "rest", got "{self.api}"'))
         if self.request_spacing_ms < 0:
             found.append(("request_spacing_ms", "must not be negative"))
         for index, repo in enumerate(self.repos):

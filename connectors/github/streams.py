@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
     from connectors.github._client import GithubClient
 
-__all__ = ["NOT_FINAL", "UNREVIEWED", "BranchProtection", "OrgSettings", "PullRequests", "approvers",
-           "github_ts", "received", "states_at_merge"]
+__all__ = ["NOT_FINAL", "PULLS_QUERY", "UNREVIEWED", "BranchProtection", "OrgSettings", "PullRequests",
+           "approvers", "evidence_from_graphql", "evidence_from_rest", "github_ts", "received",
+           "states_at_merge"]
 
 UNREVIEWED = "merged to the default branch without an APPROVED review by someone other than the author"
 NOT_FINAL = ("merged to the default branch without an APPROVED review of its final commit by someone "
@@ -130,14 +131,134 @@ class _GithubStream(Stream[GithubConfig, "GithubClient"]):
         return client.repositories(self.config.org, self.config.repos)
 
 
+PULLS_QUERY = """
+query($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequests(states: [MERGED], orderBy: {field: UPDATED_AT, direction: DESC},
+                 first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number title url updatedAt mergedAt baseRefName headRefOid
+        mergeCommit { oid }
+        author { __typename login }
+        mergedBy { __typename login }
+        reviews(first: 100) {
+          pageInfo { hasNextPage endCursor }
+          nodes { databaseId state submittedAt author { __typename login } commit { oid } }
+        }
+        timelineItems(itemTypes: [REVIEW_DISMISSED_EVENT], first: 100) {
+          pageInfo { hasNextPage endCursor }
+          nodes {
+            __typename
+            ... on ReviewDismissedEvent { createdAt previousReviewState review { databaseId } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+"""Merged pull requests of one repository, most recently updated first, with what a record needs:
+the review states, the commit each review approved, the merged head and the dismissals."""
+
+
+def _login(actor: Any) -> dict[str, Any] | None:
+    """A GraphQL actor as REST's ``{"login"}``; a ``Bot`` gets back REST's ``[bot]`` suffix."""
+    if not isinstance(actor, dict) or not actor.get("login"):
+        return None
+    login = str(actor["login"])
+    if actor.get("__typename") == "Bot" and not login.endswith("[bot]"):
+        login += "[bot]"
+    return {"login": login}
+
+
+def _user_of(obj: Any) -> dict[str, Any] | None:
+    """REST's user object reduced to its login."""
+    login = obj.get("login") if isinstance(obj, dict) else None
+    return {"login": login} if login else None
+
+
+def evidence_from_rest(pull: dict[str, Any], reviews: list[dict[str, Any]],
+                       dismissals: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What a pull request record is built from, out of REST's pull detail, reviews and
+    ``review_dismissed`` issue events (None: not read); the same object ``evidence_from_graphql``
+    makes of the same pull, so both APIs give the same raw hash and the same record."""
+    out: dict[str, Any] = {
+        "pull": {
+            "number": pull.get("number"), "title": pull.get("title"), "html_url": pull.get("html_url"),
+            "updated_at": pull.get("updated_at"), "merged_at": pull.get("merged_at"),
+            "base": {"ref": (pull.get("base") or {}).get("ref")},
+            "head": {"sha": (pull.get("head") or {}).get("sha")},
+            "merge_commit_sha": pull.get("merge_commit_sha"),
+            "user": _user_of(pull.get("user")), "merged_by": _user_of(pull.get("merged_by")),
+        },
+        "reviews": [
+            {"id": r.get("id"), "state": r.get("state"), "submitted_at": r.get("submitted_at"),
+             "user": _user_of(r.get("user")), "commit_id": r.get("commit_id")}
+            for r in reviews
+        ],
+    }
+    if dismissals is not None:
+        out["review_dismissed_events"] = [
+            {"created_at": e.get("created_at"),
+             "dismissed_review": {"review_id": (e.get("dismissed_review") or {}).get("review_id"),
+                                  "state": str((e.get("dismissed_review") or {}).get("state") or "").upper()}}
+            for e in dismissals
+        ]
+    return out
+
+
+def evidence_from_graphql(node: dict[str, Any]) -> dict[str, Any]:
+    """What a pull request record is built from, out of one ``PULLS_QUERY`` node (see
+    ``evidence_from_rest``); the dismissals are kept only when a review shows DISMISSED, as
+    the REST path reads them only then."""
+    reviews = [r for r in ((node.get("reviews") or {}).get("nodes") or []) if isinstance(r, dict)]
+    out: dict[str, Any] = {
+        "pull": {
+            "number": node.get("number"), "title": node.get("title"), "html_url": node.get("url"),
+            "updated_at": node.get("updatedAt"), "merged_at": node.get("mergedAt"),
+            "base": {"ref": node.get("baseRefName")}, "head": {"sha": node.get("headRefOid")},
+            "merge_commit_sha": (node.get("mergeCommit") or {}).get("oid"),
+            "user": _login(node.get("author")), "merged_by": _login(node.get("mergedBy")),
+        },
+        "reviews": [
+            {"id": r.get("databaseId"), "state": r.get("state"), "submitted_at": r.get("submittedAt"),
+             "user": _login(r.get("author")), "commit_id": (r.get("commit") or {}).get("oid")}
+            for r in reviews
+        ],
+    }
+    if any(r.get("state") == "DISMISSED" for r in reviews):
+        events = (node.get("timelineItems") or {}).get("nodes") or []
+        out["review_dismissed_events"] = [
+            {"created_at": e.get("createdAt"),
+             "dismissed_review": {"review_id": (e.get("review") or {}).get("databaseId"),
+                                  "state": str(e.get("previousReviewState") or "").upper()}}
+            for e in events if isinstance(e, dict) and e.get("__typename") == "ReviewDismissedEvent"
+        ]
+    return out
+
+
+def _complete(node: dict[str, Any]) -> bool:
+    """Whether a node holds all its reviews and dismissals (no nested page left unread)."""
+    return not any(((node.get(part) or {}).get("pageInfo") or {}).get("hasNextPage")
+                   for part in ("reviews", "timelineItems"))
+
+
 class PullRequests(_GithubStream):
     """Merged pull requests of each repository with their reviews; cursor = {repo: updated_at}.
 
-    Per repository the closed pulls are listed by ``updated`` descending and read back only to
-    the repository's cursor, so a run with nothing new costs one list request per repository.
-    What was read is yielded oldest first and the repository's cursor moves after its last item.
-    A pull with a DISMISSED review costs one more request, for its issue's ``review_dismissed``
-    events (when each dismissal happened, what the review had been).
+    Per repository the pulls are listed by ``updated`` descending and read back only to the
+    repository's cursor, so a run with nothing new costs one list request (or query) per
+    repository. What was read is yielded oldest first and the repository's cursor moves after
+    its last item.
+
+    With ``api = "graphql"`` one query returns ``per_page`` merged pulls with their reviews and
+    dismissals (a pull with more than 100 reviews or dismissals is read again through REST);
+    a server without GraphQL is read through REST. With ``api = "rest"`` the closed pulls are
+    listed and each merged one costs two more requests (its detail, its reviews), three with a
+    DISMISSED review (its issue's ``review_dismissed`` events say when and what it had been).
+    Both paths build the record from the same object (``evidence_from_rest`` and
+    ``evidence_from_graphql``), whose canonical JSON is the raw that ``raw_sha256`` hashes.
     """
 
     name = "pull_requests"
@@ -145,50 +266,116 @@ class PullRequests(_GithubStream):
     mode = "events"
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
+        from connectors.github._client import GraphqlUnavailable
+
         state: dict[str, str] = dict(cursor.value or {})
         # A pull updated in the run's own second may still change within it: leave it to the
         # next run, so that stopping at ``updated_at <= cursor`` never skips a later update.
         limit = github_ts(cursor.ceiling)
         floor = github_ts(cursor.floor)
         client = self.session()
+        graphql = self.config.api == "graphql"
         for repo in self.repositories(client):
-            full = repo.full_name
-            since = state.get(full)
-            newest = since
-            merged: list[PullRequest] = []
-            listing = repo.get_pulls(state="closed", sort="updated", direction="desc")
-            for pull in client.each(listing, f"GET /repos/{full}/pulls"):
+            if graphql:
                 try:
-                    updated_at, merged_at = client.converted(
-                        functools.partial(_times, pull), "pull request")
-                except ItemError as exc:
-                    yield ItemFailure(f"{full}#{pull.number}", str(exc))
+                    yield from self._graphql_repo(client, repo, state, limit, floor)
                     continue
+                except GraphqlUnavailable:
+                    graphql = False  # raised by the repository's first query, before any output
+            yield from self._rest_repo(client, repo, state, limit, floor)
+
+    def _rest_repo(self, client: GithubClient, repo: Repository, state: dict[str, str],
+                   limit: str, floor: str) -> Iterator[StreamOutput]:
+        full = repo.full_name
+        since = state.get(full)
+        newest = since
+        merged: list[PullRequest] = []
+        listing = repo.get_pulls(state="closed", sort="updated", direction="desc")
+        for pull in client.each(listing, f"GET /repos/{full}/pulls"):
+            try:
+                updated_at, merged_at = client.converted(
+                    functools.partial(_times, pull), "pull request")
+            except ItemError as exc:
+                yield ItemFailure(f"{full}#{pull.number}", str(exc))
+                continue
+            if updated_at is None:
+                continue
+            updated = github_ts(updated_at)
+            if updated >= limit:
+                continue
+            if updated <= (since or "") or (since is None and updated < floor):
+                break
+            newest = max(newest or updated, updated)
+            if merged_at is not None:
+                merged.append(pull)
+        for pull in reversed(merged):
+            yield self._item(client, repo, pull.number, pull)
+        if newest is not None and newest != since:
+            state[full] = newest
+            yield Checkpoint(dict(state))
+
+    def _graphql_repo(self, client: GithubClient, repo: Repository, state: dict[str, str],
+                      limit: str, floor: str) -> Iterator[StreamOutput]:
+        full = repo.full_name
+        owner, _, name = full.partition("/")
+        since = state.get(full)
+        newest = since
+        merged: list[dict[str, Any]] = []
+        after: str | None = None
+        done = False
+        while not done:
+            data = client.graphql(PULLS_QUERY, {"owner": owner, "name": name, "first": self.config.per_page,
+                                                "after": after}, f"POST /graphql (pulls of {full})")
+            connection = (data.get("repository") or {}).get("pullRequests") or {}
+            for node in connection.get("nodes") or []:
+                updated_at = _instant(node.get("updatedAt"))
                 if updated_at is None:
+                    shown = repr(node.get("updatedAt"))[:80]
+                    yield ItemFailure(f"{full}#{node.get('number')}",
+                                      f"github: unreadable pull request updatedAt {shown}")
                     continue
                 updated = github_ts(updated_at)
                 if updated >= limit:
                     continue
                 if updated <= (since or "") or (since is None and updated < floor):
+                    done = True
                     break
                 newest = max(newest or updated, updated)
-                if merged_at is not None:
-                    merged.append(pull)
-            for pull in reversed(merged):
-                yield self._item(client, repo, pull)
-            if newest is not None and newest != since:
-                state[full] = newest
-                yield Checkpoint(dict(state))
+                merged.append(node)
+            page = connection.get("pageInfo") or {}
+            after = page.get("endCursor")
+            done = done or not page.get("hasNextPage") or not after
+        for node in reversed(merged):
+            if _complete(node):
+                yield self._graphql_item(repo, node)
+            else:  # more than a page of reviews or dismissals: REST reads them all
+                yield self._item(client, repo, int(node["number"]), None)
+        if newest is not None and newest != since:
+            state[full] = newest
+            yield Checkpoint(dict(state))
 
     @staticmethod
-    def _item(client: GithubClient, repo: Repository, listed: PullRequest) -> SourceItem | ItemFailure:
+    def _graphql_item(repo: Repository, node: dict[str, Any]) -> SourceItem | ItemFailure:
         full = repo.full_name
-        number = listed.number
+        raw = evidence_from_graphql(node)
+        merged_at = _instant(raw["pull"]["merged_at"])
+        if merged_at is None:
+            shown = repr(node.get("mergedAt"))[:80]
+            return ItemFailure(f"{full}#{node.get('number')}",
+                               f"github: unreadable pull request mergedAt {shown}")
+        obj = {**raw, "repo": full, "default_branch": repo.default_branch}
+        return SourceItem(f"{full}#{raw['pull']['number']}", merged_at, _raw(raw), obj)
+
+    @staticmethod
+    def _item(client: GithubClient, repo: Repository, number: int,
+              listed: PullRequest | None) -> SourceItem | ItemFailure:
+        full = repo.full_name
         pull = client.call(lambda: repo.get_pull(number), f"GET /repos/{full}/pulls/{{n}}")
-        reviews = list(client.each(pull.get_reviews(), f"GET /repos/{full}/pulls/{{n}}/reviews"))
-        raw: dict[str, Any] = {"pull": received(pull), "reviews": [received(r) for r in reviews]}
+        reviews = [received(r) for r in client.each(pull.get_reviews(),
+                                                     f"GET /repos/{full}/pulls/{{n}}/reviews")]
+        dismissals: list[dict[str, Any]] | None = None
         extra: dict[str, Any] = {}
-        if any(r.get("state") == "DISMISSED" for r in raw["reviews"]):
+        if any(r.get("state") == "DISMISSED" for r in reviews):
             # Only the issue's events say when a review was dismissed and what it had been.
             try:
                 events = list(client.each(client.issue_events(repo, number),
@@ -198,11 +385,12 @@ class PullRequests(_GithubStream):
             except FatalError as exc:
                 extra["dismissals_unread"] = str(exc)
             else:
-                raw["review_dismissed_events"] = [
-                    e for e in map(received, events) if e.get("event") == "review_dismissed"]
+                dismissals = [e for e in map(received, events) if e.get("event") == "review_dismissed"]
+        raw = evidence_from_rest(received(pull), reviews, dismissals)
         obj = {**raw, **extra, "repo": full, "default_branch": repo.default_branch}
         try:
-            merged_at = client.converted(lambda: pull.merged_at or listed.merged_at, "pull request")
+            merged_at = client.converted(
+                lambda: pull.merged_at or (listed.merged_at if listed is not None else None), "pull request")
         except ItemError as exc:
             return ItemFailure(f"{full}#{number}", str(exc))
         if merged_at is None:  # listed as merged: a detail without the time is a broken item

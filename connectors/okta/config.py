@@ -38,6 +38,10 @@ class OktaConfig(ConnectorConfig):
     # Factor types that do not count as MFA on their own: a user whose only active factors are
     # of these types is an exception. Okta's security question is a second password, not MFA.
     weak_factors: tuple[str, ...] = ("question",)
+    # okta.users reads every user's factors at most this often; in between only the factors of
+    # new users and of users the System Log names in a user.mfa.factor.* event are read, and
+    # each record's factors_read_at says when its factors were read. "0s": every run reads all.
+    factors_full_every: timedelta = timedelta(days=1)
 
     @property
     def base_url(self) -> str:
@@ -67,6 +71,8 @@ class OktaConfig(ConnectorConfig):
             if factor not in FACTOR_TYPES:
                 found.append((f"weak_factors[{index}]", f'"{factor}" is not an Okta factor type '
                               f'(known: {", ".join(sorted(FACTOR_TYPES))})'))
+        if self.factors_full_every < timedelta(0):
+            found.append(("factors_full_every", "must not be negative"))
         if not self.token_env:
             found.append(("token_env", "must name the environment variable holding the API token"))
         return found

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import orjson
+
+from connectors.okta._time import format_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import AuthError, FatalError
-from connectors.sdk.items import Cursor, ItemFailure, Normalised, SourceItem
+from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
     # A type only: the HTTP client (httpx) loads when the connector opens its session.
     from connectors.sdk.http import HttpClient
 
-__all__ = ["NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "UsersStream"]
+__all__ = ["FACTOR_EVENTS", "NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "UsersStream"]
 
 NO_ACTIVE_FACTOR = "ACTIVE user has no active MFA factor"
 SIGN_IN_STATUSES = ("ACTIVE", "PASSWORD_EXPIRED", "RECOVERY", "LOCKED_OUT")
@@ -24,6 +28,43 @@ SIGN_IN_STATUSES = ("ACTIVE", "PASSWORD_EXPIRED", "RECOVERY", "LOCKED_OUT")
 _USER_PAGE_MAX = 200
 _LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
 """Okta's unfiltered list leaves DEPROVISIONED users out; a second, searched listing adds them."""
+FACTOR_EVENTS = 'eventType sw "user.mfa.factor."'
+"""The System Log filter for factor changes (enrolled, activated, deactivated, reset, suspended)."""
+_FACTOR_FIELDS = ("id", "factorType", "provider", "status")
+"""What a record says of a factor, and all the cursor keeps of one (never its profile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FactorState:
+    """The factors read before, from the committed cursor (see ``UsersStream``)."""
+
+    full_at: str
+    log_to: str
+    users: dict[str, tuple[str, list[list[Any]]]]
+
+
+def _factor_state(value: Any) -> _FactorState | None:
+    """The cursor's ``factors`` state, or None (a full read) when absent or not in the expected
+    shape: an unreadable state costs one full read, never a record claiming a stale read."""
+    try:
+        position, state = value["factors"]
+        full_at, log_to = format_okta(parse_okta(state["full_at"])), format_okta(parse_okta(position))
+        users: dict[str, tuple[str, list[list[Any]]]] = {}
+        for user_id, (read_at, factors) in state["users"].items():
+            if not all(isinstance(f, list) and len(f) == len(_FACTOR_FIELDS) for f in factors):
+                raise ValueError(f"factors of {user_id}")
+            users[str(user_id)] = (format_okta(parse_okta(read_at)), factors)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return _FactorState(full_at, log_to, users)
+
+
+def _compact(factors: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[f.get(k) for k in _FACTOR_FIELDS] if isinstance(f, dict) else [None] * 4 for f in factors]
+
+
+def _expanded(compact: list[list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(_FACTOR_FIELDS, f, strict=True)) for f in compact]
 
 
 class UsersStream(Stream[OktaConfig, "HttpClient"]):
@@ -33,20 +74,72 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
     when every ACTIVE factor is of a type in ``weak_factors``. A user id listed twice in one
     listing is an ``ItemFailure`` for the second entry (``<id> (repeated)``).
 
-    Requests per run: one per 200 users in each of the two listings, plus one factors
-    request per user who is not DEPROVISIONED (a deprovisioned user cannot sign in, so the
-    record says so instead of reading factors). A user's raw bytes are its list element,
-    a newline, then its factors response body.
+    Factors are read incrementally. Every user's factors are read at the first run and then
+    at most every ``factors_full_every``; in between, only the factors of users who are new
+    (not read before) or whose factors changed according to the System Log
+    (``user.mfa.factor.*`` events, a target or actor of type User, since the last run's log
+    position) are read. Every other user is still one record per run, carrying the factors
+    read before, and every record's ``factors_read_at`` says when its factors were read. A
+    System Log that cannot be read (not an auth failure) makes the run a full read.
+
+    Where the factors read before live: in the stream's cursor (a stream never reads the
+    store), as ``{"factors": [log_to, {"full_at", "users": {id: [read_at, [[id, factorType,
+    provider, status], ...]]}}]}``: the System Log position first, so the value only grows
+    from run to run (``json_leq``); written with the run's last commit. A run with a failed
+    item keeps the previous cursor, so the next run re-reads from the older position.
+
+    Requests per run: one per 200 users in each of the two listings, plus, in a full read,
+    one factors request per user who is not DEPROVISIONED (a deprovisioned user cannot sign
+    in, so the record says so instead of reading factors), or, in between, one System Log
+    query (a page per 1000 factor events) and one factors request per new or changed user.
+    A user's raw bytes are its list element, a newline, then its factors response body, or,
+    for factors carried from an earlier read, ``{"factors", "factors_read_at"}`` as the
+    cursor holds them.
     """
 
     name = "users"
     kinds = frozenset({"mfa_status"})
     mode = "state"
 
+    def _changed_users(self, client: HttpClient, since: str, until: str) -> set[str]:
+        """Ids of users named by a ``user.mfa.factor.*`` event in ``[since, until)``."""
+        changed: set[str] = set()
+        if since >= until:
+            return changed
+        params = {"since": since, "until": until, "sortOrder": "ASCENDING",
+                  "limit": str(self.config.page_size), "filter": FACTOR_EVENTS}
+        for _, response in client.pages("/api/v1/logs", params=params):
+            try:
+                events = split_array(response.content)
+            except ValueError as exc:
+                raise FatalError(f"okta.users: /api/v1/logs did not return a list ({exc})") from exc
+            if not events:
+                break
+            for event, _ in events:
+                if not isinstance(event, dict):
+                    continue
+                for who in [event.get("actor"), *(event.get("target") or [])]:
+                    if isinstance(who, dict) and who.get("type") == "User" and isinstance(who.get("id"), str):
+                        changed.add(who["id"])
+        return changed
+
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
         """Yield one item per user; a user whose factors cannot be read is an ItemFailure."""
         client: HttpClient = self.session()
         limit = str(min(self.config.page_size, _USER_PAGE_MAX))
+        now = format_okta(cursor.ceiling)
+        log_to = format_okta(cursor.ceiling - self.config.settle)
+        before = _factor_state(cursor.value)
+        full = before is None or parse_okta(before.full_at) + self.config.factors_full_every <= cursor.ceiling
+        changed: set[str] = set()
+        if before is not None and not full:
+            try:
+                changed = self._changed_users(client, before.log_to, log_to)
+            except AuthError:
+                raise
+            except FatalError:
+                full = True  # which factors changed is unknown: read them all
+        kept: dict[str, tuple[str, list[list[Any]]]] = {}
         read: set[str] = set()
         for search in _LISTINGS:
             params = {"limit": limit} if search is None else {"limit": limit, "search": search}
@@ -73,7 +166,18 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                         continue  # listed by the unfiltered read, deprovisioned since: already read
                     read.add(user_id)
                     if user.get("status") == "DEPROVISIONED":
-                        yield SourceItem(user_id, cursor.ceiling, raw, {"user": user, "factors": None})
+                        yield SourceItem(user_id, cursor.ceiling, raw,
+                                         {"user": user, "factors": None, "factors_read_at": None})
+                        continue
+                    earlier = None if full or user_id in changed or before is None \
+                        else before.users.get(user_id)
+                    if earlier is not None:
+                        read_at, compact = earlier
+                        kept[user_id] = earlier
+                        carried = orjson.dumps({"factors": compact, "factors_read_at": read_at})
+                        yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + carried,
+                                         {"user": user, "factors": _expanded(compact),
+                                          "factors_read_at": read_at})
                         continue
                     try:
                         factors, factor_response = client.get_json(
@@ -87,8 +191,12 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                     if not isinstance(factors, list):
                         yield ItemFailure(user_id, "factors response is not a list")
                         continue
+                    kept[user_id] = (now, _compact(factors))
                     yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
-                                     {"user": user, "factors": factors})
+                                     {"user": user, "factors": factors, "factors_read_at": now})
+        full_at = now if full or before is None else before.full_at
+        yield Checkpoint({"factors": [log_to, {"full_at": full_at,
+                                               "users": {k: list(v) for k, v in kept.items()}}]})
 
     def normalise(self, item: SourceItem) -> Normalised:
         """Login, email (``profile.email``, None when absent: it links the person to accounts
@@ -107,6 +215,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
             "status": status,
             "last_login": user.get("lastLogin"),
             "status_changed": user.get("statusChanged"),
+            "factors_read_at": item.obj.get("factors_read_at"),
         }
         exception = None
         if factors is None:

@@ -365,13 +365,19 @@ def _okta_users(world: SandboxWorld, ep: WorldEndpoints, edit: Callable[[dict[st
                 return body
             return {"errorSummary": "not a list"}
 
+        if "factors" in path:
+            # okta.users reads factors only of users new or changed since its last run: log a change.
+            okta.change_factors(target, okta.factors_of(target))
         with mutated(okta, path.replace("{user}", re.escape(target)), bad):
             yield target
     return cm()
 
 
 @contextlib.contextmanager
-def _github_pull(world: SandboxWorld, ep: WorldEndpoints, edit: Callable[[dict[str, Any]], None]) -> Iterator[str]:
+def _github_pull(world: SandboxWorld, ep: WorldEndpoints, edit: Callable[[dict[str, Any]], None],
+                 graphql_edit: Callable[[dict[str, Any]], None]) -> Iterator[str]:
+    """The pull as REST answers it passes through ``edit``, as the GraphQL query answers it
+    (the connector's default) through ``graphql_edit``."""
     github: Any = fakes(world)["github"]
     with github.lock:
         repo = sorted(github.org.repos)[0]
@@ -379,13 +385,19 @@ def _github_pull(world: SandboxWorld, ep: WorldEndpoints, edit: Callable[[dict[s
     key = f"{github.org.login}/{repo}#{pull.number}"
 
     def bad(body: Any) -> Any:
+        if isinstance(body, dict) and "data" in body:
+            connection = ((body["data"] or {}).get("repository") or {}).get("pullRequests") or {}
+            for node in connection.get("nodes") or []:
+                if node.get("number") == pull.number and f"/{repo}/pull/" in node.get("url", ""):
+                    graphql_edit(node)
+            return body
         for item in body if isinstance(body, list) else [body]:
             if isinstance(item, dict) and item.get("number") == pull.number and repo in item.get("url", ""):
                 edit(item)
         return body
 
     try:
-        with mutated(github, rf"^/repos/[^/]+/{re.escape(repo)}/pulls(/\d+)?$", bad):
+        with mutated(github, rf"^/repos/[^/]+/{re.escape(repo)}/pulls(/\d+)?$|^/graphql$", bad):
             yield key
     finally:
         with github.lock:
@@ -491,9 +503,10 @@ PAYLOAD_CASES: tuple[PayloadCase, ...] = (
     PayloadCase("okta factors not a list", "okta.users",
                 lambda w, e: _okta_users(w, e, _drop(), path=r"^/api/v1/users/{user}/factors$")),
     PayloadCase("github PR with a null user", "github.pull_requests",
-                lambda w, e: _github_pull(w, e, _set("user", None)), tolerated=True),
+                lambda w, e: _github_pull(w, e, _set("user", None), _set("author", None)), tolerated=True),
     PayloadCase("github PR with a bad merged_at", "github.pull_requests",
-                lambda w, e: _github_pull(w, e, _set("merged_at", "last tuesday"))),
+                lambda w, e: _github_pull(w, e, _set("merged_at", "last tuesday"),
+                                          _set("mergedAt", "last tuesday"))),
     PayloadCase("github protection with a string for reviews", "github.branch_protection",
                 _github_protection, names="acme/api@main"),
     PayloadCase("jira change with a bad updated date", "jira.change_tickets",

@@ -188,7 +188,7 @@ def test_review_rule(make_connector: MakeConnector, reviews: list[tuple[str, str
 
 def test_second_run_costs_one_list_request_per_repository(make_connector: MakeConnector, fake: FakeGithub) -> None:
     """With nothing new, a run from the cursor reads one page per repository plus the org listing."""
-    connector = make_connector()
+    connector = make_connector(api="rest")
     cursor = check_run(connector, "pull_requests")
     fake.clear_log()
     assert _items(connector, "pull_requests", _cursor(cursor)) == []
@@ -332,6 +332,9 @@ def _keys_and_raw(connector: GithubConnector) -> list[tuple[str, bytes]]:
     return [(i.key, i.raw) for i in _items(connector, "pull_requests")]
 
 
+_REST = "rest"
+
+
 @pytest.mark.parametrize(
     ("fault", "path"),
     [
@@ -351,10 +354,10 @@ def test_a_fault_is_survived_with_identical_items(
     make_connector: MakeConnector, fake: FakeGithub, fault: Any, path: str
 ) -> None:
     """Each fault (twice in a row) is retried within its request; the items equal a clean read's."""
-    clean = _keys_and_raw(make_connector())
+    clean = _keys_and_raw(make_connector(api=_REST))
     fake.clear_log()
     fake.faults.push(fault, times=2, path_prefix=path)
-    assert _keys_and_raw(make_connector()) == clean
+    assert _keys_and_raw(make_connector(api=_REST)) == clean
     assert fake.faults.pending == 0
     assert sum(1 for r in fake.requests if r.fault) == 2
 

@@ -43,26 +43,31 @@ def _rows(store: Store, stream: str = PRS) -> dict[str, tuple[str, str]]:
 
 
 def _collect(directory: Path, fake: FakeGithub, streams: list[str] | None = None,
-             env: dict[str, str] = ENV) -> tuple[dict[str, Any], Store]:
-    settings = _settings(directory, fake.url)
+             env: dict[str, str] = ENV, api: str = "rest") -> tuple[dict[str, Any], Store]:
+    settings = _settings(directory, fake.url, f'api = "{api}"\n')
     store = Store.open(settings.storage_url)
     results = {r.stream: r for r in collect(settings, store, streams, env=env)}
     return results, store
 
 
-def test_second_collection_costs_one_list_request_per_repository(tmp_path: Path, fake: FakeGithub) -> None:
-    """Re-collecting with no changes lists each repository once (plus org calls) and stores no
-    new code_change record."""
-    first, store = _collect(tmp_path, fake)
+@pytest.mark.parametrize("api", ["rest", "graphql"])
+def test_second_collection_costs_one_list_request_per_repository(tmp_path: Path, fake: FakeGithub,
+                                                                 api: str) -> None:
+    """Re-collecting with no changes lists each repository once (one REST list or one GraphQL
+    query, plus org calls) and stores no new code_change record."""
+    first, store = _collect(tmp_path, fake, api=api)
     assert all(r.status == "ok" for r in first.values()), first
     stored = _rows(store)
     assert len(stored) == first[PRS].records_new > 0
     fake.clear_log()
-    settings = _settings(tmp_path, fake.url)
+    settings = _settings(tmp_path, fake.url, f'api = "{api}"\n')
     [again] = collect(settings, store, [PRS], env=ENV)
     assert again.status == "ok" and again.items == 0 and again.records_new == 0
-    pull_lists = [r.path for r in fake.requests if r.path.endswith("/pulls")]
-    assert sorted(pull_lists) == sorted(f"/repos/acme/{name}/pulls" for name in fake.org.repos)
+    if api == "rest":
+        pull_lists = [r.path for r in fake.requests if r.path.endswith("/pulls")]
+        assert sorted(pull_lists) == sorted(f"/repos/acme/{name}/pulls" for name in fake.org.repos)
+    else:
+        assert fake.count("POST", "/graphql") == len(fake.org.repos)
     assert len(fake.requests) == len(fake.org.repos) + 2  # GET /orgs/acme and /orgs/acme/repos
     assert _rows(store) == stored
     store.close()
@@ -116,7 +121,7 @@ def test_a_run_failed_by_a_lasting_fault_converges_next_run(tmp_path: Path, fake
     """A fault outlasting the retries fails the run with its error; the next run stores exactly
     what a clean run does, keeping what the failed run committed."""
     _, clean_store = _collect(tmp_path / "clean", fake, [PRS])
-    settings = _settings(tmp_path / "faulted", fake.url)
+    settings = _settings(tmp_path / "faulted", fake.url, 'api = "rest"\n')
     store = Store.open(settings.storage_url)
     config = settings.connectors["github"]
     assert isinstance(config, GithubConfig)
@@ -134,6 +139,23 @@ def test_a_run_failed_by_a_lasting_fault_converges_next_run(tmp_path: Path, fake
     assert resumed.status == "ok"
     assert _rows(store) == _rows(clean_store)
     connector.close()
+    clean_store.close()
+    store.close()
+
+
+def test_graphql_faults_store_the_same_ids_as_a_clean_rest_run(tmp_path: Path, fake: FakeGithub) -> None:
+    """A 429, a 502, a dropped connection and a truncated body on GraphQL queries are retried,
+    and the stored records equal a clean REST collection's, ids included."""
+    _, clean_store = _collect(tmp_path / "clean", fake, [PRS], api="rest")
+    fake.faults.push(too_many_requests(retry_after=1), path_prefix="/graphql")
+    fake.faults.push(internal_error(502), path_prefix="/graphql")
+    fake.faults.push(Drop(), path_prefix="/graphql")
+    fake.faults.push(Truncated(), path_prefix="/graphql")
+    fake.clear_log()
+    faulted, store = _collect(tmp_path / "faulted", fake, [PRS], api="graphql")
+    assert faulted[PRS].status == "ok" and fake.faults.pending == 0
+    assert sum(1 for r in fake.requests if r.fault) == 4
+    assert _rows(store) == _rows(clean_store)
     clean_store.close()
     store.close()
 

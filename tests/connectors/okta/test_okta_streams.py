@@ -283,7 +283,7 @@ def test_user_evidence_leaves_out_profiles_and_factor_details(connector_for: Mak
         text = repr(data)
         assert "phoneNumber" not in text and "+1-555" not in text and "firstName" not in text
         assert set(data) <= {"user_id", "login", "email", "status", "last_login", "status_changed",
-                             "factors", "factors_note", "active_factors"}
+                             "factors", "factors_note", "active_factors", "factors_read_at"}
         assert data["email"] == data["login"]  # the seed's users sign in with their email
         for factor in data["factors"] or []:
             assert set(factor) == {"id", "type", "provider", "status"}

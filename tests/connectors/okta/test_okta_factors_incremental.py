@@ -1,0 +1,165 @@
+"""okta.users reads factors incrementally: full reads at most every factors_full_every, changes from the System Log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from connectors.okta import OktaConnector
+from connectors.okta.users import FACTOR_EVENTS
+from connectors.sdk import Checkpoint, Cursor, SourceItem
+from connectors.sdk.contract import check_run
+from sandbox._http import Status
+from sandbox.okta import FakeOkta
+from sandbox.okta_data import format_published
+
+Make = Callable[..., OktaConnector]
+PUSH = {"id": "opfNEWFACTOR00000001", "factorType": "push", "provider": "OKTA", "status": "ACTIVE",
+        "vendorName": "OKTA", "profile": {"credentialId": "new", "deviceType": "SmartPhone_IPhone"}}
+
+
+def _run(connector: OktaConnector, value: Any, ceiling: datetime) -> tuple[dict[str, SourceItem], Any]:
+    """One okta.users fetch: the items by user id and the final cursor."""
+    outputs = list(connector.stream("users").fetch(Cursor(value, ceiling, ceiling - timedelta(days=90))))
+    [checkpoint] = [o for o in outputs if isinstance(o, Checkpoint)]
+    return {o.key: o for o in outputs if isinstance(o, SourceItem)}, checkpoint.cursor
+
+
+def _factor_reads(fake: FakeOkta) -> list[str]:
+    return sorted(r.path.split("/")[4] for r in fake.requests if r.path.endswith("/factors"))
+
+
+def _signing_in(fake: FakeOkta) -> list[str]:
+    return sorted(u["id"] for u in fake.users if u["status"] != "DEPROVISIONED")
+
+
+def test_a_run_without_factor_changes_reads_no_factors(connector_for: Make, fake: FakeOkta) -> None:
+    """Within factors_full_every and with no factor event in the System Log, a run lists the users
+    and asks the log once, reads no factors, and still yields one record per user carrying the
+    factors read before with the time they were read."""
+    connector = connector_for()
+    first_at = datetime.now(UTC)
+    first, cursor = _run(connector, None, first_at)
+    assert _factor_reads(fake) == _signing_in(fake)
+    fake.clear_log()
+    second_at = first_at + timedelta(minutes=15)
+    second, _ = _run(connector, cursor, second_at)
+    assert _factor_reads(fake) == []
+    assert fake.count(path_prefix="/api/v1/users") == 2  # the two listings, one page each
+    [log] = [r for r in fake.requests if r.path == "/api/v1/logs"]
+    assert log.query["filter"] == [FACTOR_EVENTS]
+    assert log.query["since"] == [format_published(first_at)]
+    assert log.query["until"] == [format_published(second_at)]
+    stream = connector.stream("users")
+    assert set(second) == set(first)
+    for user_id, item in second.items():
+        before, after = stream.normalise(first[user_id]), stream.normalise(item)
+        assert after.data["factors"] == before.data["factors"] and after.exception == before.exception
+        expected = None if before.data["status"] == "DEPROVISIONED" else format_published(first_at)
+        assert after.data["factors_read_at"] == before.data["factors_read_at"] == expected
+        assert item.observed_at == second_at
+
+
+def test_changed_and_new_users_are_read_again(connector_for: Make, fake: FakeOkta) -> None:
+    """A user the System Log shows with a factor change and a user who is new have their factors
+    read (and say so in factors_read_at); nobody else's are."""
+    connector = connector_for()
+    first_at = datetime.now(UTC) - timedelta(seconds=5)
+    _, cursor = _run(connector, None, first_at)
+    changed = next(u for u in fake.users if u["status"] == "ACTIVE")
+    fake.change_factors(changed["id"], [PUSH])
+    newcomer = {**changed, "id": "00unewcomer000000001",
+                "profile": {**changed["profile"], "login": "new.person@example.com"}}
+    fake.put_user(newcomer, [])
+    fake.clear_log()
+    second_at = datetime.now(UTC) + timedelta(milliseconds=10)  # the log's until is exclusive
+    second, _ = _run(connector, cursor, second_at)
+    assert _factor_reads(fake) == sorted([changed["id"], newcomer["id"]])
+    stream = connector.stream("users")
+    now_read = stream.normalise(second[changed["id"]]).data
+    assert now_read["factors"] == [{"id": PUSH["id"], "type": "push", "provider": "OKTA", "status": "ACTIVE"}]
+    assert now_read["factors_read_at"] == format_published(second_at)
+    fresh = stream.normalise(second[newcomer["id"]])
+    assert fresh.data["factors_read_at"] == format_published(second_at)
+    assert fresh.exception == "ACTIVE user has no active MFA factor"
+    others = {k for k in second if k not in (changed["id"], newcomer["id"])}
+    assert {stream.normalise(second[k]).data["factors_read_at"] for k in others} <= {
+        format_published(first_at), None}
+
+
+def test_an_admin_reset_names_the_target_user(connector_for: Make, fake: FakeOkta) -> None:
+    """A factor reset by an admin (actor another user) re-reads the target user's factors."""
+    connector = connector_for()
+    _, cursor = _run(connector, None, datetime.now(UTC) - timedelta(seconds=5))
+    target = [u for u in fake.users if u["status"] == "ACTIVE"][3]
+    admin = {"id": "00uadmin000000000001", "type": "User", "alternateId": "admin@example.com",
+             "displayName": "Admin"}
+    fake.change_factors(target["id"], [], event_type="user.mfa.factor.reset_all", actor=admin)
+    fake.clear_log()
+    second, _ = _run(connector, cursor, datetime.now(UTC) + timedelta(milliseconds=10))
+    assert target["id"] in _factor_reads(fake)
+    assert connector.stream("users").normalise(second[target["id"]]).data["factors"] == []
+
+
+def test_a_full_read_follows_factors_full_every(connector_for: Make, fake: FakeOkta) -> None:
+    """Once factors_full_every has passed since the last full read, every user's factors are read
+    again, and the next full read is counted from then."""
+    connector = connector_for(factors_full_every=timedelta(hours=6))
+    start = datetime.now(UTC)
+    _, cursor = _run(connector, None, start)
+    fake.clear_log()
+    _, cursor = _run(connector, cursor, start + timedelta(hours=5, minutes=59))
+    assert _factor_reads(fake) == []
+    fake.clear_log()
+    full, cursor = _run(connector, cursor, start + timedelta(hours=6))
+    assert _factor_reads(fake) == _signing_in(fake)
+    assert {i.obj["factors_read_at"] for i in full.values()} - {None} == {
+        format_published(start + timedelta(hours=6))}
+    fake.clear_log()
+    _run(connector, cursor, start + timedelta(hours=11))
+    assert _factor_reads(fake) == []
+
+
+def test_zero_full_every_reads_every_factor_each_run(connector_for: Make, fake: FakeOkta) -> None:
+    """factors_full_every = 0 makes every run a full read, as before incremental reads."""
+    connector = connector_for(factors_full_every=timedelta(0))
+    start = datetime.now(UTC)
+    _, cursor = _run(connector, None, start)
+    fake.clear_log()
+    _run(connector, cursor, start + timedelta(minutes=1))
+    assert _factor_reads(fake) == _signing_in(fake)
+
+
+def test_an_unreadable_log_makes_the_run_a_full_read(connector_for: Make, fake: FakeOkta) -> None:
+    """When the System Log query is refused (not an auth failure), which factors changed is
+    unknown, so every user's factors are read."""
+    connector = connector_for()
+    start = datetime.now(UTC)
+    _, cursor = _run(connector, None, start)
+    fake.clear_log()
+    fake.faults.push(Status(400, body={"errorCode": "E0000001", "errorSummary": "Api validation failed"}),
+                     path_prefix="/api/v1/logs")
+    _run(connector, cursor, start + timedelta(minutes=15))
+    assert _factor_reads(fake) == _signing_in(fake)
+
+
+def test_the_cursor_keeps_factor_types_never_profiles_and_only_grows(connector_for: Make, fake: FakeOkta) -> None:
+    """The cursor holds each factor's id, type, provider and status (no phone numbers), and the
+    incremental runs pass the SDK contract, the cursor only moving forward."""
+    connector = connector_for()
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    _, cursor = _run(connector, None, start)
+    text = orjson.dumps(cursor).decode()
+    assert "+1-555" not in text and "phoneNumber" not in text and "SmartPhone" not in text
+    after = check_run(connector, "users", cursor_value=cursor)
+    assert after != cursor and after["factors"][0] > cursor["factors"][0]
+
+
+def test_an_unreadable_cursor_state_is_a_full_read(connector_for: Make, fake: FakeOkta) -> None:
+    """A cursor whose factor state is not in the expected shape costs one full read."""
+    connector = connector_for()
+    _run(connector, {"factors": ["not a time", {}]}, datetime.now(UTC))
+    assert _factor_reads(fake) == _signing_in(fake)
