@@ -23,8 +23,10 @@ from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, process_intake, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
+from schedules.replicas import aligned_trigger
 from schedules.shutdown import Shutdown
 from storage import Store
+from storage.locks import DaemonFileLock, DaemonRunning, JobLocks
 
 __all__ = ["SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler", "jitter_for", "run_daemon"]
 
@@ -55,10 +57,12 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     """A fresh scheduler: one job per stream, hourly sealing, the weekly digest; nothing persisted.
 
     The cursors in the store are the state, so every stream runs at start and a restart after
-    downtime collects everything since its cursor. Sealing starts paused when streams are
-    planned: ``ctx.on_first_round`` starts it once every stream's first run has finished, so a
-    window is never sealed while the catch-up after downtime (or the first backfill) is still
-    bringing its evidence in.
+    downtime collects everything since its cursor. With ``ctx.locks`` (replicas on PostgreSQL)
+    streams are due at instants shared by every replica (``schedules.replicas``), and a stream
+    another replica ran in the current interval is skipped at start as at any other time.
+    Sealing starts paused when streams are planned: ``ctx.on_first_round`` starts it once every
+    stream's first run has finished, so a window is never sealed while the catch-up after
+    downtime (or the first backfill) is still bringing its evidence in.
     """
     settings = ctx.settings
     scheduler = BackgroundScheduler(
@@ -69,9 +73,13 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     for stream in planned:
         interval = stream.interval
         seconds = max(1.0, interval.total_seconds())
+        ctx.intervals[stream.id] = interval
+        # Replicas (locks shared through PostgreSQL) must agree on when a stream is due.
+        trigger = (aligned_trigger(stream.id, interval, settings.zone) if ctx.locks is not None
+                   else IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
+                                        timezone=settings.zone))
         scheduler.add_job(
-            collect_stream, IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
-                                            timezone=settings.zone),
+            collect_stream, trigger,
             args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
             next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
         )
@@ -167,6 +175,11 @@ class Daemon:
         _validate_connectors(settings, planned)
         ids = [p.id for p in planned]
         store = open_store(settings)
+        try:
+            file_lock, locks = _exclusion(settings, store)
+        except BaseException:
+            store.close()
+            raise
         metrics = Metrics()
         health = HealthState(settings.daemon.max_consecutive_failures, ids)
         for sid in ids:
@@ -176,10 +189,11 @@ class Daemon:
             server = HealthServer(self.listen, health, metrics, self.clock)
         except OSError as exc:
             store.close()
+            _release(file_lock, locks)
             raise ConfigError(str(settings.path), "daemon.listen",
                               f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
         stop = threading.Event()
-        ctx = JobContext(settings, store, metrics, health, stop, self.clock)
+        ctx = JobContext(settings, store, metrics, health, stop, self.clock, locks=locks)
         scheduler = build_scheduler(ctx, planned, self.clock())
         health.scheduler_running = lambda: scheduler.state == STATE_RUNNING
         ctx.on_first_round = lambda: scheduler.modify_job("seal", next_run_time=self.clock())
@@ -191,7 +205,8 @@ class Daemon:
                  endpoints=["/healthz", "/metrics"])
         if self.port_file is not None:
             _write_atomically(self.port_file, f"{server.port}\n")
-        log.info("daemon_started", streams=ids, store=store.dialect, period=settings.windows.period,
+        log.info("daemon_started", streams=ids, store=store.dialect, replicas=locks is not None,
+                 period=settings.windows.period,
                  timezone=settings.windows.timezone, digest_schedule=settings.digest.schedule,
                  seal_grace_seconds=int(settings.windows.seal_grace.total_seconds()))
         if not ids:
@@ -216,6 +231,7 @@ class Daemon:
             sys.stdout.flush()
             os._exit(0)
         store.close()
+        _release(file_lock, locks)
         log.info("shutdown_complete")
         return 0
 
@@ -228,6 +244,29 @@ class Daemon:
                 ended = datetime.fromisoformat(run.ended_at.replace("Z", "+00:00"))
                 metrics.last_success.labels(stream=stream).set(ended.timestamp())
                 return
+
+
+def _exclusion(settings: Settings, store: Store) -> tuple[DaemonFileLock | None, JobLocks | None]:
+    """SQLite: this daemon's lock on the database file (ConfigError when another daemon holds
+    it). PostgreSQL: the advisory locks this replica shares with the others."""
+    if store.dialect != "sqlite":
+        return None, JobLocks(settings.storage_url)
+    database = store.engine.url.database
+    if not database:  # pragma: no cover - config refuses in-memory stores
+        return None, None
+    file_lock = DaemonFileLock(Path(database).resolve())
+    try:
+        file_lock.acquire()
+    except (DaemonRunning, OSError) as exc:
+        raise ConfigError(str(settings.path), "storage.url", str(exc)) from None
+    return file_lock, None
+
+
+def _release(file_lock: DaemonFileLock | None, locks: JobLocks | None) -> None:
+    if locks is not None:
+        locks.close()
+    if file_lock is not None:
+        file_lock.release()
 
 
 def _write_atomically(path: Path, text: str) -> None:

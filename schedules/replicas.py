@@ -1,0 +1,59 @@
+"""Replicas on PostgreSQL: one schedule shared by every replica, and the turn each job takes under its lock.
+
+Every replica schedules each stream at the same instants: ``ANCHOR + phase + n * interval``,
+the phase a stable hash of the stream id spread over the interval (so streams drift apart as
+the single daemon's random jitter makes them, but identically on every replica). At each of
+those instants every live replica tries the stream's advisory lock; the one that gets it
+checks the store for a run of the stream that started at or after the instant (another
+replica that held the lock a moment before), and runs the stream only when there is none.
+So a stream runs once per interval however many replicas there are, and when the replica
+that would have run it is gone, another runs it at the next instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from apscheduler.triggers.interval import IntervalTrigger
+
+from storage.locks import JobLocks, lock_key
+
+__all__ = ["ANCHOR", "aligned_trigger", "job_turn", "phase_of", "slot_start"]
+
+ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
+"""The instant every replica counts intervals from (a Monday, midnight UTC)."""
+
+
+def phase_of(stream: str, interval: timedelta) -> float:
+    """Seconds after each interval's start at which ``stream`` is due, in [0, interval):
+    the same on every replica and after every restart."""
+    millis = max(1, int(interval.total_seconds() * 1000))
+    return (lock_key(stream) % millis) / 1000
+
+
+def slot_start(stream: str, interval: timedelta, now: datetime) -> datetime:
+    """The latest instant at or before ``now`` at which ``stream`` was due."""
+    seconds = max(1.0, interval.total_seconds())
+    first = ANCHOR + timedelta(seconds=phase_of(stream, interval))
+    n = (now - first).total_seconds() // seconds
+    return first + timedelta(seconds=n * seconds)
+
+
+def aligned_trigger(stream: str, interval: timedelta, zone: tzinfo) -> IntervalTrigger:
+    """The stream's trigger: due at the shared instants of ``slot_start`` (no random jitter)."""
+    seconds = max(1.0, interval.total_seconds())
+    start = ANCHOR + timedelta(seconds=phase_of(stream, interval))
+    return IntervalTrigger(seconds=seconds, start_date=start, timezone=zone)
+
+
+@contextmanager
+def job_turn(locks: JobLocks | None, name: str) -> Iterator[bool]:
+    """True while this replica may run job ``name`` (always, without locks: SQLite's one daemon);
+    False when another replica holds the job's lock."""
+    if locks is None:
+        yield True
+        return
+    with locks.hold(name) as got:
+        yield got
