@@ -20,7 +20,7 @@ from collector.errors import CollectorError
 from collector.seal.snapshot import sealer_from_settings
 from schedules.health import HealthState
 from schedules.metrics import Metrics
-from schedules.replicas import job_turn, slot_start
+from schedules.replicas import job_turn, lock_wait, slot_start
 from storage import Store
 from storage.locks import JobLocks
 
@@ -113,7 +113,9 @@ def collect_stream(ctx: JobContext, stream_id: str) -> None:
         return
     with ctx.running(stream_id):
         try:
-            with job_turn(ctx.locks, f"collect:{stream_id}") as mine:
+            interval = ctx.intervals.get(stream_id)
+            wait = 0.0 if interval is None else lock_wait(interval)
+            with job_turn(ctx.locks, f"collect:{stream_id}", wait) as mine:
                 if not mine:
                     ctx.metrics.skipped.labels(stream=stream_id, reason="locked").inc()
                 elif ctx.locks is not None and _ran_this_interval(ctx, stream_id):

@@ -3,9 +3,10 @@
 Every replica schedules each stream at the same instants: ``ANCHOR + phase + n * interval``,
 the phase a stable hash of the stream id spread over the interval (so streams drift apart as
 the single daemon's random jitter makes them, but identically on every replica). At each of
-those instants every live replica tries the stream's advisory lock; the one that gets it
-checks the store for a run of the stream that started at or after the instant (another
-replica that held the lock a moment before), and runs the stream only when there is none.
+those instants every live replica tries the stream's advisory lock (waiting ``lock_wait``);
+the one that gets it checks the store for a run of the stream that started at or after the
+instant (another replica's, which held the lock a moment before), and runs the stream only
+when there is none.
 So a stream runs once per interval however many replicas there are, and when the replica
 that would have run it is gone, another runs it at the next instant.
 """
@@ -20,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from storage.locks import JobLocks, lock_key
 
-__all__ = ["ANCHOR", "aligned_trigger", "job_turn", "phase_of", "slot_start"]
+__all__ = ["ANCHOR", "aligned_trigger", "job_turn", "lock_wait", "phase_of", "slot_start"]
 
 ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
 """The instant every replica counts intervals from (a Monday, midnight UTC)."""
@@ -48,12 +49,20 @@ def aligned_trigger(stream: str, interval: timedelta, zone: tzinfo) -> IntervalT
     return IntervalTrigger(seconds=seconds, start_date=start, timezone=zone)
 
 
+def lock_wait(interval: timedelta) -> float:
+    """How long a replica waits for a stream's lock at a due instant: a tenth of the interval,
+    between 0.1 s and 2 s. Every replica tries at the same instant; the ones that wait get the
+    lock in turn and find the run already made, unless its holder died before starting it
+    (then the first waiter runs it, instead of the stream missing a whole interval)."""
+    return min(2.0, max(0.1, interval.total_seconds() / 10))
+
+
 @contextmanager
-def job_turn(locks: JobLocks | None, name: str) -> Iterator[bool]:
+def job_turn(locks: JobLocks | None, name: str, wait: float = 0.0) -> Iterator[bool]:
     """True while this replica may run job ``name`` (always, without locks: SQLite's one daemon);
-    False when another replica holds the job's lock."""
+    False when another replica held the job's lock throughout ``wait`` seconds."""
     if locks is None:
         yield True
         return
-    with locks.hold(name) as got:
+    with locks.hold(name, wait) as got:
         yield got

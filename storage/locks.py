@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from storage.engine import normalise_url
 from storage.errors import StoreError
@@ -44,13 +45,20 @@ class JobLocks:
             raise ValueError(f"advisory locks need PostgreSQL, not {self.engine.dialect.name}")
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[bool]:
-        """Yield True while this process holds the lock of ``name``; False (held by another
-        process, or by this one) at once, without waiting. Raises what connecting raises."""
+    def hold(self, name: str, wait: float = 0.0) -> Iterator[bool]:
+        """Yield True while this process holds the lock of ``name``; False when another session
+        held it throughout ``wait`` seconds (0: answer at once). Raises what connecting raises.
+
+        Waiting is done by PostgreSQL (``pg_advisory_lock`` under a ``lock_timeout``), so a
+        waiter gets the lock the moment the holder unlocks or its session ends.
+        """
         key = lock_key(name)
         with self.engine.connect() as pooled:
             conn = pooled.execution_options(isolation_level="AUTOCOMMIT")
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            if wait <= 0:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            else:
+                got = self._wait_for(conn, key, wait)
             try:
                 yield got
             finally:
@@ -61,6 +69,20 @@ class JobLocks:
                         # The session is gone or broken: closing it releases whatever it held,
                         # and it never goes back to the pool still holding the lock.
                         conn.invalidate()
+
+    @staticmethod
+    def _wait_for(conn: Connection, key: int, wait: float) -> bool:
+        conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
+                     {"ms": f"{max(1, int(wait * 1000))}ms"})
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            return True
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            return False
+        finally:
+            conn.execute(text("SELECT set_config('lock_timeout', '0', false)"))
 
     def close(self) -> None:
         """Close the pool's connections (releasing any lock they hold)."""
