@@ -78,6 +78,26 @@ def test_advisory_lock_excludes_another_session_and_dies_with_it(postgres_url: s
         b.close()
 
 
+def test_replicas_started_together_create_one_schema(postgres_url: str) -> None:
+    """Several replicas opening a new PostgreSQL database at once all open it (one creates it)."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            Store.open(postgres_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+
+
 @pytest.fixture
 def pg_ctx(tmp_path: Path, postgres_url: str) -> Iterator[tuple[JobContext, JobLocks]]:
     """A replica's job context on PostgreSQL, and a second replica's locks."""
