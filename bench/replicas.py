@@ -1,9 +1,10 @@
 """Replicas: three `collector run` processes on one real PostgreSQL, one SIGKILLed midway.
 
-A throwaway PostgreSQL server (initdb in a temp dir, loopback, stopped at the end) holds the
-store. A connector registered for this run only (an entry point in a temp dir on PYTHONPATH)
-declares ``--streams`` synthetic state streams (the synthetic connector's users stream, three
-users a read), all on ``--interval``. ``--replicas`` daemons start on the same config; at half of
+A throwaway PostgreSQL server (initdb in a temp dir, loopback, max_connections 200: each
+replica may open 15 store and 15 lock connections; stopped at the end) holds the store. A
+connector registered for this run only (an entry point in a temp dir on PYTHONPATH) declares
+``--streams`` synthetic state streams (the synthetic connector's users stream, three users a
+read), all on ``--interval``. ``--replicas`` daemons start on the same config; at half of
 ``--minutes`` one is SIGKILLed, at the end the others get SIGTERM. Then, from the store's run
 rows and each replica's JSON log (which run ids it started):
 
@@ -86,7 +87,8 @@ def postgres(root: Path) -> Iterator[str]:
                                  "postgres", "--no-sync"]), check=True, capture_output=True)
     proc = subprocess.Popen(
         _as_postgres([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-                      "-k", str(root), "-c", "fsync=off", "-c", "synchronous_commit=off"]),
+                      "-k", str(root), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                      "-c", "max_connections=200"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -172,17 +174,17 @@ class Replica:
                    if line.startswith("collector_runs_skipped_total{"))
 
 
-def _runs(url: str) -> list[tuple[str, str, datetime]]:
-    """(run id, stream, started) of every run in the store."""
+def _runs(url: str) -> list[tuple[str, str, datetime, str]]:
+    """(run id, stream, started, status) of every run in the store."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, stream, started_at FROM runs")).all()
+            rows = conn.execute(text("SELECT id, stream, started_at, status FROM runs")).all()
     finally:
         engine.dispose()
-    return [(r[0], r[1], datetime.fromisoformat(r[2].replace("Z", "+00:00"))) for r in rows]
+    return [(r[0], r[1], datetime.fromisoformat(r[2].replace("Z", "+00:00")), r[3]) for r in rows]
 
 
 def main() -> int:
@@ -240,7 +242,7 @@ def main() -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    per_replica = Counter(owner.get(rid, -1) for rid, _, _ in runs)
+    per_replica = Counter(owner.get(rid, -1) for rid, _, _, _ in runs)
     print("\nruns per replica:")
     for replica in replicas:
         note = " (SIGKILLed midway)" if replica is victim else ""
@@ -250,16 +252,21 @@ def main() -> int:
         print(f"  no replica's log names {per_replica[-1]} runs")
     baseline = args.streams * (1 + int(total // seconds))
     print(f"  all: {len(runs)} runs; baseline (one daemon, each stream once per interval): "
-          f"about {baseline}")
+          f"about {baseline}; by status: {dict(Counter(st for *_, st in runs))}")
 
     by_stream: dict[str, list[datetime]] = defaultdict(list)
-    for _, stream, at in runs:
+    for _, stream, at, _ in runs:
         by_stream[stream].append(at)
-    per_slot = Counter((s, slot_start(s, interval, at)) for _, s, at in runs)
+    per_slot = Counter((s, slot_start(s, interval, at)) for _, s, at, _ in runs)
     doubles = sum(n - 1 for n in per_slot.values() if n > 1)
     # From each stream's second run on: the first is the start-up catch-up, not a due instant.
     closest = min((b - a).total_seconds() for starts in by_stream.values()
                   for a, b in zip(sorted(starts)[1:], sorted(starts)[2:], strict=False))
+    late = sorted((at - slot_start(s, interval, at)).total_seconds()
+                  for s, starts in by_stream.items() for at in sorted(starts)[1:])
+    if late:
+        print(f"run start after its due instant: median {late[len(late) // 2]:.2f} s, "
+              f"p99 {late[int(len(late) * 0.99)]:.2f} s, max {late[-1]:.2f} s")
     print(f"\ndouble runs (one stream twice for one due instant): {doubles} (must be 0)")
     print(f"closest two runs of one stream after its start-up run: {closest:.2f} s apart "
           f"(interval {seconds:g} s)")

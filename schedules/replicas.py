@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
+from math import floor
 
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -42,11 +43,30 @@ def slot_start(stream: str, interval: timedelta, now: datetime) -> datetime:
     return first + timedelta(seconds=n * seconds)
 
 
+class _AlignedTrigger(IntervalTrigger):  # type: ignore[misc]  # APScheduler 3 has no types
+    """An interval trigger that stays on ``start_date + n * interval`` after a run at another
+    instant (APScheduler's counts on from the previous run: the start-up catch-up would move
+    every later run of the stream off the instants the other replicas share)."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        if previous_fire_time is None:
+            found: datetime | None = super().get_next_fire_time(None, now)
+            return found
+        start, step = self.start_date.timestamp(), self.interval_length
+        n = floor((previous_fire_time.timestamp() - start) / step + 1e-6) + 1
+        due = start + n * step
+        if due <= previous_fire_time.timestamp():  # never the same instant twice
+            due += step
+        return datetime.fromtimestamp(due, tz=self.timezone)
+
+
 def aligned_trigger(stream: str, interval: timedelta, zone: tzinfo) -> IntervalTrigger:
-    """The stream's trigger: due at the shared instants of ``slot_start`` (no random jitter)."""
+    """The stream's trigger: due at the shared instants of ``slot_start`` (no random jitter),
+    whenever the replica started and whatever it ran at start."""
     seconds = max(1.0, interval.total_seconds())
     start = ANCHOR + timedelta(seconds=phase_of(stream, interval))
-    return IntervalTrigger(seconds=seconds, start_date=start, timezone=zone)
+    return _AlignedTrigger(seconds=seconds, start_date=start, timezone=zone)
 
 
 def lock_wait(interval: timedelta) -> float:

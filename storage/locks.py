@@ -5,13 +5,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine, text
 
 from storage.engine import normalise_url
 from storage.errors import StoreError
@@ -35,7 +35,10 @@ class JobLocks:
     job. A process that dies closes its connections, and PostgreSQL releases their locks.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 15) -> None:
+    RETRY = 0.2
+    """Seconds between a waiter's tries."""
+
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self.engine = create_engine(
             normalise_url(url), pool_size=pool_size, max_overflow=max_overflow,
             pool_pre_ping=True, connect_args={"connect_timeout": 10},
@@ -47,42 +50,33 @@ class JobLocks:
     @contextmanager
     def hold(self, name: str, wait: float = 0.0) -> Iterator[bool]:
         """Yield True while this process holds the lock of ``name``; False when another session
-        held it throughout ``wait`` seconds (0: answer at once). Raises what connecting raises.
+        held it at every try during ``wait`` seconds (0: one try). Raises what connecting raises.
 
-        Waiting is done by PostgreSQL (``pg_advisory_lock`` under a ``lock_timeout``), so a
-        waiter gets the lock the moment the holder unlocks or its session ends.
+        A waiter tries again every ``RETRY`` seconds and holds no connection in between, so
+        replicas waiting at the same instant do not drain the pool or the server's connections.
         """
         key = lock_key(name)
-        with self.engine.connect() as pooled:
-            conn = pooled.execution_options(isolation_level="AUTOCOMMIT")
-            if wait <= 0:
-                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-            else:
-                got = self._wait_for(conn, key, wait)
-            try:
-                yield got
-            finally:
+        deadline = time.monotonic() + wait
+        while True:
+            with self.engine.connect() as pooled:
+                conn = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                        {"k": key}).scalar())
                 if got:
                     try:
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    except Exception:
-                        # The session is gone or broken: closing it releases whatever it held,
-                        # and it never goes back to the pool still holding the lock.
-                        conn.invalidate()
-
-    @staticmethod
-    def _wait_for(conn: Connection, key: int, wait: float) -> bool:
-        conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
-                     {"ms": f"{max(1, int(wait * 1000))}ms"})
-        try:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            return True
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
-                raise
-            return False
-        finally:
-            conn.execute(text("SELECT set_config('lock_timeout', '0', false)"))
+                        yield True
+                    finally:
+                        try:
+                            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        except Exception:
+                            # The session is gone or broken: closing it releases whatever it
+                            # held, and it never goes back to the pool still holding the lock.
+                            conn.invalidate()
+                    return
+            if time.monotonic() + self.RETRY > deadline:
+                yield False
+                return
+            time.sleep(self.RETRY)
 
     def close(self) -> None:
         """Close the pool's connections (releasing any lock they hold)."""

@@ -46,6 +46,10 @@ def test_due_instants_are_shared_and_spread() -> None:
     assert start <= now < start + interval
     trigger = aligned_trigger("okta.users", interval, UTC)
     assert trigger.get_next_fire_time(None, now) == start + interval
+    # A run at another instant (the start-up catch-up) does not move the later ones.
+    off = start + timedelta(seconds=100)
+    assert trigger.get_next_fire_time(off, off) == start + interval
+    assert trigger.get_next_fire_time(start + interval, start + interval) == start + 2 * interval
     phases = {phase_of(f"s{n}.x", interval) for n in range(50)}
     assert len(phases) == 50 and all(0 <= p < interval.total_seconds() for p in phases)
 
