@@ -17,11 +17,14 @@ from _daemon import REPO, DaemonProcess, write_config
 from sqlalchemy import select
 
 from collector.config import load_settings
+from collector.digest.build import default_week
+from collector.records import format_ts
 from schedules.health import HealthState
-from schedules.jobs import JobContext, collect_stream
+from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
 from schedules.replicas import aligned_trigger, phase_of, slot_start
 from storage import Store
+from storage.digest_queries import record_delivery
 from storage.locks import DaemonFileLock, DaemonRunning, JobLocks, lock_key
 from storage.models import RunTable
 
@@ -146,6 +149,26 @@ def test_a_stream_run_this_interval_is_not_run_again(pg_ctx: tuple[JobContext, J
     ctx.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # the next due instant has passed
     collect_stream(ctx, "synthetic.events")
     assert len(ctx.store.runs_of("synthetic.events")) == 2
+
+
+def test_seal_and_digest_are_left_to_the_replica_that_has_them(
+        pg_ctx: tuple[JobContext, JobLocks]) -> None:
+    """Sealing under another replica's lock, and a digest already delivered this week, are skipped and counted."""
+    ctx, other = pg_ctx
+    with other.hold("seal") as got:
+        assert got
+        seal_windows(ctx)
+    week = default_week(ctx.settings.windows.timezone, datetime.now(UTC)).id
+    record_delivery(ctx.store.engine, week, "slack", format_ts(datetime.now(UTC)), "ok", None)
+    write_weekly_digest(ctx)
+
+    def skipped(job: str, reason: str) -> float:
+        value = ctx.metrics.registry.get_sample_value(
+            "collector_jobs_skipped_total", {"job": job, "reason": reason})
+        return value or 0.0
+    assert skipped("seal", "locked") == 1 and skipped("digest", "ran") == 1
+    assert ctx.metrics.registry.get_sample_value("collector_digests_written_total") == 0
+    assert ctx.metrics.registry.get_sample_value("collector_job_errors_total", {"job": "seal"}) is None
 
 
 def _run_starts(url: str) -> list[tuple[str, datetime]]:
