@@ -58,8 +58,10 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
 
     The cursors in the store are the state, so every stream runs at start and a restart after
     downtime collects everything since its cursor. With ``ctx.locks`` (replicas on PostgreSQL)
-    streams are due at instants shared by every replica (``schedules.replicas``), and a stream
-    another replica ran in the current interval is skipped at start as at any other time.
+    streams are due at instants shared by every replica (``schedules.replicas``), a stream due
+    within a tenth of its interval waits for that instant instead of also running at start,
+    and a stream another replica ran in the current interval is skipped at start as at any
+    other time.
     Sealing starts paused when streams are planned: ``ctx.on_first_round`` starts it once every
     stream's first run has finished, so a window is never sealed while the catch-up after
     downtime (or the first backfill) is still bringing its evidence in.
@@ -74,14 +76,17 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
         interval = stream.interval
         seconds = max(1.0, interval.total_seconds())
         ctx.intervals[stream.id] = interval
-        # Replicas (locks shared through PostgreSQL) must agree on when a stream is due.
-        trigger = (aligned_trigger(stream.id, interval, settings.zone) if ctx.locks is not None
-                   else IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
-                                        timezone=settings.zone))
+        trigger = IntervalTrigger(seconds=seconds, jitter=jitter_for(interval), timezone=settings.zone)
+        first = now
+        if ctx.locks is not None:  # replicas must agree on when a stream is due
+            trigger = aligned_trigger(stream.id, interval, settings.zone)
+            due = trigger.get_next_fire_time(None, now)
+            if due is not None and due - now <= interval / 10:
+                first = due  # the start-up run would come just before the due one: one run
         scheduler.add_job(
             collect_stream, trigger,
             args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
-            next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
+            next_run_time=first, misfire_grace_time=max(1, int(seconds)), **once,
         )
     ctx.first_round = {stream.id for stream in planned}
     scheduler.add_job(

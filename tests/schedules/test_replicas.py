@@ -16,9 +16,11 @@ import pytest
 from _daemon import REPO, DaemonProcess, write_config
 from sqlalchemy import select
 
+from collector.collect import plan_streams
 from collector.config import load_settings
 from collector.digest.build import default_week
 from collector.records import format_ts
+from schedules.daemon import build_scheduler
 from schedules.health import HealthState
 from schedules.jobs import JobContext, collect_stream, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
@@ -169,6 +171,16 @@ def test_seal_and_digest_are_left_to_the_replica_that_has_them(
     assert skipped("seal", "locked") == 1 and skipped("digest", "ran") == 1
     assert ctx.metrics.registry.get_sample_value("collector_digests_written_total") == 0
     assert ctx.metrics.registry.get_sample_value("collector_job_errors_total", {"job": "seal"}) is None
+
+
+def test_replica_start_run_waits_for_a_close_due_instant(pg_ctx: tuple[JobContext, JobLocks]) -> None:
+    """A replica starting just before a stream's due instant runs it then, not also at start."""
+    ctx, _ = pg_ctx
+    hour = timedelta(hours=1)
+    base = slot_start("synthetic.events", hour, datetime(2026, 12, 6, 12, tzinfo=UTC))
+    for now, expected in ((base + hour * 0.95, base + hour), (base + hour / 2, base + hour / 2)):
+        scheduler = build_scheduler(ctx, plan_streams(ctx.settings), now)
+        assert scheduler.get_job("collect:synthetic.events").next_run_time == expected
 
 
 def _run_starts(url: str) -> list[tuple[str, datetime]]:
