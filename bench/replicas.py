@@ -259,17 +259,17 @@ def main() -> int:
         by_stream[stream].append(at)
     per_slot = Counter((s, slot_start(s, interval, at)) for _, s, at, _ in runs)
     doubles = sum(n - 1 for n in per_slot.values() if n > 1)
-    # From each stream's second run on: the first is the start-up catch-up, not a due instant.
-    closest = min((b - a).total_seconds() for starts in by_stream.values()
-                  for a, b in zip(sorted(starts)[1:], sorted(starts)[2:], strict=False))
+    def closest(skip: int) -> float:
+        return min((b - a).total_seconds() for starts in by_stream.values()
+                   for a, b in zip(sorted(starts)[skip:], sorted(starts)[skip + 1:], strict=False))
     late = sorted((at - slot_start(s, interval, at)).total_seconds()
                   for s, starts in by_stream.items() for at in sorted(starts)[1:])
     if late:
         print(f"run start after its due instant: median {late[len(late) // 2]:.2f} s, "
               f"p99 {late[int(len(late) * 0.99)]:.2f} s, max {late[-1]:.2f} s")
     print(f"\ndouble runs (one stream twice for one due instant): {doubles} (must be 0)")
-    print(f"closest two runs of one stream after its start-up run: {closest:.2f} s apart "
-          f"(interval {seconds:g} s)")
+    print(f"closest two runs of one stream: {closest(1):.2f} s apart, {closest(0):.2f} s with the "
+          f"start-up runs (interval {seconds:g} s; a start-up run is skipped within a tenth of it)")
 
     waits = {}
     for stream, starts in by_stream.items():
