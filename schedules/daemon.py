@@ -23,8 +23,10 @@ from collector.errors import ConfigError, InputError
 from schedules.health import HealthServer, HealthState
 from schedules.jobs import JobContext, collect_stream, process_intake, seal_windows, write_weekly_digest
 from schedules.metrics import Metrics
+from schedules.replicas import aligned_trigger
 from schedules.shutdown import Shutdown
 from storage import Store
+from storage.locks import DaemonFileLock, DaemonRunning, JobLocks
 
 __all__ = ["COLLECTION_DESCRIPTORS", "SEAL_EVERY", "SHUTDOWN_GRACE", "Daemon", "build_scheduler",
            "jitter_for", "run_daemon"]
@@ -56,10 +58,14 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     """A fresh scheduler: one job per stream, hourly sealing, the weekly digest; nothing persisted.
 
     The cursors in the store are the state, so every stream runs at start and a restart after
-    downtime collects everything since its cursor. Sealing starts paused when streams are
-    planned: ``ctx.on_first_round`` starts it once every stream's first run has finished, so a
-    window is never sealed while the catch-up after downtime (or the first backfill) is still
-    bringing its evidence in.
+    downtime collects everything since its cursor. With ``ctx.locks`` (replicas on PostgreSQL)
+    streams are due at instants shared by every replica (``schedules.replicas``), a stream due
+    within a tenth of its interval waits for that instant instead of also running at start,
+    and a stream another replica ran in the current interval is skipped at start as at any
+    other time.
+    Sealing starts paused when streams are planned: ``ctx.on_first_round`` starts it once every
+    stream's first run has finished, so a window is never sealed while the catch-up after
+    downtime (or the first backfill) is still bringing its evidence in.
     """
     settings = ctx.settings
     scheduler = BackgroundScheduler(
@@ -70,11 +76,18 @@ def build_scheduler(ctx: JobContext, planned: list[PlannedStream],
     for stream in planned:
         interval = stream.interval
         seconds = max(1.0, interval.total_seconds())
+        ctx.intervals[stream.id] = interval
+        trigger = IntervalTrigger(seconds=seconds, jitter=jitter_for(interval), timezone=settings.zone)
+        first = now
+        if ctx.locks is not None:  # replicas must agree on when a stream is due
+            trigger = aligned_trigger(stream.id, interval, settings.zone)
+            due = trigger.get_next_fire_time(None, now)
+            if due is not None and due - now <= interval / 10:
+                first = due  # the start-up run would come just before the due one: one run
         scheduler.add_job(
-            collect_stream, IntervalTrigger(seconds=seconds, jitter=jitter_for(interval),
-                                            timezone=settings.zone),
+            collect_stream, trigger,
             args=(ctx, stream.id), id=f"collect:{stream.id}", name=f"collect {stream.id}",
-            next_run_time=now, misfire_grace_time=max(1, int(seconds)), **once,
+            next_run_time=first, misfire_grace_time=max(1, int(seconds)), **once,
         )
     ctx.first_round = {stream.id for stream in planned}
     scheduler.add_job(
@@ -200,6 +213,11 @@ class Daemon:
         _check_descriptors(settings)
         ids = [p.id for p in planned]
         store = open_store(settings)
+        try:
+            file_lock, locks = _exclusion(settings, store)
+        except BaseException:
+            store.close()
+            raise
         metrics = Metrics()
         health = HealthState(settings.daemon.max_consecutive_failures, ids)
         for sid in ids:
@@ -211,12 +229,13 @@ class Daemon:
                                   request_timeout=settings.daemon.request_timeout.total_seconds())
         except OSError as exc:
             store.close()
+            _release(file_lock, locks)
             problem = f"cannot listen on {self.listen}: {exc.strerror or exc}"
             if self.listen_from is not None:
                 raise InputError(f"{self.listen_from}: {problem}") from None
             raise ConfigError(str(settings.path), "daemon.listen", problem) from None
         stop = threading.Event()
-        ctx = JobContext(settings, store, metrics, health, stop, self.clock)
+        ctx = JobContext(settings, store, metrics, health, stop, self.clock, locks=locks)
         scheduler = build_scheduler(ctx, planned, self.clock())
         health.scheduler_running = lambda: scheduler.state == STATE_RUNNING
         ctx.on_first_round = lambda: scheduler.modify_job("seal", next_run_time=self.clock())
@@ -228,7 +247,8 @@ class Daemon:
                  endpoints=["/healthz", "/metrics"])
         if self.port_file is not None:
             _write_atomically(self.port_file, f"{server.port}\n")
-        log.info("daemon_started", streams=ids, store=store.dialect, period=settings.windows.period,
+        log.info("daemon_started", streams=ids, store=store.dialect, replicas=locks is not None,
+                 period=settings.windows.period,
                  timezone=settings.windows.timezone, digest_schedule=settings.digest.schedule,
                  seal_grace_seconds=int(settings.windows.seal_grace.total_seconds()))
         if not ids:
@@ -253,6 +273,7 @@ class Daemon:
             sys.stdout.flush()
             os._exit(0)
         store.close()
+        _release(file_lock, locks)
         log.info("shutdown_complete")
         return 0
 
@@ -265,6 +286,29 @@ class Daemon:
                 ended = datetime.fromisoformat(run.ended_at.replace("Z", "+00:00"))
                 metrics.last_success.labels(stream=stream).set(ended.timestamp())
                 return
+
+
+def _exclusion(settings: Settings, store: Store) -> tuple[DaemonFileLock | None, JobLocks | None]:
+    """SQLite: this daemon's lock on the database file (ConfigError when another daemon holds
+    it). PostgreSQL: the advisory locks this replica shares with the others."""
+    if store.dialect != "sqlite":
+        return None, JobLocks(settings.storage_url)
+    database = store.engine.url.database
+    if not database:  # pragma: no cover - config refuses in-memory stores
+        return None, None
+    file_lock = DaemonFileLock(Path(database).resolve())
+    try:
+        file_lock.acquire()
+    except (DaemonRunning, OSError) as exc:
+        raise ConfigError(str(settings.path), "storage.url", str(exc)) from None
+    return file_lock, None
+
+
+def _release(file_lock: DaemonFileLock | None, locks: JobLocks | None) -> None:
+    if locks is not None:
+        locks.close()
+    if file_lock is not None:
+        file_lock.release()
 
 
 def _write_atomically(path: Path, text: str) -> None:

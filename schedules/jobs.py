@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -20,7 +20,9 @@ from collector.errors import CollectorError
 from collector.seal.snapshot import sealer_from_settings
 from schedules.health import HealthState
 from schedules.metrics import Metrics
+from schedules.replicas import job_turn, lock_wait, slot_start
 from storage import Store
+from storage.locks import JobLocks
 
 __all__ = ["JobContext", "collect_stream", "process_intake", "seal_windows", "write_weekly_digest"]
 
@@ -43,6 +45,10 @@ class JobContext:
     """Streams whose first run since start has not finished; sealing waits for them."""
     on_first_round: Callable[[], None] | None = None
     """Called once when the last of ``first_round`` finishes (the daemon starts sealing then)."""
+    locks: JobLocks | None = None
+    """PostgreSQL advisory locks shared with the other replicas; None on SQLite (one daemon)."""
+    intervals: dict[str, timedelta] = field(default_factory=dict)
+    """Each stream's interval, for telling whether another replica ran it in this one."""
 
     def first_run_done(self, stream: str) -> None:
         """``stream`` finished its first run since start (in any status)."""
@@ -89,23 +95,44 @@ def _failed(ctx: JobContext, job: str, exc: BaseException, **bind: Any) -> None:
         log.error("job_failed", trace=traceback.format_exc(limit=8), **event)
 
 
+def _ran_this_interval(ctx: JobContext, stream_id: str) -> bool:
+    """Whether a run of ``stream_id`` (by any replica) started at or after the instant the
+    stream was last due: the lock was free because that run had just finished."""
+    interval = ctx.intervals.get(stream_id)
+    if interval is None:
+        return False
+    latest = ctx.store.runs_of(stream_id, limit=1)
+    if not latest:
+        return False
+    started = datetime.fromisoformat(latest[0].started_at.replace("Z", "+00:00"))
+    return started >= slot_start(stream_id, interval, ctx.clock())
+
+
 def collect_stream(ctx: JobContext, stream_id: str) -> None:
-    """Collect ``stream_id`` once from its committed cursor; never raises."""
+    """Collect ``stream_id`` once from its committed cursor, unless another replica holds the
+    stream's lock or already ran it in this interval (counted as a skip); never raises."""
     if ctx.stop.is_set():
         return
     with ctx.running(stream_id):
         try:
-            results = collect(ctx.settings, ctx.store, [stream_id],
-                              on_batch=ctx.metrics.on_batch, stop=ctx.stop)
+            interval = ctx.intervals.get(stream_id)
+            wait = 0.0 if interval is None else lock_wait(interval)
+            with job_turn(ctx.locks, f"collect:{stream_id}", wait) as mine:
+                if not mine:
+                    ctx.metrics.skipped.labels(stream=stream_id, reason="locked").inc()
+                elif ctx.locks is not None and _ran_this_interval(ctx, stream_id):
+                    ctx.metrics.skipped.labels(stream=stream_id, reason="ran").inc()
+                else:
+                    results = collect(ctx.settings, ctx.store, [stream_id],
+                                      on_batch=ctx.metrics.on_batch, stop=ctx.stop)
+                    for result in results:
+                        ctx.metrics.on_run(result, ctx.health.record(result))
         except Exception as exc:
             # A secret unset since start, an unreachable store, or a bug: a failed run all the same.
             in_row = ctx.health.record_crash(stream_id, exc)
             ctx.metrics.failures_in_row.labels(stream=stream_id).set(in_row)
             ctx.metrics.runs.labels(stream=stream_id, status="failed").inc()
             _failed(ctx, "collect", exc, stream=stream_id)
-        else:
-            for result in results:
-                ctx.metrics.on_run(result, ctx.health.record(result))
     ctx.first_run_done(stream_id)
 
 
@@ -115,8 +142,12 @@ def seal_windows(ctx: JobContext) -> None:
         return
     with ctx.running("seal"):
         try:
-            sealer = sealer_from_settings(ctx.settings, ctx.store)
-            sealed = sealer.seal_due(ctx.clock())
+            with job_turn(ctx.locks, "seal") as mine:
+                if not mine:  # another replica seals; what it leaves due, the next pass seals
+                    ctx.metrics.jobs_skipped.labels(job="seal", reason="locked").inc()
+                    return
+                sealer = sealer_from_settings(ctx.settings, ctx.store)
+                sealed = sealer.seal_due(ctx.clock())
         except Exception as exc:
             _failed(ctx, "seal", exc)
             return
@@ -143,18 +174,42 @@ def process_intake(ctx: JobContext) -> None:
 
     with ctx.running("intake"):
         try:
-            report = intake_pass(ctx.settings, ctx.store, open_files(ctx.settings))
+            with job_turn(ctx.locks, "intake") as mine:
+                if not mine:  # another replica is reading the folder; the next pass reads the rest
+                    ctx.metrics.jobs_skipped.labels(job="intake", reason="locked").inc()
+                    return
+                report = intake_pass(ctx.settings, ctx.store, open_files(ctx.settings))
+                ctx.health.record_job("intake", ctx.clock())
+                if report.stored or report.attestations:
+                    try:
+                        check_people(ctx.settings, ctx.store)
+                    except Exception as exc:
+                        _failed(ctx, "people", exc)
+                    else:
+                        ctx.health.record_job("people", ctx.clock())
         except Exception as exc:
             _failed(ctx, "intake", exc)
-            return
-        ctx.health.record_job("intake", ctx.clock())
-        if report.stored or report.attestations:
-            try:
-                check_people(ctx.settings, ctx.store)
-            except Exception as exc:
-                _failed(ctx, "people", exc)
-            else:
-                ctx.health.record_job("people", ctx.clock())
+
+
+DIGEST_RAN_WITHIN = timedelta(hours=6)
+"""A digest delivery attempted this recently for the same week was another replica's run of
+this job (the digest job's misfire grace is as long)."""
+
+
+def _digest_sent(ctx: JobContext) -> bool:
+    """Whether another replica attempted this week's digest delivery since the job was due."""
+    from sqlalchemy import select
+
+    from collector.digest.build import default_week
+    from collector.records import format_ts
+    from storage.models import DeliveryTable as d
+
+    now = ctx.clock()
+    week = default_week(ctx.settings.windows.timezone, now).id
+    since = format_ts(now - DIGEST_RAN_WITHIN)
+    query = select(d.c.id).where(d.c.week == week, d.c.attempted_at >= since).limit(1)
+    with ctx.store.engine.connect() as conn:
+        return conn.execute(query).first() is not None
 
 
 def write_weekly_digest(ctx: JobContext) -> None:
@@ -163,7 +218,14 @@ def write_weekly_digest(ctx: JobContext) -> None:
         return
     with ctx.running("digest"):
         try:
-            path = write_digest(ctx.settings, ctx.store, None)
+            with job_turn(ctx.locks, "digest") as mine:
+                if not mine:
+                    ctx.metrics.jobs_skipped.labels(job="digest", reason="locked").inc()
+                    return
+                if ctx.locks is not None and _digest_sent(ctx):
+                    ctx.metrics.jobs_skipped.labels(job="digest", reason="ran").inc()
+                    return
+                path = write_digest(ctx.settings, ctx.store, None)
         except Exception as exc:
             _failed(ctx, "digest", exc)
             return

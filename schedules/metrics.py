@@ -81,6 +81,16 @@ class Metrics:
             "collector_job_errors", "Scheduled jobs that raised instead of finishing "
             "(job: collect, seal, digest).", ["job"], registry=r,
         )
+        self.skipped = Counter(
+            "collector_runs_skipped", "Stream runs this replica skipped: another replica held the "
+            "stream's lock (reason locked) or had run it in this interval (reason ran).",
+            ["stream", "reason"], registry=r,
+        )
+        self.jobs_skipped = Counter(
+            "collector_jobs_skipped", "Seal, digest and intake passes this replica skipped because "
+            "another replica held the job's lock (locked) or had run it (ran).",
+            ["job", "reason"], registry=r,
+        )
         self.scheduler_up = Gauge(
             "collector_scheduler_running", "1 while the scheduler runs, 0 otherwise.", registry=r,
         )

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -159,13 +159,19 @@ def _upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        _lock_sqlite(conn)
+        _lock_schema(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
 
-def _lock_sqlite(conn: Connection) -> None:
-    """On SQLite, open the caller's transaction as a write transaction now."""
+def _lock_schema(conn: Connection) -> None:
+    """Make the caller's transaction the only one creating or migrating the schema: on SQLite a
+    write transaction opened now, on PostgreSQL a transaction-level advisory lock (replicas
+    started together on a new database raced to create the same tables)."""
+    if conn.dialect.name == "postgresql":
+        from storage.locks import lock_key
+
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
     if conn.dialect.name == "sqlite":
         # The sqlite3 driver opens no transaction for DDL, so without this a collector killed
         # mid-migration left tables without their version row, and every later open failed on
@@ -182,7 +188,7 @@ def _create_if_empty(engine: Engine) -> bool:
     from storage.models import APPEND_ONLY_TABLES, METADATA, VERSION_TABLE
 
     with engine.begin() as conn:
-        _lock_sqlite(conn)
+        _lock_schema(conn)
         # Checked under the lock: another process may have created the store meanwhile.
         if inspect(conn).get_table_names():
             return False
