@@ -42,15 +42,20 @@ def read_capped(path: Path, limit: int) -> bytes:
 
 
 def read_private(path: Path, limit: int) -> bytes:
-    """``read_capped`` for a secret: it must be a regular file that neither group nor others can
-    read or write; FileRefused naming the fix (``chmod 600 <path>``) otherwise."""
+    """``read_capped`` for a secret: it must be a regular file that others cannot read or write
+    and its group cannot write; FileRefused naming the fix (``chmod 600 <path>``) otherwise.
+
+    Group read (0640, 0440) is allowed: it is how a container reads a secret mounted from the
+    host (the key's group granted with ``--group-add``), an explicit grant to one named group,
+    not to everyone on the machine."""
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused("is not a regular file")
-        if info.st_mode & 0o077:
+        if info.st_mode & 0o037:
             raise FileRefused(
-                f"is accessible to group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"is accessible to others or writable by its group (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); "
                 f"run `chmod 600 {path}`")
         data = handle.read(limit + 1)
     if len(data) > limit:

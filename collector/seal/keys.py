@@ -117,7 +117,8 @@ def create_key(key_file: Path) -> SealingKey:
 
 def load_sealing_key(key_file: Path) -> SealingKey:
     """Load the private sealing key; KeyFileError naming the file when it cannot be used: missing,
-    unreadable, not a regular file, larger than ``MAX_KEY_FILE``, or readable by group or others
+    unreadable, not a regular file, larger than ``MAX_KEY_FILE``, readable by others or writable
+    by its group
     (the message names the fix, ``chmod 600 <file>``)."""
     try:
         data = read_private(key_file, MAX_KEY_FILE)

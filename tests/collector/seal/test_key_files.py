@@ -1,4 +1,4 @@
-"""The sealing key file: refused when group or others can read it, or when it is not a small regular file."""
+"""The sealing key file: refused when others can read it or its group can write it, or when it is not a small regular file."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from collector.seal.keys import KeyFileError, create_key, load_sealing_key
 
 
 def test_a_key_readable_by_others_is_refused_naming_the_chmod_fix(tmp_path: Path) -> None:
-    """A sealing key with mode 0644 (or 0640) is refused, and the message names `chmod 600 <path>`."""
+    """A sealing key with mode 0644, 0604 or 0660 is refused, and the message names `chmod 600 <path>`;
+    0640 (a container reading a host secret through its group) is accepted."""
     key_file = tmp_path / "keys" / "seal.pem"
     create_key(key_file)
-    for mode in (0o644, 0o640, 0o604):
+    os.chmod(key_file, 0o640)
+    assert load_sealing_key(key_file).fingerprint
+    for mode in (0o644, 0o604, 0o660):
         os.chmod(key_file, mode)
         with pytest.raises(KeyFileError) as caught:
             load_sealing_key(key_file)
