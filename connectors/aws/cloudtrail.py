@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 import zlib
@@ -19,9 +18,10 @@ from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
-from connectors.sdk.rawjson import split_member
+from connectors.sdk.rawjson import check_depth, split_member
 
-__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "TrailEvent", "event_key", "parse_log_file"]
+__all__ = ["KIND_OF", "MAX_NESTING", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "TrailEvent", "event_key",
+           "get_log_object", "parse_log_file"]
 
 _SIGN_IN = "signin.amazonaws.com"
 # IAM Identity Center's sign-ins (UserAuthentication of an IdentityCenterUser) are the human
@@ -78,22 +78,90 @@ class TrailEvent:
     object_sha256: str
 
 
+MAX_NESTING = 128
+"""The deepest a log file may nest arrays and objects. CloudTrail's own records nest about ten
+levels (a request's parameters inside the record inside ``Records``); the parser recurses once
+per level, so a hostile file of 100,000 levels (600 gzipped bytes) is refused before it parses."""
+
+_MIB = 1 << 20
+_GZIP = b"\x1f\x8b"
+
+
 class _Unreadable(Exception):
-    """A log file that cannot be decompressed or parsed."""
+    """A log file that cannot be decompressed or parsed, or that breaks a size or depth bound."""
 
 
-def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
+def _mib(size: int) -> str:
+    return f"{size / _MIB:.1f} MiB"
+
+
+def get_log_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+    """GET one log object: its bytes as stored and their SHA-256 (hex).
+
+    An object larger than ``max_bytes`` is ``_Unreadable`` naming its size, refused from its
+    Content-Length before its body is read, and never read past ``max_bytes + 1`` bytes
+    (a log file is never larger gzipped than inflated, so the inflation cap bounds it too).
+    S3 errors propagate as botocore raised them (the caller maps them).
+    """
+    response = s3.get_object(Bucket=bucket, Key=key)
+    stream = response["Body"]
+    try:
+        length = response.get("ContentLength")
+        if isinstance(length, int) and length > max_bytes:
+            raise _Unreadable(f"the object is {_mib(length)}, more than the {_mib(max_bytes)} "
+                              "cloudtrail_max_inflated_mib allows")
+        body: bytes = stream.read(max_bytes + 1)
+    finally:
+        stream.close()
+    if len(body) > max_bytes:
+        raise _Unreadable(f"the object is more than the {_mib(max_bytes)} cloudtrail_max_inflated_mib allows")
+    return body, hashlib.sha256(body).hexdigest()
+
+
+def _inflate(body: bytes, cap: int) -> bytes:
+    """``body`` gunzipped (every member, as ``gzip.decompress``), as a stream that stops once the
+    output passes ``cap`` bytes: a 2 MB bomb costs ``cap`` bytes of memory, never 2 GB."""
+    if body[:2] != _GZIP:
+        return body
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        pending = rest
+        while True:
+            chunk = inflater.decompress(pending, cap - size + 1)  # max_length >= 1 (0 means unbounded)
+            size += len(chunk)
+            if size > cap:
+                raise _Unreadable(f"it inflates past the {_mib(cap)} cloudtrail_max_inflated_mib allows")
+            out.append(chunk)
+            if inflater.eof:
+                break
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                raise _Unreadable("EOFError: the gzip stream ends before its end-of-stream marker")
+        rest = inflater.unused_data.lstrip(b"\x00")  # members may be followed by zero padding
+    return b"".join(out)
+
+
+def parse_log_file(body: bytes, *, max_inflated: int = 256 * _MIB,
+                   max_depth: int = MAX_NESTING) -> list[tuple[dict[str, Any], bytes]]:
     """Each record of a (gzipped) CloudTrail log file with the exact bytes it occupies in the JSON.
 
     The span is what ``raw_sha256`` hashes: an auditor who downloads the object named in the
     record, checks its SHA-256 and gunzips it finds these bytes in it. A record need not carry
     an ``eventID`` (eventVersion 1.0 records have none; ``event_key`` keys them); a file that
-    is not JSON, or whose records are not objects, is unreadable.
+    is not JSON, whose records are not objects, that inflates past ``max_inflated`` bytes or
+    nests deeper than ``max_depth`` is unreadable (``_Unreadable``, saying which).
     """
     try:
-        text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8")
-        records = split_member(text, "Records")
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        content = _inflate(body, max_inflated)
+        if len(content) > max_inflated:
+            raise _Unreadable(f"it is more than the {_mib(max_inflated)} cloudtrail_max_inflated_mib allows")
+        check_depth(content, max_depth)
+        records = split_member(content.decode("utf-8"), "Records")
+    except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
+        # RecursionError only if the depth bound and the parser ever disagree.
         raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
     for index, (record, _) in enumerate(records):
         if not isinstance(record, dict):
@@ -166,6 +234,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
         keep_services = cfg.include_service_role_assumptions
+        max_inflated = cfg.cloudtrail_max_inflated_mib * _MIB
         s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
@@ -182,13 +251,17 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                 failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
         held: set[str] = set()
         for (prefix, key), fetched in self._fetch_in_order(s3, bucket, plan):
+            if isinstance(fetched, _Unreadable):
+                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
+                held.add(prefix)
+                continue
             if isinstance(fetched, Exception):
                 failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
             body, digest = fetched
             try:
-                records = parse_log_file(body)
+                records = parse_log_file(body, max_inflated=max_inflated)
             except _Unreadable as exc:
                 failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {exc}"))
                 held.add(prefix)
@@ -284,15 +357,18 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                         ) -> Iterator[tuple[tuple[str, str], tuple[bytes, str] | Exception]]:
         """GET the planned objects with a small thread pool, yielding them in plan (key) order."""
 
+        max_bytes = self.config.cloudtrail_max_inflated_mib * _MIB
+
         def get(key: str) -> tuple[bytes, str] | Exception:
             try:
-                body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                return get_log_object(s3, bucket, key, max_bytes)
+            except _Unreadable as exc:
+                return exc
             except Exception as exc:
                 try:
                     return as_connector_error(exc, f"s3:GetObject {key}")
                 except Exception as bug:
                     return bug
-            return body, hashlib.sha256(body).hexdigest()
 
         workers = self.config.cloudtrail_workers
         pending: deque[tuple[tuple[str, str], Future[tuple[bytes, str] | Exception]]] = deque()

@@ -29,6 +29,9 @@ class AwsConfig(ConnectorConfig):
     ``include_service_role_assumptions`` stores AssumeRole calls made by AWS services (instance
     profiles, Lambda roles: the bulk of STS traffic, no person's access); off by default, they
     are counted in the run's statistics instead.
+
+    ``cloudtrail_max_inflated_mib`` bounds one log file, inflated (and so as stored): a file
+    past it is one failed item naming its key, never a run that runs out of memory.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)
@@ -38,6 +41,7 @@ class AwsConfig(ConnectorConfig):
     cloudtrail_prefix: str = ""
     cloudtrail_role_arn: str = ""
     cloudtrail_workers: int = 8
+    cloudtrail_max_inflated_mib: int = 256
     include_service_role_assumptions: bool = False
     assume_role_arns: tuple[str, ...] = ()
     backup_lookback: timedelta = timedelta(days=2)
@@ -83,6 +87,8 @@ class AwsConfig(ConnectorConfig):
             found.append(("cloudtrail_role_arn", f'"{self.cloudtrail_role_arn}" is not an IAM role ARN'))
         if not 1 <= self.cloudtrail_workers <= 32:
             found.append(("cloudtrail_workers", "must be between 1 and 32"))
+        if not 1 <= self.cloudtrail_max_inflated_mib <= 4096:
+            found.append(("cloudtrail_max_inflated_mib", "must be between 1 and 4096 (MiB)"))
         for index, arn in enumerate(self.assume_role_arns):
             if not _ROLE_ARN.match(arn):
                 found.append((f"assume_role_arns[{index}]", f'"{arn}" is not an IAM role ARN'))
