@@ -15,6 +15,7 @@ from storage.rows import EvidenceRecord
 
 __all__ = [
     "KINDS",
+    "NUL_STAND_IN",
     "EvidenceRecord",
     "build_record",
     "format_ts",
@@ -23,6 +24,10 @@ __all__ = [
     "parsed_body",
     "record_body",
 ]
+
+NUL_STAND_IN = "\ufffd"
+"""What the store's ``source_key`` and ``actor`` columns hold for a NUL in vendor text (the
+record body, and so its id and the snapshot, keep the NUL itself)."""
 
 _TS_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
@@ -126,6 +131,14 @@ def build_record(
         exception_reason=exception_reason, controls=controls,
     )
     status = "exception" if exception_reason else "ok"
+    # NUL: the body keeps it (canonical JSON writes it as the escape \u0000, which every store
+    # holds), so the id is the same on every store and unchanged for text without one; the
+    # columns copied from the body for queries hold U+FFFD instead, as PostgreSQL text
+    # cannot hold U+0000 and one such value would fail the whole batch.
+    if "\x00" in source_key:
+        source_key = source_key.replace("\x00", NUL_STAND_IN)
+    if actor is not None and "\x00" in actor:
+        actor = actor.replace("\x00", NUL_STAND_IN)
     record: EvidenceRecord = _new_record(EvidenceRecord, (
         sha256(body).hexdigest(), stream, source_key, kind, observed_at, collected_at, status,
         actor, run_id, body.decode(),

@@ -155,7 +155,15 @@ class Store:
             )
 
     def update_run(self, conn: Connection, run_id: str, **values: Any) -> None:
-        """Update the run row (counts, status, end) inside the caller's transaction."""
+        """Update the run row (counts, status, end) inside the caller's transaction.
+
+        Text may quote vendor text (an error naming an item's key): a NUL in it is stored as
+        U+FFFD on every store, since PostgreSQL text cannot hold U+0000 and the row is written
+        in the same transaction as the batch it describes.
+        """
+        for name, value in values.items():
+            if isinstance(value, str) and "\x00" in value:
+                values[name] = value.replace("\x00", "\ufffd")
         conn.execute(update(RunTable).where(RunTable.c.id == run_id).values(**values))
 
     def abandon_stale_runs(self, stream: str, before: str, at: str) -> int:
