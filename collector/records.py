@@ -15,6 +15,7 @@ from storage.rows import EvidenceRecord
 
 __all__ = [
     "KINDS",
+    "MAX_BODY_BYTES",
     "NUL_STAND_IN",
     "EvidenceRecord",
     "build_record",
@@ -24,6 +25,12 @@ __all__ = [
     "parsed_body",
     "record_body",
 ]
+
+MAX_BODY_BYTES = (64 << 20) - 1024
+"""The largest record body. A snapshot holds each record as one line of at most 64 MiB
+(``collector.seal._format.MAX_RECORD_BYTES``, what ``verify`` reads): the body plus ``id``,
+``collected_at`` and ``run_id`` (about 150 bytes) and a newline. A bigger record could be
+stored but never sealed verifiably, so collection refuses it as a failed item."""
 
 NUL_STAND_IN = "\ufffd"
 """What the store's ``source_key`` and ``actor`` columns hold for a NUL in vendor text (the
@@ -79,7 +86,8 @@ def record_body(
     outside tools, such as the real-payload harness, call it to check a normalised item).
 
     Raises RecordError naming the stream and source key when a field breaks the record
-    contract (unknown kind, empty key, data outside the JSON profile).
+    contract (unknown kind, empty key, data outside the JSON profile), or naming the size of a
+    record larger than ``MAX_BODY_BYTES``.
     """
     if kind not in KINDS:
         raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
@@ -89,7 +97,7 @@ def record_body(
         check_profile(data)
     except RecordError as exc:  # name the record; the path is only built when it fails
         raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
-    return canonical({
+    body = canonical({
         "stream": stream,
         "source_key": source_key,
         "kind": kind,
@@ -102,6 +110,10 @@ def record_body(
         "exception_reason": exception_reason,
         "controls": controls,  # orjson writes a tuple as an array
     })
+    if len(body) > MAX_BODY_BYTES:
+        raise RecordError(f"{stream} {source_key[:200]}: the record is {len(body):,} bytes, more than the "
+                          f"{MAX_BODY_BYTES:,} a sealed snapshot's record line can hold")
+    return body
 
 
 def build_record(
