@@ -31,6 +31,7 @@ from github.Repository import Repository
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
+from connectors.sdk.limits import requests_cap_hook
 from connectors.sdk.retry import RETRY_STATUSES, emit
 
 __all__ = ["GithubClient", "build_retry", "translate"]
@@ -101,6 +102,28 @@ def translate(exc: Exception, what: str, env_var: str) -> ConnectorError:
     return FatalError(f"{NAME}: {type(exc).__name__} on {what}: {exc}")
 
 
+def _cap_responses(api: github.Github, limit: int) -> None:
+    """Read every answer of ``api`` with the per-response cap (``ResponseTooLarge`` past it).
+
+    PyGithub builds its own ``requests`` sessions, one per connection, and offers no transport
+    hook but a process-wide class swap; this swaps the connection classes of this client's
+    requester only, to classes whose session reads each body through the cap.
+    """
+    requester: Any = api._Github__requester  # type: ignore[attr-defined]
+    hook = requests_cap_hook(limit, NAME)
+
+    def capped(base: type[Any]) -> type[Any]:
+        class Capped(base):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.session.hooks["response"].append(hook)
+        return Capped
+
+    for name in ("_Requester__connectionClass", "_Requester__httpConnectionClass",
+                 "_Requester__httpsConnectionClass"):
+        setattr(requester, name, capped(getattr(requester, name)))
+
+
 class GithubClient:
     """One PyGithub client; every call goes through ``call`` or ``each`` so errors come out typed."""
 
@@ -128,6 +151,7 @@ class GithubClient:
             seconds_between_requests=spacing or None,
             seconds_between_writes=spacing or None,
         )
+        _cap_responses(self.api, options.max_response_bytes)
 
     def close(self) -> None:
         """Close the connection pool."""

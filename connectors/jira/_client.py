@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, ItemError, PaginationError, RetriableError
+from connectors.sdk.limits import read_capped_requests
 from connectors.sdk.retry import RETRY_STATUSES, emit, retry_wait
 
 __all__ = ["SEARCH_FIELDS", "JiraApi", "RetryingAdapter", "asked_wait"]
@@ -85,7 +86,9 @@ class RetryingAdapter(HTTPAdapter):
             try:
                 response = super().send(request, stream=stream, timeout=min(self.options.timeout, remaining),
                                         verify=verify, cert=cert, proxies=proxies)
-                _ = response.content  # read it all now: a truncated body fails here, and is retried
+                # Read it all now, decoded and capped: a truncated body fails here, and is retried;
+                # one past max_response_bytes is ResponseTooLarge, and is not.
+                read_capped_requests(response, self.options.max_response_bytes, "jira")
             except _TRANSPORT_ERRORS:
                 if response is not None:
                     response.close()

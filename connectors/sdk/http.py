@@ -13,6 +13,7 @@ import httpx
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError
+from connectors.sdk.limits import ResponseTooLarge, capped_body
 from connectors.sdk.retry import RETRY_STATUSES, Listener, add_listener, emit, remove_listener, retry_wait
 
 # The retry policy and the listeners live in connectors.sdk.retry (no httpx there, for the
@@ -30,6 +31,7 @@ __all__ = [
 
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+\s*=\s*"?[^";,]*"?\s*)*)')
 _REL = re.compile(r'rel\s*=\s*"?([^";,]*)"?')
+_CHUNK = 1 << 16
 _RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset")
 _REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining")
 
@@ -148,8 +150,7 @@ class HttpClient:
             timeout = {"timeout": min(self.options.timeout, remaining)}
             try:
                 self._emit("request")
-                response = self._client.request(method, url, **{**timeout, **kwargs})
-                response.read()
+                response = self._read(method, url, {**timeout, **kwargs})
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}"
             else:
@@ -178,6 +179,21 @@ class HttpClient:
                 )
             self._emit("retry")
             self._sleep(wait)
+
+    def _read(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """Send one attempt and read its body, decoded, up to ``max_response_bytes``; a bigger
+        one is ResponseTooLarge naming the path and the cap (never retried: it would be again)."""
+        limit = self.options.max_response_bytes
+        response = self._client.send(self._client.build_request(method, url, **kwargs), stream=True)
+        try:
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            declared = response.headers.get("content-length") if encoding in ("", "identity") else None
+            fail = ResponseTooLarge(self.connector, method, str(response.url), limit)
+            body = capped_body(response.iter_bytes(_CHUNK), declared, limit, fail)
+        finally:
+            response.close()
+        response._content = body  # what ``response.content``/``json()`` read from now on
+        return response
 
     def _note_remaining(self, headers: httpx.Headers) -> None:
         """Pause before the next request when the vendor says we are about to hit the limit."""
