@@ -68,6 +68,9 @@ class RetryingAdapter(HTTPAdapter):
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         super().__init__(max_retries=0)
         self.options = options
+        self.origin: tuple[str, str, int] | None = None
+        """The configured site's (scheme, host, port): set by ``JiraApi``; a request elsewhere (a
+        link or a redirect off the site) is refused before anything is sent."""
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -76,6 +79,10 @@ class RetryingAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: Any = None, verify: Any = True, cert: Any = None,
              proxies: Any = None) -> requests.Response:
+        if self.origin is not None and _origin(request.url or "") != self.origin:
+            parts = urlsplit(request.url or "")
+            raise FatalError(f"jira: a link or redirect points to {parts.scheme}://{parts.netloc}, off the "
+                             "configured url: refused (the token is only ever sent to the configured origin)")
         deadline = self._clock() + self.options.deadline
         attempt = 0
         while True:
@@ -114,6 +121,13 @@ class RetryingAdapter(HTTPAdapter):
         return False
 
 
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``, the port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 def _path(url: str | None) -> str:
     """The path of ``url`` only: query strings carry JQL, which may name people."""
     return urlsplit(url or "").path or "?"
@@ -128,6 +142,7 @@ class JiraApi:
         self.email_env = email_env
         self.token_env = token_env
         self.adapter = adapter or RetryingAdapter(options)
+        self.adapter.origin = _origin(self.url)
         # get_server_info=False: the constructor would otherwise call serverInfo before our
         # adapter is mounted (without our retries); we call it once ourselves below.
         self.client = jira.JIRA(

@@ -228,7 +228,8 @@ class HttpClient:
         raise RetriableError(f"{self.connector}: invalid JSON from {self._describe('GET', url)}")
 
     def pages(self, url: str, **kwargs: Any) -> Iterator[tuple[Any, httpx.Response]]:
-        """Follow ``Link: rel="next"`` from ``url``; refuse a next URL already visited."""
+        """Follow ``Link: rel="next"`` from ``url``; refuse a next URL already visited, and one on
+        another origin than the client's base URL (the client's headers carry its token)."""
         seen: set[str] = set()
         next_url: str | None = url
         first = True
@@ -240,3 +241,17 @@ class HttpClient:
             first = False
             yield body, response
             next_url = parse_link_header(response.headers.get_list("link")).get("next")
+            if next_url is not None:
+                self._check_origin(next_url)
+
+    def _check_origin(self, url: str) -> None:
+        """PaginationError unless ``url`` (absolute, or relative to the base URL) is on the base URL's
+        scheme, host and port."""
+        base = self._client.base_url
+        target = base.join(url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise PaginationError(
+                f"{self.connector}: a next-page link points to {target.scheme}://{target.host}"
+                f"{'' if target.port is None else f':{target.port}'}, not the configured "
+                f"{base.scheme}://{base.host}{'' if base.port is None else f':{base.port}'}: refused "
+                "(the token is only ever sent to the configured origin)")
