@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.urls import url_problems
 
 __all__ = ["AwsConfig"]
 
@@ -67,14 +68,17 @@ class AwsConfig(ConnectorConfig):
         for index, region in enumerate(self.regions):
             if not _REGION.match(region):
                 found.append((f"regions[{index}]", f'"{region}" is not an AWS region name'))
-        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
-            found.append(("endpoint_url", "expected an http:// or https:// URL, or \"\""))
+        if self.endpoint_url:
+            found.extend(url_problems("endpoint_url", self.endpoint_url, "https://s3.us-east-1.amazonaws.com"))
         for index, entry in enumerate(self.service_endpoints):
             name, sep, url = entry.partition("=")
+            key = f"service_endpoints[{index}]"
             if not sep or name.strip() not in _SERVICES or not url.strip().startswith(("http://", "https://")):
-                found.append((f"service_endpoints[{index}]",
-                              f'expected "<service>=<http(s) URL>" with a service among '
-                              f'{", ".join(sorted(_SERVICES))}, got "{entry}"'))
+                shown = entry if "@" not in entry and "?" not in entry else "<not shown: may hold a secret>"
+                found.append((key, f'expected "<service>=<http(s) URL>" with a service among '
+                                   f'{", ".join(sorted(_SERVICES))}, got "{shown}"'))
+            else:
+                found.extend(url_problems(key, url.strip(), "backup=https://backup.us-east-1.amazonaws.com"))
         if self.runs("cloudtrail"):
             if not self.cloudtrail_bucket:
                 found.append(("cloudtrail_bucket",
