@@ -21,13 +21,15 @@ _WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 class _Poisoned(SyntheticEvents):
-    """Three items, the second with NUL in its key, actor and data; then a failed item with NUL in its key."""
+    """Three items, the second with NUL in its key, actor and data; then failed items whose keys hold a
+    NUL and a lone surrogate."""
 
     def fetch(self, cursor: Cursor) -> Iterator[Any]:
         for n, who in enumerate(("alice@example.com", "bob\x00@example.com", "carol@example.com")):
             key = f"k{n}" if n != 1 else "k\x001"
             yield SourceItem(key, _WHEN, orjson.dumps({"who": who}), {"who": who, "note": f"x\x00{n}"}, n + 1)
         yield ItemFailure("bad\x00key", "vendor said \x00 here")
+        yield ItemFailure("lone\ud800surrogate", "json.loads makes these from \\ud800")
         yield Checkpoint(3)
 
     def normalise(self, item: SourceItem) -> Normalised:
@@ -49,13 +51,15 @@ def _collect(url: str) -> tuple[Any, list[tuple[str, str, str | None, str]], str
 
 def test_nul_in_vendor_text_stores_the_same_records_on_both_stores(tmp_path: Any, postgres_url: str) -> None:
     """Items whose key, actor, URL or data hold a NUL are stored on SQLite and PostgreSQL alike:
-    same ids, bodies that keep the NUL, U+FFFD in the query columns, and the run row written."""
+    same ids, bodies that keep the NUL, U+FFFD in the query columns, and the run row written
+    (failed keys with a NUL or a lone surrogate included)."""
     on_sqlite = _collect(f"sqlite:///{tmp_path / 'e.db'}")
     on_postgres = _collect(postgres_url)
     assert on_sqlite[1] == on_postgres[1]
-    assert on_sqlite[2] == on_postgres[2] == "bad\ufffdkey: ItemError: vendor said \ufffd here"
+    assert on_sqlite[2] == on_postgres[2] == ("bad\ufffdkey: ItemError: vendor said \ufffd here; "
+                                              "lone\ufffdsurrogate: ItemError: json.loads makes these from \\ud800")
     for result in (on_sqlite[0], on_postgres[0]):
-        assert (result.status, result.records_new, result.failures) == ("partial", 3, 1)
+        assert (result.status, result.records_new, result.failures) == ("partial", 3, 2)
     poisoned = [r for r in on_postgres[1] if r[1] == "k\ufffd1"]
     assert len(poisoned) == 1 and poisoned[0][2] == "bob\ufffd@example.com"
     body = orjson.loads(poisoned[0][3])
