@@ -211,6 +211,8 @@ class GithubClient:
                 self._backoff(attempt)
             except (GithubException, requests.exceptions.RequestException) as exc:
                 raise translate(exc, what, self.env_var) from exc
+            except RecursionError:
+                raise FatalError(f"{NAME}: the answer to {what} nests too deeply to parse") from None
 
     def each(self, pages: PaginatedList[G], what: str) -> Iterator[G]:
         """Iterate a paginated list, resending a page whose body was cut short; raise SDK errors.
@@ -236,6 +238,8 @@ class GithubClient:
                 self._backoff(attempt)
             except (GithubException, requests.exceptions.RequestException) as exc:
                 raise translate(exc, what, self.env_var) from exc
+            except RecursionError:
+                raise FatalError(f"{NAME}: the answer to {what} nests too deeply to parse") from None
 
     def converted(self, fn: Callable[[], T], what: str) -> T:
         """Read attributes of an object PyGithub already holds; a value it cannot convert is an

@@ -172,6 +172,8 @@ class JiraApi:
             raise RetriableError(f"jira: {type(exc).__name__} on {what}") from exc
         except ValueError as exc:  # a 2xx body that is not JSON
             raise RetriableError(f"jira: invalid JSON from {what}") from exc
+        except RecursionError:  # json's C scanner raises it cleanly near 1,000 levels
+            raise FatalError(f"jira: the answer to {what} nests too deeply to parse") from None
 
     def _typed(self, exc: JIRAError, what: str, item: str | None) -> Exception:
         status = exc.status_code

@@ -215,11 +215,15 @@ class HttpClient:
             self._sleep(min(pause, max(0.0, deadline - self._clock())))
 
     def get_json(self, url: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
-        """GET and parse JSON; a body that is not valid JSON is retried like a dropped connection."""
+        """GET and parse JSON; a body that is not valid JSON is retried like a dropped connection,
+        one nesting deeper than the parser recurses is a FatalError naming the path."""
         for attempt in range(1, self.options.max_attempts + 1):
             response = self.request("GET", url, **kwargs)
             try:
                 return response.json(), response
+            except RecursionError:  # json's C scanner raises it cleanly near 1,000 levels
+                raise FatalError(f"{self.connector}: the answer to {self._describe('GET', url)} nests "
+                                 "too deeply to parse") from None
             except ValueError:
                 if attempt == self.options.max_attempts:
                     break

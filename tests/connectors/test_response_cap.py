@@ -77,3 +77,30 @@ def test_jira_client_refuses_a_body_that_inflates_past_the_cap(server: FakeServe
             api.connect()
     finally:
         api.close()
+
+
+def _nested() -> Response:
+    return Response(200, b"[" * 100_000 + b"]" * 100_000, [("Content-Type", "application/json")])
+
+
+def test_an_answer_nested_too_deeply_is_a_typed_error_for_every_client() -> None:
+    """100,000 nested arrays in an answer (200 KB) are a FatalError naming the path, never a
+    RecursionError that fails the run as a connector bug."""
+    from connectors.github._client import GithubClient
+    from connectors.jira._client import JiraApi
+
+    fake = FakeServer()
+    fake.route("GET", r"^/.*", lambda r: _nested())
+    with fake:
+        with HttpClient("okta", fake.url, options=CAPPED) as client, \
+                pytest.raises(ConnectorError, match="okta: the answer to GET /api/v1/users nests too deeply"):
+            client.get_json("/api/v1/users")
+        github = GithubClient(fake.url, "t0ken", "GITHUB_TOKEN", options=CAPPED, spacing=0)
+        with pytest.raises(ConnectorError, match="github: the answer to GET /orgs/acme nests too deeply"):
+            github.call(lambda: github.api.get_organization("acme").login, "GET /orgs/acme")
+        github.close()
+        api = JiraApi(fake.url, "a@b.c", "t0ken", email_env="JIRA_EMAIL", token_env="JIRA_API_TOKEN",
+                      options=CAPPED)
+        with pytest.raises(ConnectorError, match="jira: the answer to GET /rest/api/2/serverInfo nests too"):
+            api.connect()
+        api.close()
