@@ -33,8 +33,8 @@ class AwsConfig(ConnectorConfig):
 
     ``cloudtrail_max_inflated_mib`` bounds one log file, inflated (and so as stored): a file
     past it is one failed item naming its key, never a run that runs out of memory. Reading a
-    file peaks at about 8x its inflated size (a 40.6 MiB file: 338 MiB, tracemalloc), so the
-    default 256 bounds one file near 2 GiB while real files are tens of MB.
+    file peaks at about 8x its inflated size (``bench/cloudtrail_limits.py``: 339 MiB traced for
+    a 41 MiB file), so the default 256 bounds one file near 2 GiB while real files are tens of MB.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)

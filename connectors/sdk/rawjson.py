@@ -93,10 +93,10 @@ def check_depth(content: bytes, limit: int) -> None:
     raises RecursionError near 1,000; 100,000 levels fit in 600 gzipped bytes). Exact for
     valid JSON, in C-speed passes: escaped backslashes and quotes are dropped, then every byte
     but brackets and quotes, then each bracket-free string (``""``, almost all of them), so
-    only brackets and the rare strings holding one are left to count: 12% of the time of a
-    ``json.loads`` of the same 40 MiB CloudTrail file, about 30% when every other record holds
-    an escaped policy document (measured on this machine). For invalid JSON the count may be
-    off after the first error, where every parser stops anyway.
+    only brackets and the rare strings holding one are left to count: 11% of the time of a
+    ``json.loads`` of the same 41 MiB CloudTrail file, 60% when every other record holds an
+    escaped, indented policy document (``bench/cloudtrail_limits.py [--policies]``). For
+    invalid JSON the count may be off after the first error, where every parser stops anyway.
     """
     if b"\\" in content:
         # Escaped backslashes first (left to right, in pairs), so none is taken to escape a quote.
