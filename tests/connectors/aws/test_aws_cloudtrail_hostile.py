@@ -114,7 +114,8 @@ def test_inflating_in_a_stream_reads_what_gzip_reads() -> None:
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet=st.sampled_from('ab[]{}"\\\n')),
+    st.none() | st.booleans() | st.integers()
+    | st.text(alphabet=st.sampled_from('abx[]{}"\\\n\t/ufé\u2028\x00')),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.text(alphabet=st.sampled_from('k[]{}"\\'), max_size=3), inner, max_size=3),
     max_leaves=12,
@@ -129,11 +130,11 @@ def _depth(value: Any) -> int:
     return 0
 
 
-@given(_JSON)
-def test_the_depth_scan_agrees_with_the_parsed_depth(value: Any) -> None:
-    """Brackets, quotes and backslashes inside strings never move the count: a document passes
-    exactly at its real depth and fails one level below it."""
-    data = json.dumps(value).encode()
+@given(_JSON, st.booleans())
+def test_the_depth_scan_agrees_with_the_parsed_depth(value: Any, ascii_only: bool) -> None:
+    """Brackets, quotes, backslashes and every escape inside strings never move the count: a
+    document passes exactly at its real depth and fails one level below it."""
+    data = json.dumps(value, ensure_ascii=ascii_only).encode()
     depth = _depth(value)
     check_depth(data, depth)
     if depth:
