@@ -31,6 +31,8 @@ __all__ = ["BatchReport", "Pipeline", "RunResult"]
 log = structlog.get_logger("collector.pipeline")
 
 MAX_REPORTED_FAILURES = 20
+_MAX_KEY_SHOWN = 500
+"""A failed item's key in the run's error is cut here: a vendor's key can be as long as its text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +260,7 @@ class Pipeline:
                 state.offer(output.cursor)
             elif isinstance(output, ItemFailure):
                 state.fail(output.key, output.error, output.error_class, result)
-                bound.warning("item_failed", key=output.key, error_class=output.error_class)
+                bound.warning("item_failed", key=output.key[:_MAX_KEY_SHOWN], error_class=output.error_class)
             elif isinstance(output, Skipped):
                 result.skipped[output.reason] += output.count
             if len(records) >= size or (records and now >= flush_at):
@@ -363,4 +365,5 @@ class _RunState:
         self.frozen = True
         result.failures += 1
         if len(self.reported) < MAX_REPORTED_FAILURES:
-            self.reported.append(f"{key}: {error_class}: {error}")
+            shown = key if len(key) <= _MAX_KEY_SHOWN else f"{key[:_MAX_KEY_SHOWN]}…"
+            self.reported.append(f"{shown}: {error_class}: {error}")

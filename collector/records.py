@@ -15,6 +15,8 @@ from storage.rows import EvidenceRecord
 
 __all__ = [
     "KINDS",
+    "MAX_BODY_BYTES",
+    "NUL_STAND_IN",
     "EvidenceRecord",
     "build_record",
     "format_ts",
@@ -23,6 +25,16 @@ __all__ = [
     "parsed_body",
     "record_body",
 ]
+
+MAX_BODY_BYTES = (64 << 20) - 1024
+"""The largest record body. A snapshot holds each record as one line of at most 64 MiB
+(``collector.seal._format.MAX_RECORD_BYTES``, what ``verify`` reads): the body plus ``id``,
+``collected_at`` and ``run_id`` (about 150 bytes) and a newline. A bigger record could be
+stored but never sealed verifiably, so collection refuses it as a failed item."""
+
+NUL_STAND_IN = "\ufffd"
+"""What the store's ``source_key`` and ``actor`` columns hold for a NUL in vendor text (the
+record body, and so its id and the snapshot, keep the NUL itself)."""
 
 _TS_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
@@ -74,7 +86,8 @@ def record_body(
     outside tools, such as the real-payload harness, call it to check a normalised item).
 
     Raises RecordError naming the stream and source key when a field breaks the record
-    contract (unknown kind, empty key, data outside the JSON profile).
+    contract (unknown kind, empty key, data outside the JSON profile), or naming the size of a
+    record larger than ``MAX_BODY_BYTES``.
     """
     if kind not in KINDS:
         raise RecordError(f"{stream} {source_key}: unknown evidence kind {kind!r}")
@@ -84,7 +97,7 @@ def record_body(
         check_profile(data)
     except RecordError as exc:  # name the record; the path is only built when it fails
         raise RecordError(f"{stream} {source_key} data{str(exc)[1:]}") from None
-    return canonical({
+    body = canonical({
         "stream": stream,
         "source_key": source_key,
         "kind": kind,
@@ -97,6 +110,10 @@ def record_body(
         "exception_reason": exception_reason,
         "controls": controls,  # orjson writes a tuple as an array
     })
+    if len(body) > MAX_BODY_BYTES:
+        raise RecordError(f"{stream} {source_key[:200]}: the record is {len(body):,} bytes, more than the "
+                          f"{MAX_BODY_BYTES:,} a sealed snapshot's record line can hold")
+    return body
 
 
 def build_record(
@@ -126,6 +143,14 @@ def build_record(
         exception_reason=exception_reason, controls=controls,
     )
     status = "exception" if exception_reason else "ok"
+    # NUL: the body keeps it (canonical JSON writes it as the escape \u0000, which every store
+    # holds), so the id is the same on every store and unchanged for text without one; the
+    # columns copied from the body for queries hold U+FFFD instead, as PostgreSQL text
+    # cannot hold U+0000 and one such value would fail the whole batch.
+    if "\x00" in source_key:
+        source_key = source_key.replace("\x00", NUL_STAND_IN)
+    if actor is not None and "\x00" in actor:
+        actor = actor.replace("\x00", NUL_STAND_IN)
     record: EvidenceRecord = _new_record(EvidenceRecord, (
         sha256(body).hexdigest(), stream, source_key, kind, observed_at, collected_at, status,
         actor, run_id, body.decode(),

@@ -17,7 +17,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_HEAD", "create_store_engine", "migrate", "norma
            "schema_version"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The newest migration's revision: a store at this version opens without loading Alembic.
 A new migration must raise it (a test compares it with the migration scripts' head)."""
 
@@ -184,7 +184,7 @@ def _create_if_empty(engine: Engine) -> bool:
     """If the database holds no table at all, create the head schema in one transaction: the
     tables and indexes of ``METADATA``, the append-only triggers, and Alembic's version table
     holding ``SCHEMA_HEAD``. False (nothing done) for a database that holds any table."""
-    from storage.guards import install_append_only
+    from storage.guards import install_append_only, install_no_replace
     from storage.models import APPEND_ONLY_TABLES, METADATA, VERSION_TABLE
 
     with engine.begin() as conn:
@@ -194,6 +194,7 @@ def _create_if_empty(engine: Engine) -> bool:
             return False
         METADATA.create_all(conn, checkfirst=False)
         install_append_only(conn, APPEND_ONLY_TABLES)
+        install_no_replace(conn, APPEND_ONLY_TABLES)
         VERSION_TABLE.create(conn)
         conn.execute(VERSION_TABLE.insert().values(version_num=SCHEMA_HEAD))
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,20 @@ __all__ = ["RunSummary", "Store", "record_columns"]
 # The insert binds an EvidenceRecord as it is, so its fields name the columns, in order.
 _EVIDENCE_COLS = ", ".join(EvidenceRecord._fields)
 _FILING_COLS = "criterion, observed_at, record_id, stream, status"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    """``text`` with NUL and lone surrogates as U+FFFD (unchanged, and not copied, when it has none)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def record_columns() -> list[Any]:
@@ -155,7 +170,16 @@ class Store:
             )
 
     def update_run(self, conn: Connection, run_id: str, **values: Any) -> None:
-        """Update the run row (counts, status, end) inside the caller's transaction."""
+        """Update the run row (counts, status, end) inside the caller's transaction.
+
+        Text may quote vendor text (an error naming an item's key): a NUL or a lone surrogate
+        in it is stored as U+FFFD on every store, since PostgreSQL text cannot hold U+0000, no
+        store can encode a surrogate, and the row is written in the same transaction as the
+        batch it describes.
+        """
+        for name, value in values.items():
+            if isinstance(value, str):
+                values[name] = _storable(value)
         conn.execute(update(RunTable).where(RunTable.c.id == run_id).values(**values))
 
     def abandon_stale_runs(self, stream: str, before: str, at: str) -> int:

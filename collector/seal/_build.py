@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +60,10 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
     and the SHA-256 of every document a record refers to (schema v2).
 
     ``always`` names population files written even when no record belongs to them (header only).
-    SealError names a record whose ``data.file_sha256`` is malformed.
+    SealError names a record whose ``data.file_sha256`` is malformed, a record whose body does
+    not hash to its id or whose stored columns disagree with its body (the store was altered
+    past its guards: nothing altered is ever signed), and a record too long for a snapshot
+    line (``verify`` would refuse the snapshot).
     """
     for folder in ("controls", "criteria"):
         (tmp / folder).mkdir()
@@ -73,11 +77,22 @@ def write_records(tmp: Path, rows: Iterable[EvidenceRecord], pops: Populations,
     with (tmp / fmt.FILE_RECORDS).open("wb", buffering=1 << 20) as out, \
             exc_path.open("wb") as exc_out, ids_path.open("wb", buffering=1 << 16) as ids:
         for record in rows:
+            body = record.body.encode()
+            if sha256(body).hexdigest() != record.id:
+                raise SealError(f"{what}: record {record.id} does not hash to its id (its body hashes "
+                                f"to {sha256(body).hexdigest()}): the stored record was altered")
             obj = full_record(record)
+            if obj.get("observed_at") != record.observed_at or obj.get("stream") != record.stream \
+                    or obj.get("kind") != record.kind:
+                raise SealError(f"{what}: record {record.id}: its stored columns disagree with its body: "
+                                "the stored record was altered")
             line = canonical(obj)
+            if len(line) >= fmt.MAX_RECORD_BYTES:
+                raise SealError(f"{what}: record {record.id} is {len(line) + 1:,} bytes as a snapshot line, "
+                                f"more than the {fmt.MAX_RECORD_BYTES:,} verify reads")
             exception = obj["status"] == "exception"
             add(line, row_of(record.id, obj),
-                names_of(record.stream, record.kind, record.source_key, obj["controls"]),
+                names_of(record.stream, record.kind, obj["source_key"], obj["controls"]),
                 exception, record.collected_at)
             out.write(line)
             out.write(b"\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 import threading
@@ -20,10 +19,10 @@ from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
-from connectors.sdk.rawjson import split_member
+from connectors.sdk.rawjson import check_depth, split_member
 
-__all__ = ["KIND_OF", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "PrefetchStats", "TrailEvent", "event_key",
-           "parse_log_file"]
+__all__ = ["KIND_OF", "MAX_NESTING", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "PrefetchStats", "TrailEvent",
+           "event_key", "get_log_object", "parse_log_file"]
 
 _SIGN_IN = "signin.amazonaws.com"
 # IAM Identity Center's sign-ins (UserAuthentication of an IdentityCenterUser) are the human
@@ -80,8 +79,17 @@ class TrailEvent:
     object_sha256: str
 
 
+MAX_NESTING = 128
+"""The deepest a log file may nest arrays and objects. CloudTrail's own records nest about ten
+levels (a request's parameters inside the record inside ``Records``); the parser recurses once
+per level, so a hostile file of 100,000 levels (600 gzipped bytes) is refused before it parses."""
+
+_MIB = 1 << 20
+_GZIP = b"\x1f\x8b"
+
+
 class _Unreadable(Exception):
-    """A log file that cannot be decompressed or parsed."""
+    """A log file that cannot be decompressed or parsed, or that breaks a size or depth bound."""
 
 
 _Read = tuple[list[tuple[dict[str, Any], bytes]], str]
@@ -103,18 +111,77 @@ class PrefetchStats:
     most_held_bytes: int = 0
 
 
-def parse_log_file(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
+def _mib(size: int) -> str:
+    return f"{size / _MIB:.1f} MiB"
+
+
+def get_log_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+    """GET one log object: its bytes as stored and their SHA-256 (hex).
+
+    An object larger than ``max_bytes`` is ``_Unreadable`` naming its size, refused from its
+    Content-Length before its body is read, and never read past ``max_bytes + 1`` bytes
+    (a log file is never larger gzipped than inflated, so the inflation cap bounds it too).
+    S3 errors propagate as botocore raised them (the caller maps them).
+    """
+    response = s3.get_object(Bucket=bucket, Key=key)
+    stream = response["Body"]
+    try:
+        length = response.get("ContentLength")
+        if isinstance(length, int) and length > max_bytes:
+            raise _Unreadable(f"the object is {_mib(length)}, more than the {_mib(max_bytes)} "
+                              "cloudtrail_max_inflated_mib allows")
+        body: bytes = stream.read(max_bytes + 1)
+    finally:
+        stream.close()
+    if len(body) > max_bytes:
+        raise _Unreadable(f"the object is more than the {_mib(max_bytes)} cloudtrail_max_inflated_mib allows")
+    return body, hashlib.sha256(body).hexdigest()
+
+
+def _inflate(body: bytes, cap: int) -> bytes:
+    """``body`` gunzipped (every member, as ``gzip.decompress``), as a stream that stops once the
+    output passes ``cap`` bytes: a 2 MB bomb costs ``cap`` bytes of memory, never 2 GB."""
+    if body[:2] != _GZIP:
+        return body
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        pending = rest
+        while True:
+            chunk = inflater.decompress(pending, cap - size + 1)  # max_length >= 1 (0 means unbounded)
+            size += len(chunk)
+            if size > cap:
+                raise _Unreadable(f"it inflates past the {_mib(cap)} cloudtrail_max_inflated_mib allows")
+            out.append(chunk)
+            if inflater.eof:
+                break
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                raise _Unreadable("EOFError: the gzip stream ends before its end-of-stream marker")
+        rest = inflater.unused_data.lstrip(b"\x00")  # members may be followed by zero padding
+    return b"".join(out)
+
+
+def parse_log_file(body: bytes, *, max_inflated: int = 256 * _MIB,
+                   max_depth: int = MAX_NESTING) -> list[tuple[dict[str, Any], bytes]]:
     """Each record of a (gzipped) CloudTrail log file with the exact bytes it occupies in the JSON.
 
     The span is what ``raw_sha256`` hashes: an auditor who downloads the object named in the
     record, checks its SHA-256 and gunzips it finds these bytes in it. A record need not carry
     an ``eventID`` (eventVersion 1.0 records have none; ``event_key`` keys them); a file that
-    is not JSON, or whose records are not objects, is unreadable.
+    is not JSON, whose records are not objects, that inflates past ``max_inflated`` bytes or
+    nests deeper than ``max_depth`` is unreadable (``_Unreadable``, saying which).
     """
     try:
-        text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8")
-        records = split_member(text, "Records")
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        content = _inflate(body, max_inflated)
+        if len(content) > max_inflated:
+            raise _Unreadable(f"it is more than the {_mib(max_inflated)} cloudtrail_max_inflated_mib allows")
+        check_depth(content, max_depth)
+        records = split_member(content.decode("utf-8"), "Records")
+    except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
+        # RecursionError only if the depth bound and the parser ever disagree.
         raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
     for index, (record, _) in enumerate(records):
         if not isinstance(record, dict):
@@ -302,16 +369,15 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     # -- reading -----------------------------------------------------------------------------
 
     def _get_object(self, s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
-        """GET one log object: its bytes as stored and their SHA-256 (hex); S3 errors as raised."""
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body, hashlib.sha256(body).hexdigest()
+        """GET one log object (``get_log_object``, capped at ``cloudtrail_max_inflated_mib``)."""
+        return get_log_object(s3, bucket, key, self.config.cloudtrail_max_inflated_mib * _MIB)
 
     def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
         """How one object is read, in a worker thread: GET, hash, gunzip and parse. Returns the
         records (with their exact bytes) and the object's SHA-256; ``_Unreadable`` for a file
         that cannot be read, S3 errors as raised."""
         body, digest = self._get_object(s3, bucket, key)
-        return parse_log_file(body), digest
+        return parse_log_file(body, max_inflated=self.config.cloudtrail_max_inflated_mib * _MIB), digest
 
     def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:

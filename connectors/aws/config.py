@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.urls import url_problems
 
 __all__ = ["AwsConfig"]
 
@@ -29,6 +30,11 @@ class AwsConfig(ConnectorConfig):
     ``include_service_role_assumptions`` stores AssumeRole calls made by AWS services (instance
     profiles, Lambda roles: the bulk of STS traffic, no person's access); off by default, they
     are counted in the run's statistics instead.
+
+    ``cloudtrail_max_inflated_mib`` bounds one log file, inflated (and so as stored): a file
+    past it is one failed item naming its key, never a run that runs out of memory. Reading a
+    file peaks at about 8x its inflated size (``bench/cloudtrail_limits.py``: 339 MiB traced for
+    a 41 MiB file), so the default 256 bounds one file near 2 GiB while real files are tens of MB.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)
@@ -38,6 +44,7 @@ class AwsConfig(ConnectorConfig):
     cloudtrail_prefix: str = ""
     cloudtrail_role_arn: str = ""
     cloudtrail_workers: int = 8
+    cloudtrail_max_inflated_mib: int = 256
     include_service_role_assumptions: bool = False
     assume_role_arns: tuple[str, ...] = ()
     backup_lookback: timedelta = timedelta(days=2)
@@ -63,14 +70,17 @@ class AwsConfig(ConnectorConfig):
         for index, region in enumerate(self.regions):
             if not _REGION.match(region):
                 found.append((f"regions[{index}]", f'"{region}" is not an AWS region name'))
-        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
-            found.append(("endpoint_url", "expected an http:// or https:// URL, or \"\""))
+        if self.endpoint_url:
+            found.extend(url_problems("endpoint_url", self.endpoint_url, "https://s3.us-east-1.amazonaws.com"))
         for index, entry in enumerate(self.service_endpoints):
             name, sep, url = entry.partition("=")
+            key = f"service_endpoints[{index}]"
             if not sep or name.strip() not in _SERVICES or not url.strip().startswith(("http://", "https://")):
-                found.append((f"service_endpoints[{index}]",
-                              f'expected "<service>=<http(s) URL>" with a service among '
-                              f'{", ".join(sorted(_SERVICES))}, got "{entry}"'))
+                shown = entry if "@" not in entry and "?" not in entry else "<not shown: may hold a secret>"
+                found.append((key, f'expected "<service>=<http(s) URL>" with a service among '
+                                   f'{", ".join(sorted(_SERVICES))}, got "{shown}"'))
+            else:
+                found.extend(url_problems(key, url.strip(), "backup=https://backup.us-east-1.amazonaws.com"))
         if self.runs("cloudtrail"):
             if not self.cloudtrail_bucket:
                 found.append(("cloudtrail_bucket",
@@ -83,6 +93,8 @@ class AwsConfig(ConnectorConfig):
             found.append(("cloudtrail_role_arn", f'"{self.cloudtrail_role_arn}" is not an IAM role ARN'))
         if not 1 <= self.cloudtrail_workers <= 32:
             found.append(("cloudtrail_workers", "must be between 1 and 32"))
+        if not 1 <= self.cloudtrail_max_inflated_mib <= 4096:
+            found.append(("cloudtrail_max_inflated_mib", "must be between 1 and 4096 (MiB)"))
         for index, arn in enumerate(self.assume_role_arns):
             if not _ROLE_ARN.match(arn):
                 found.append((f"assume_role_arns[{index}]", f'"{arn}" is not an IAM role ARN'))

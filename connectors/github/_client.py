@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import github
 import requests
@@ -34,7 +35,15 @@ from github.Repository import Repository
 from urllib3.exceptions import MaxRetryError
 
 from connectors.sdk.base import HttpOptions
-from connectors.sdk.errors import AuthError, ConnectorError, FatalError, ItemError, RetriableError
+from connectors.sdk.errors import (
+    AuthError,
+    ConnectorError,
+    FatalError,
+    ItemError,
+    PaginationError,
+    RetriableError,
+)
+from connectors.sdk.limits import requests_cap_hook
 from connectors.sdk.retry import RETRY_STATUSES, emit, unreachable_cause
 
 __all__ = ["SAML_QUERY", "GithubClient", "GraphqlUnavailable", "build_retry", "translate"]
@@ -141,6 +150,57 @@ def translate(exc: Exception, what: str, env_var: str) -> ConnectorError:
     return FatalError(f"{NAME}: {type(exc).__name__} on {what}: {exc}")
 
 
+def _guard_transport(api: github.Github, base_url: str, limit: int) -> None:
+    """Read every answer of ``api`` with the per-response cap (``ResponseTooLarge`` past it), and
+    refuse any request off the base URL's origin (a next-page link or a redirect elsewhere).
+
+    PyGithub builds its own ``requests`` sessions, one per connection, and offers no transport
+    hook but a process-wide class swap; this swaps the connection classes of this client's
+    requester only. It opens a connection of its "custom" classes only for a URL whose scheme,
+    host or port differ from the base URL's, and would send the token there (it checks only
+    that the host ends in github.com, by an ``assert``): those classes refuse instead.
+    """
+    requester: Any = api._Github__requester  # type: ignore[attr-defined]
+    hook = requests_cap_hook(limit, NAME)
+    base: type[Any] = requester._Requester__connectionClass
+
+    class Capped(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.session.hooks["response"].append(hook)
+
+    class OffOrigin:
+        def __init__(self, host: str, port: int | None = None, **_: Any) -> None:
+            where = f"{host}:{port}" if port else host
+            raise PaginationError(f"{NAME}: a link or redirect points to {where}, off the configured "
+                                  "base_url: refused (the token is only ever sent to the configured origin)")
+
+    home = _origin(base_url)
+    allowed = requester._Requester__assertUrlAllowed
+
+    def same_origin_only(url: str) -> None:
+        # PyGithub calls this (name-mangled, so an instance attribute wins) for every absolute URL
+        # before it opens a connection: next-page links, redirects, upload URLs.
+        if _origin(url) != home:
+            parts = urlsplit(url)
+            raise PaginationError(f"{NAME}: a link or redirect points to {parts.scheme}://{parts.netloc}, "
+                                  "off the configured base_url: refused (the token is only ever sent "
+                                  "to the configured origin)")
+        allowed(url)
+
+    requester._Requester__assertUrlAllowed = same_origin_only
+    requester._Requester__connectionClass = Capped
+    requester._Requester__httpConnectionClass = OffOrigin
+    requester._Requester__httpsConnectionClass = OffOrigin
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``, the port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 class GithubClient:
     """One PyGithub client; every call goes through ``call`` or ``each`` so errors come out typed."""
 
@@ -169,6 +229,7 @@ class GithubClient:
             seconds_between_requests=spacing or None,
             seconds_between_writes=spacing or None,
         )
+        _guard_transport(self.api, base_url, options.max_response_bytes)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -191,6 +252,8 @@ class GithubClient:
                 self._backoff(attempt)
             except (GithubException, requests.exceptions.RequestException) as exc:
                 raise translate(exc, what, self.env_var) from exc
+            except RecursionError:
+                raise FatalError(f"{NAME}: the answer to {what} nests too deeply to parse") from None
 
     def each(self, pages: PaginatedList[G], what: str) -> Iterator[G]:
         """Iterate a paginated list, resending a page whose body was cut short; raise SDK errors.
@@ -216,6 +279,8 @@ class GithubClient:
                 self._backoff(attempt)
             except (GithubException, requests.exceptions.RequestException) as exc:
                 raise translate(exc, what, self.env_var) from exc
+            except RecursionError:
+                raise FatalError(f"{NAME}: the answer to {what} nests too deeply to parse") from None
 
     def converted(self, fn: Callable[[], T], what: str) -> T:
         """Read attributes of an object PyGithub already holds; a value it cannot convert is an

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from connectors.sdk.base import ConnectorConfig, required_field, secret_field
+from connectors.sdk.urls import url_problems
 
 __all__ = ["GithubConfig"]
 
@@ -35,9 +35,7 @@ class GithubConfig(ConnectorConfig):
     def problems(self) -> list[tuple[str, str]]:
         """Values that cannot work, as (key, problem); checked when the config is loaded."""
         found: list[tuple[str, str]] = []
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            found.append(("base_url", f'expected an http(s) URL, got "{self.base_url}"'))
+        found.extend(url_problems("base_url", self.base_url, "https://api.github.com"))
         if not self.org.strip() or "/" in self.org:
             found.append(("org", f'expected an organisation login, got "{self.org}"'))
         if not 1 <= self.per_page <= 100:

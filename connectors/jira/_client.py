@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, ItemError, PaginationError, RetriableError
+from connectors.sdk.limits import read_capped_requests
 from connectors.sdk.retry import RETRY_STATUSES, emit, retry_wait, unreachable_cause
 
 __all__ = ["SEARCH_FIELDS", "JiraApi", "RetryingAdapter", "asked_wait"]
@@ -67,6 +68,9 @@ class RetryingAdapter(HTTPAdapter):
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         super().__init__(max_retries=0)
         self.options = options
+        self.origin: tuple[str, str, int] | None = None
+        """The configured site's (scheme, host, port): set by ``JiraApi``; a request elsewhere (a
+        link or a redirect off the site) is refused before anything is sent."""
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -75,6 +79,10 @@ class RetryingAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: Any = None, verify: Any = True, cert: Any = None,
              proxies: Any = None) -> requests.Response:
+        if self.origin is not None and _origin(request.url or "") != self.origin:
+            parts = urlsplit(request.url or "")
+            raise FatalError(f"jira: a link or redirect points to {parts.scheme}://{parts.netloc}, off the "
+                             "configured url: refused (the token is only ever sent to the configured origin)")
         deadline = self._clock() + self.options.deadline
         attempt = 0
         while True:
@@ -85,7 +93,9 @@ class RetryingAdapter(HTTPAdapter):
             try:
                 response = super().send(request, stream=stream, timeout=min(self.options.timeout, remaining),
                                         verify=verify, cert=cert, proxies=proxies)
-                _ = response.content  # read it all now: a truncated body fails here, and is retried
+                # Read it all now, decoded and capped: a truncated body fails here, and is retried;
+                # one past max_response_bytes is ResponseTooLarge, and is not.
+                read_capped_requests(response, self.options.max_response_bytes, "jira")
             except _TRANSPORT_ERRORS as exc:
                 if response is not None:
                     response.close()
@@ -112,6 +122,13 @@ class RetryingAdapter(HTTPAdapter):
         return False
 
 
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``, the port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 def _path(url: str | None) -> str:
     """The path of ``url`` only: query strings carry JQL, which may name people."""
     return urlsplit(url or "").path or "?"
@@ -126,6 +143,7 @@ class JiraApi:
         self.email_env = email_env
         self.token_env = token_env
         self.adapter = adapter or RetryingAdapter(options)
+        self.adapter.origin = _origin(self.url)
         # get_server_info=False: the constructor would otherwise call serverInfo before our
         # adapter is mounted (without our retries); we call it once ourselves below.
         self.client = jira.JIRA(
@@ -155,6 +173,8 @@ class JiraApi:
             raise RetriableError(f"jira: {type(exc).__name__} on {what}") from exc
         except ValueError as exc:  # a 2xx body that is not JSON
             raise RetriableError(f"jira: invalid JSON from {what}") from exc
+        except RecursionError:  # json's C scanner raises it cleanly near 1,000 levels
+            raise FatalError(f"jira: the answer to {what} nests too deeply to parse") from None
 
     def _typed(self, exc: JIRAError, what: str, item: str | None) -> Exception:
         status = exc.status_code

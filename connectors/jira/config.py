@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from connectors.sdk.base import ConnectorConfig, required_field
+from connectors.sdk.urls import url_problems
 
 __all__ = ["JiraConfig"]
 
@@ -30,9 +30,7 @@ class JiraConfig(ConnectorConfig):
     def problems(self) -> list[tuple[str, str]]:
         """(key, problem) for values that cannot work; the config loader reports the first."""
         found: list[tuple[str, str]] = []
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            found.append(("url", f'expected a site URL like "https://acme.atlassian.net", got "{self.url}"'))
+        found.extend(url_problems("url", self.url, "https://acme.atlassian.net"))
         for key in ("change_jql", "incident_jql"):
             jql = getattr(self, key)
             if not jql.strip():

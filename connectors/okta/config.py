@@ -7,10 +7,10 @@ from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from connectors.sdk.base import ConnectorConfig, required_field, secret_field
+from connectors.sdk.urls import url_problems
 
 __all__ = ["FACTOR_TYPES", "OktaConfig"]
 
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 FACTOR_TYPES = frozenset({"call", "email", "push", "question", "signed_nonce", "sms", "token",
                           "token:hardware", "token:hotp", "token:software:totp", "u2f", "web", "webauthn"})
 """Okta's factorType values (``/api/v1/users/{id}/factors``), for checking ``weak_factors``."""
@@ -56,12 +56,8 @@ class OktaConfig(ConnectorConfig):
     def problems(self) -> list[tuple[str, str]]:
         """(key, problem) for every value that cannot work; the config loader reports the first."""
         found: list[tuple[str, str]] = []
-        parts = urlsplit(self.org_url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            found.append(("org_url", f'expected a URL like "https://acme.okta.com", got "{self.org_url}"'))
-        elif parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            found.append(("org_url", "must be https:// (http is allowed only for a loopback sandbox)"))
-        elif parts.path.strip("/") or parts.query or parts.fragment:
+        found.extend(url_problems("org_url", self.org_url, "https://acme.okta.com"))
+        if not found and urlsplit(self.org_url).path.strip("/"):
             found.append(("org_url", "must be the org's base URL, without a path or query"))
         if not 1 <= self.page_size <= 1000:
             found.append(("page_size", f"must be between 1 and 1000, got {self.page_size}"))

@@ -66,13 +66,19 @@ class ConnectorConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class HttpOptions:
-    """Per-request retry policy shared by every HTTP-based connector."""
+    """Per-request retry policy shared by every HTTP-based connector, and the largest answer.
+
+    ``max_response_bytes`` caps one response body as decoded (after gzip/deflate): a vendor
+    page is a few MB (1,000 Okta events, 100 Jira issues with their changelogs), so 64 MiB is
+    far above any real one, while a 2 MB gzip-encoded reply once inflated to 800 MB.
+    """
 
     max_attempts: int = 6
     deadline: float = 120.0
     backoff: float = 0.5
     max_backoff: float = 60.0
     timeout: float = 30.0
+    max_response_bytes: int = 64 << 20
 
 
 C = TypeVar("C", bound=ConnectorConfig)

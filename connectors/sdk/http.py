@@ -13,6 +13,7 @@ import httpx
 
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError, UnreachableError
+from connectors.sdk.limits import ResponseTooLarge, capped_body
 from connectors.sdk.retry import (
     RETRY_STATUSES,
     Listener,
@@ -38,6 +39,7 @@ __all__ = [
 
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+\s*=\s*"?[^";,]*"?\s*)*)')
 _REL = re.compile(r'rel\s*=\s*"?([^";,]*)"?')
+_CHUNK = 1 << 16
 _RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset")
 _REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining")
 
@@ -164,8 +166,7 @@ class HttpClient:
             timeout = {"timeout": min(self.options.timeout, remaining)}
             try:
                 self._emit("request")
-                response = self._client.request(method, url, **{**timeout, **kwargs})
-                response.read()
+                response = self._read(method, url, {**timeout, **kwargs})
             except httpx.TransportError as exc:
                 cause = unreachable_cause(exc)
                 if cause is not None:
@@ -199,6 +200,21 @@ class HttpClient:
             self._emit("retry")
             self._sleep(wait)
 
+    def _read(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """Send one attempt and read its body, decoded, up to ``max_response_bytes``; a bigger
+        one is ResponseTooLarge naming the path and the cap (never retried: it would be again)."""
+        limit = self.options.max_response_bytes
+        response = self._client.send(self._client.build_request(method, url, **kwargs), stream=True)
+        try:
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            declared = response.headers.get("content-length") if encoding in ("", "identity") else None
+            fail = ResponseTooLarge(self.connector, method, str(response.url), limit)
+            body = capped_body(response.iter_bytes(_CHUNK), declared, limit, fail)
+        finally:
+            response.close()
+        response._content = body  # what ``response.content``/``json()`` read from now on
+        return response
+
     def _note_remaining(self, headers: httpx.Headers) -> None:
         """Pause before the next request when the vendor says we are about to hit the limit."""
         if self.low_remaining <= 0:
@@ -219,11 +235,15 @@ class HttpClient:
             self._sleep(min(pause, max(0.0, deadline - self._clock())))
 
     def get_json(self, url: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
-        """GET and parse JSON; a body that is not valid JSON is retried like a dropped connection."""
+        """GET and parse JSON; a body that is not valid JSON is retried like a dropped connection,
+        one nesting deeper than the parser recurses is a FatalError naming the path."""
         for attempt in range(1, self.options.max_attempts + 1):
             response = self.request("GET", url, **kwargs)
             try:
                 return response.json(), response
+            except RecursionError:  # json's C scanner raises it cleanly near 1,000 levels
+                raise FatalError(f"{self.connector}: the answer to {self._describe('GET', url)} nests "
+                                 "too deeply to parse") from None
             except ValueError:
                 if attempt == self.options.max_attempts:
                     break
@@ -232,7 +252,8 @@ class HttpClient:
         raise RetriableError(f"{self.connector}: invalid JSON from {self._describe('GET', url)}")
 
     def pages(self, url: str, **kwargs: Any) -> Iterator[tuple[Any, httpx.Response]]:
-        """Follow ``Link: rel="next"`` from ``url``; refuse a next URL already visited."""
+        """Follow ``Link: rel="next"`` from ``url``; refuse a next URL already visited, and one on
+        another origin than the client's base URL (the client's headers carry its token)."""
         seen: set[str] = set()
         next_url: str | None = url
         first = True
@@ -244,3 +265,17 @@ class HttpClient:
             first = False
             yield body, response
             next_url = parse_link_header(response.headers.get_list("link")).get("next")
+            if next_url is not None:
+                self._check_origin(next_url)
+
+    def _check_origin(self, url: str) -> None:
+        """PaginationError unless ``url`` (absolute, or relative to the base URL) is on the base URL's
+        scheme, host and port."""
+        base = self._client.base_url
+        target = base.join(url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise PaginationError(
+                f"{self.connector}: a next-page link points to {target.scheme}://{target.host}"
+                f"{'' if target.port is None else f':{target.port}'}, not the configured "
+                f"{base.scheme}://{base.host}{'' if base.port is None else f':{base.port}'}: refused "
+                "(the token is only ever sent to the configured origin)")

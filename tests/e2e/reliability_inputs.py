@@ -19,6 +19,7 @@ from typing import Any
 
 from reliability_kit import checkpoint, fakes, lift_rate_limits, mutated, write_config
 
+from sandbox._http import Response
 from sandbox.aws_seed import ACCOUNT, console_login, log_file, log_key
 from sandbox.world import BUCKET, REGION, SandboxWorld, WorldEndpoints
 
@@ -558,3 +559,87 @@ def run_payload_case(bench: Bench, case: PayloadCase) -> Outcome:
     if not case.tolerated and code != 1:
         problems.append(f"exit {code}")
     return Outcome(case.name, not problems, "; ".join(problems) + f" | {status}: {error[:300]}")
+
+
+# -- hardening against hostile sources and a tampered store (issue #16, items 1, 2, 5-8, 12, 13) --
+
+_MIB = 1 << 20
+
+
+def _altered_store(folder: Path) -> None:
+    """Someone with the SQLite file drops the guards and turns stored exceptions into ok."""
+    with sqlite3.connect(folder / "evidence.db") as conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'evidence'"):
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("UPDATE evidence SET status = 'ok', body = replace(body, '\"status\":\"exception\"', "
+                     "'\"status\":\"ok\"') WHERE status = 'exception'")
+
+
+ARG_CASES += (
+    ArgCase("jira url with credentials in it", ("collect",), "connectors.jira.url: must not hold credentials",
+            edits=(("connectors.jira", "url", '"https://bob:s3cr3t@acme.atlassian.net"'),)),
+    ArgCase("okta org_url with a token in the query", ("collect",), "connectors.okta.org_url",
+            edits=(("connectors.okta", "org_url", '"https://acme.okta.com/?token=s3cr3t"'),)),
+    ArgCase("github base_url over plain http", ("collect",), "connectors.github.base_url: must be https://",
+            edits=(("connectors.github", "base_url", '"http://github.example.com/api/v3"'),)),
+    ArgCase("aws endpoint_url with credentials in it", ("collect",), "connectors.aws.endpoint_url",
+            edits=(("connectors.aws", "endpoint_url", '"https://AKIA:s3cr3t@s3.example.com"'),)),
+    ArgCase("aws cloudtrail_max_inflated_mib 0", ("collect",), "connectors.aws.cloudtrail_max_inflated_mib",
+            edits=(("connectors.aws", "cloudtrail_max_inflated_mib", "0"),)),
+    ArgCase("seal after stored records were altered", ("seal",), "does not hash to its id",
+            prepare=_altered_store, codes=(1,)),
+)
+
+
+def _trail_bomb() -> bytes:
+    """300 MiB of JSON from ~300 KB of gzip members: past the default 256 MiB cap."""
+    return gzip.compress(b'{"Records":[' + b" " * (_MIB - 14) + b"]}", mtime=0) * 300
+
+
+def _trail_nested() -> bytes:
+    return gzip.compress(b'{"Records":[{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", mtime=0)
+
+
+def _trail_huge_record() -> bytes:
+    record = console_login(_now(), f"ct-huge-{uuid.uuid4().hex[:8]}")
+    record["userAgent"] = "x" * (65 * _MIB)
+    return _trail_json([record])
+
+
+@contextlib.contextmanager
+def _okta_next_elsewhere(world: SandboxWorld, ep: WorldEndpoints) -> Iterator[str]:
+    """Okta's System Log answers with a next link to another origin (nothing listens there)."""
+    okta: Any = fakes(world)["okta"]
+    original = okta._respond
+
+    def respond(request: Any) -> Any:
+        response = original(request)
+        if request.path != "/api/v1/logs" or response.status != 200:
+            return response
+        headers = [(k, v) for k, v in response.headers if k.lower() != "link"]
+        headers.append(("Link", '<http://127.0.0.2:9/api/v1/logs?after=x>; rel="next"'))
+        return Response(200, response.body, headers)
+
+    okta._respond = respond
+    try:
+        yield "next-link"
+    finally:
+        del okta._respond
+
+
+PAYLOAD_CASES += (
+    PayloadCase("cloudtrail decompression bomb", "aws.cloudtrail",
+                lambda w, e: _trail_object(w, e, _trail_bomb())),
+    PayloadCase("cloudtrail file nesting 100,000 arrays", "aws.cloudtrail",
+                lambda w, e: _trail_object(w, e, _trail_nested())),
+    PayloadCase("cloudtrail record of 65 MiB", "aws.cloudtrail",
+                lambda w, e: _trail_object(w, e, _trail_huge_record()), names="a sealed snapshot's record line"),
+    PayloadCase("okta page past the response cap", "okta.system_log",
+                lambda w, e: _okta_event(w, e, _set("displayMessage", "x" * (65 * _MIB))),
+                names="is larger than 64 MiB decoded"),
+    PayloadCase("okta next link to another origin", "okta.system_log", _okta_next_elsewhere,
+                names="not the configured"),
+    PayloadCase("jira reporter email with a NUL", "jira.change_tickets",
+                lambda w, e: _jira_issue(w, e, "CHG", _set("fields.reporter.emailAddress", "bob\x00@example.com")),
+                tolerated=True),
+)
