@@ -84,7 +84,7 @@ def prepare(world: SandboxWorld, ep: WorldEndpoints, root: Path) -> Bench:
     code, _out, err = run_main("--config", str(config), "seal")
     assert code == 0, err
     checkpoint(base / "evidence.db")
-    snapshot = sorted((base / "data" / "snapshots").glob("*.tar"))[-1]
+    snapshot = sorted((base / "snapshots").glob("*.tar"))[-1]
     return Bench(world, ep, base, snapshot, root)
 
 
@@ -218,7 +218,7 @@ def _forged(folder: Path, manifest: Callable[[bytes], bytes], signed: bool) -> N
     from collector.seal._tar import write_tar
     from collector.seal.keys import load_sealing_key
 
-    snapshot = sorted((folder / "data" / "snapshots").glob("*.tar"))[-1]
+    snapshot = sorted((folder / "snapshots").glob("*.tar"))[-1]
     with tarfile.open(snapshot) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
     members[fmt.FILE_MANIFEST] = manifest(members[fmt.FILE_MANIFEST])
@@ -246,7 +246,7 @@ def _steered_manifest(folder: Path) -> None:
     _forged(folder, steer, False)
 
 
-_PUB = "{folder}/keys/seal-ed25519.pem.pub.pem"
+_PUB = "{folder}/keys/seal-ed25519.pub.pem"
 
 ARG_CASES += (
     ArgCase("--config on /dev/zero", ("--config", "/dev/zero", "collect"), "/dev/zero"),
@@ -287,7 +287,7 @@ def run_arg_case(bench: Bench, case: ArgCase) -> Outcome:
     if case.prepare is not None:
         case.prepare(folder)
     before = stored_ids(folder / "evidence.db")
-    snapshot = folder / "data" / "snapshots" / bench.snapshot.name
+    snapshot = folder / "snapshots" / bench.snapshot.name
     args = [a.format(snapshot=snapshot, folder=folder) for a in case.args]
     saved = {k: os.environ.pop(k, None) for k in case.unset}
     try:
@@ -366,11 +366,17 @@ def _okta_users(world: SandboxWorld, ep: WorldEndpoints, edit: Callable[[dict[st
                 return body
             return {"errorSummary": "not a list"}
 
+        logged = None
         if "factors" in path:
             # okta.users reads factors only of users new or changed since its last run: log a change.
-            okta.change_factors(target, okta.factors_of(target))
-        with mutated(okta, path.replace("{user}", re.escape(target)), bad):
-            yield target
+            logged = okta.change_factors(target, okta.factors_of(target))
+        try:
+            with mutated(okta, path.replace("{user}", re.escape(target)), bad):
+                yield target
+        finally:
+            if logged is not None:  # the next case starts from the fake as the bench left it
+                with okta._data_lock:
+                    okta._events = [(k, e) for k, e in okta._events if e.get("uuid") != logged["uuid"]]
     return cm()
 
 

@@ -41,7 +41,7 @@ def test_outputs_are_0600_or_0644_in_0700_or_0755_folders_under_umask_000(tmp_pa
     assert len(digests) == 3 and snapshots
     expected = {
         "secrets": "0700", "secrets/keys": "0700", "secrets/keys/seal.pem": "0600",
-        "secrets/keys/seal.pem.pub.pem": "0644",
+        "secrets/keys/seal.pub.pem": "0644",
         "state": "0700", "state/db": "0700", "state/db/evidence.db": "0600",
         "out": "0755", "out/snapshots": "0755",
         **{f"out/snapshots/{s.name}": "0644" for s in snapshots},
