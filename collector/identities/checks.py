@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -14,11 +14,11 @@ from collector.durations import format_duration
 from collector.identities.accounts import ACCOUNT_STREAMS, Reads, read_accounts
 from collector.identities.decisions import Decision, read_decisions, revocations
 from collector.identities.link import Directory, link_accounts
-from collector.manual.streams import prepared_item
+from collector.manual.streams import DerivedStream
 from collector.pipeline import Pipeline, RunResult
 from collector.records import format_ts, parse_ts
-from connectors.sdk.base import ConnectorConfig, Stream, StreamOutput
-from connectors.sdk.items import Cursor, Normalised, SourceItem
+from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.items import Normalised
 from storage import Store
 
 __all__ = [
@@ -134,26 +134,12 @@ def revocation_findings(reads: Reads, decisions: Iterable[Decision], settings: S
                                      "reads": dict(reads.read_at)})
 
 
-class _CheckStream(Stream[ConnectorConfig, None]):
-    """A derived check as a state stream: its findings as of the run's ceiling, one read each run."""
+class _CheckStream(DerivedStream):
+    """A derived identity check: its findings as of the run's ceiling, one read each run."""
 
+    derived_from = "identity"
     kinds = frozenset({"account"})
-    mode = "state"
     name: ClassVar[str]
-
-    def __init__(self, check: Callable[[datetime], Iterable[Finding]]) -> None:
-        super().__init__(ConnectorConfig(), lambda: None, "identity")
-        self._check = check
-
-    def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
-        """One item per finding of the check made as of the run's ceiling."""
-        for key, normalised in self._check(cursor.ceiling):
-            yield prepared_item(key, cursor.ceiling, normalised)
-
-    def normalise(self, item: SourceItem) -> Normalised:
-        """The finding's record content."""
-        prepared: Normalised = item.obj
-        return prepared
 
 
 class OffboardingStream(_CheckStream):

@@ -22,6 +22,7 @@ __all__ = [
     "PEOPLE_COVERAGE",
     "AttestationStream",
     "CoverageStream",
+    "DerivedStream",
     "DocumentStream",
     "StoreFailed",
     "criteria_of",
@@ -89,16 +90,16 @@ class AttestationStream(_Prepared):
     kinds = frozenset({"attestation"})
 
 
-class CoverageStream(Stream[ConnectorConfig, None]):
-    """``people.coverage``: a check of the roster against the required attestations, read at the
-    run's ceiling (a state stream: each check is a new read)."""
+class DerivedStream(Stream[ConnectorConfig, None]):
+    """A check computed from stored records, as a state stream: its findings (``(source_key,
+    Normalised)`` pairs) as of the run's ceiling, one read each run; no vendor is called."""
 
-    name = "coverage"
-    kinds = frozenset({"attestation"})
     mode = "state"
+    derived_from: ClassVar[str]
+    """The stream id's first part (``people``, ``identity``): where the check's records belong."""
 
     def __init__(self, check: Callable[[datetime], Iterable[tuple[str, Normalised]]]) -> None:
-        super().__init__(ConnectorConfig(), lambda: None, "people")
+        super().__init__(ConnectorConfig(), lambda: None, self.derived_from)
         self._check = check
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
@@ -110,6 +111,15 @@ class CoverageStream(Stream[ConnectorConfig, None]):
         """The finding's record content."""
         prepared: Normalised = item.obj
         return prepared
+
+
+class CoverageStream(DerivedStream):
+    """``people.coverage``: a check of the roster against the required attestations, read at the
+    run's ceiling (a state stream: each check is a new read)."""
+
+    derived_from = "people"
+    name = "coverage"
+    kinds = frozenset({"attestation"})
 
 
 def store_items(settings: Settings, store: Store, stream: Stream[Any, Any], *,
