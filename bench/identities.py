@@ -87,12 +87,12 @@ def _seed_decisions(settings: Any, store: Any, count: int) -> None:
 
 
 def _baseline(store: Any) -> int:
-    from storage.identity_queries import newest_read
+    from storage.manual_queries import latest_read
 
     parsed = 0
     with store.engine.connect() as conn:
         for stream in ("okta.users", "github.members", "aws.iam_users"):
-            _, bodies = newest_read(conn, stream)
+            _, bodies = latest_read(conn, stream)
             parsed += sum(1 for body in bodies if orjson.loads(body))
     return parsed
 

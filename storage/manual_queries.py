@@ -69,20 +69,23 @@ def latest_read(conn: Connection, stream: str, before: str | None = None,
                 kinds: Sequence[str] = ()) -> tuple[str | None, list[str]]:
     """The newest read of a state stream (at or before ``before``, when given): its ``observed_at``
     (None when there is none) and the bodies of every record of that read (of ``kinds``, when
-    given). One probe of ``ix_evidence_stream_observed`` and one range read."""
+    given), in id order. One probe of ``ix_evidence_stream_observed`` and one range read fetched
+    in one call (iterating row by row cost ~0.5 s per 100,000 records in bench/identities.py)."""
     probe = "SELECT max(observed_at) FROM evidence WHERE stream = :s"
-    params = {"s": stream}
+    params: dict[str, object] = {"s": stream}
     if before is not None:
         probe += " AND observed_at <= :before"
         params["before"] = before
     newest = conn.execute(text(probe), params).scalar()
     if newest is None:
         return None, []
-    rows = conn.execute(
-        text("SELECT kind, body FROM evidence WHERE stream = :s AND observed_at = :t ORDER BY id"),
-        {"s": stream, "t": newest},
-    )
-    return str(newest), [str(body) for kind, body in rows if not kinds or kind in kinds]
+    query = "SELECT body FROM evidence WHERE stream = :s AND observed_at = :t"
+    args: dict[str, object] = {"s": stream, "t": newest}
+    if kinds:
+        query += " AND kind IN (" + ", ".join(f":k{i}" for i in range(len(kinds))) + ")"
+        args.update({f"k{i}": kind for i, kind in enumerate(kinds)})
+    bodies = conn.execute(text(query + " ORDER BY id"), args).scalars().all()
+    return str(newest), [str(body) for body in bodies]
 
 
 def records_between(conn: Connection, stream: str, start: str, end: str,

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection
 
-from storage.identity_queries import newest_read
+from storage.manual_queries import latest_read
 
 __all__ = [
     "ACCOUNT_STREAMS",
@@ -134,7 +134,7 @@ def read_accounts(conn: Connection, before: str | None = None) -> Reads:
     accounts: dict[str, tuple[Account, ...]] = {}
     read_at: dict[str, str | None] = {}
     for system, stream in ACCOUNT_STREAMS.items():
-        at, bodies = newest_read(conn, stream, before, kinds=_KINDS[stream])
+        at, bodies = latest_read(conn, stream, before, kinds=_KINDS[stream])
         read_at[system] = at
         found = []
         for text in bodies:
