@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "RecordError",
+    "clip",
 ]
 
 
@@ -61,3 +62,13 @@ class CatalogError(CollectorError):
 
 class RecordError(CollectorError):
     """An evidence record cannot be built: a connector produced a value outside the profile."""
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…" when cut,
+    so a stored or served error never ends mid-word (a word longer than the room is cut)."""
+    if len(text) <= limit:
+        return text
+    room = text[:max(limit - 1, 0)]
+    head = room.rsplit(None, 1)[0] if " " in room.strip() else room
+    return head.rstrip(" ,;:") + "…"

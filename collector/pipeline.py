@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from collector.catalog import Filing
-from collector.errors import RecordError
+from collector.errors import RecordError, clip
 from collector.records import EvidenceRecord, build_record, format_ts
 from connectors.sdk.base import ConnectorConfig, Stream
 from connectors.sdk.errors import ConnectorError
@@ -180,7 +180,7 @@ class Pipeline:
         except Exception as exc:  # the store cannot start a run (disk full, locked, gone)
             self._failed(result, exc)
             result.ended_at = self.clock()
-            bound.error("store_failed", error_class=type(exc).__name__, error=str(exc)[:300])
+            bound.error("store_failed", error_class=type(exc).__name__, error=clip(str(exc), 300))
             return result
         # A state stream's cursor can hold per-user state (okta.users: ~100 bytes a user): cut short.
         shown = committed if committed is None or len(committed) <= 300 \
@@ -280,7 +280,7 @@ class Pipeline:
     def _failed(result: RunResult, exc: BaseException) -> None:
         result.status = "failed"
         result.error_class = type(exc).__name__
-        result.error = str(exc)[:2000]
+        result.error = clip(str(exc), 2000)
 
     def _commit(self, batch: _Batch, state: _RunState, result: RunResult,
                 run_values: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import structlog
 
+from collector.errors import clip
 from collector.pipeline import RunResult
 from collector.records import format_ts
 from schedules.listener import BoundedListener
@@ -73,7 +74,7 @@ class HealthState:
             health.last_status = result.status
             if result.status == "failed":
                 health.failures_in_row += 1
-                health.last_error = f"{result.error_class}: {(result.error or '')[:300]}"
+                health.last_error = clip(f"{result.error_class}: {result.error or ''}", 300)
                 health.last_error_class = result.error_class or "Error"
             else:
                 health.failures_in_row = 0
@@ -88,7 +89,7 @@ class HealthState:
             health = self._streams.setdefault(stream, StreamHealth())
             health.failures_in_row += 1
             health.last_status = "failed"
-            health.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            health.last_error = clip(f"{type(exc).__name__}: {exc}", 300)
             health.last_error_class = type(exc).__name__
             return health.failures_in_row
 

@@ -130,3 +130,17 @@ def test_record_body_is_the_body_build_record_stores() -> None:
     row = build_record(**fields, collected_at="2026-11-02T09:05:00.000000Z", run_id="r1")
     assert row.body == body.decode() and row.id == sha256(body).hexdigest()
     assert row.status == "exception"
+
+
+def test_clip_cuts_errors_at_a_word_boundary_never_mid_word() -> None:
+    """A long error is cut at the last whole word that fits and ends in "…"; a short one is kept;
+    one word longer than the room is cut inside it (nothing else fits)."""
+    from collector.errors import clip
+
+    text = "okta: name does not resolve: acme.okta.com after three attempts"
+    assert clip(text, 200) == text
+    cut = clip(text, 40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    head = cut[:-1]
+    assert text.startswith(head) and text[len(head)] in " ,;:"  # ends where a word ends
+    assert clip("x" * 50, 10) == "x" * 9 + "…"
