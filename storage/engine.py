@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -13,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.errors import StoreOpenError
 
-__all__ = ["MIGRATIONS", "SCHEMA_HEAD", "create_store_engine", "migrate", "normalise_url",
-           "schema_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_HEAD", "create_store_engine", "lock_key", "migrate",
+           "normalise_url", "schema_version"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SCHEMA_HEAD = "0006"
@@ -164,13 +165,18 @@ def _upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def lock_key(name: str) -> int:
+    """The advisory lock key of job ``name``: a signed 64-bit integer, the same on every replica
+    and every release (the first 8 bytes of the name's BLAKE2b digest)."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _lock_schema(conn: Connection) -> None:
     """Make the caller's transaction the only one creating or migrating the schema: on SQLite a
     write transaction opened now, on PostgreSQL a transaction-level advisory lock (replicas
     started together on a new database raced to create the same tables)."""
     if conn.dialect.name == "postgresql":
-        from storage.locks import lock_key
-
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
     if conn.dialect.name == "sqlite":
         # The sqlite3 driver opens no transaction for DDL, so without this a collector killed

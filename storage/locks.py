@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -13,17 +12,10 @@ from typing import IO
 
 from sqlalchemy import create_engine, text
 
-from storage.engine import normalise_url
+from storage.engine import lock_key, normalise_url
 from storage.errors import StoreError
 
 __all__ = ["DaemonFileLock", "DaemonRunning", "JobLocks", "lock_key"]
-
-
-def lock_key(name: str) -> int:
-    """The advisory lock key of job ``name``: a signed 64-bit integer, the same on every replica
-    and every release (the first 8 bytes of the name's BLAKE2b digest)."""
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class JobLocks:
