@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--reader", choices=("process", "threads"), default="process",
+                        help="cloudtrail_reader: GET + gunzip + parse in a child process, or in threads")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION,
                       AWS_EC2_METADATA_DISABLED="true")
@@ -163,7 +165,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
                 aws = AwsConnector(AwsConfig(cloudtrail_bucket=BUCKET, endpoint_url=url,
-                                             cloudtrail_workers=args.workers), session=session)
+                                             cloudtrail_workers=args.workers,
+                                             cloudtrail_reader=args.reader), session=session)
                 pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=1000)
                 stream = aws.stream("cloudtrail")
                 started, cpu_started = time.perf_counter(), time.process_time()

@@ -8,7 +8,7 @@ import re
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -204,7 +204,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             except ConnectorError as exc:
                 failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
         held: set[str] = set()
-        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan):
+        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" and plan \
+            else None
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan, remote):
             if isinstance(fetched, _Unreadable):
                 failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
                 held.add(prefix)
@@ -313,7 +315,25 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         body, digest = self._get_object(s3, bucket, key)
         return parse_log_file(body), digest
 
-    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
+    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
+        """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
+        the child builds the same S3 client from the stream's config and the target's current
+        credentials (taken again for every object, so refreshed ones are passed on)."""
+        from connectors.aws._reader_process import ReadJob, reader_process
+
+        session = self.session().session(target, self.name)
+        child = reader_process()
+
+        def read(bucket: str, key: str) -> _Read:
+            found = session.get_credentials()
+            frozen = found.get_frozen_credentials() if found is not None else None
+            credentials = None if frozen is None else (frozen.access_key, frozen.secret_key, frozen.token)
+            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key))
+
+        return read
+
+    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]],
+                       remote: Callable[[str, str], _Read] | None = None
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
 
@@ -324,7 +344,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         yet taken, and the records of the files read and not yet taken hold fewer than
         ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
         readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
-        ran ahead (for tests: bounds, not timings).
+        ran ahead (for tests: bounds, not timings). With ``remote``, each reader thread has the
+        reader child do the read and waits for it, so the bounds hold the same.
         """
         workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
         stats = self.prefetch_stats = PrefetchStats(depth, budget)
@@ -352,7 +373,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             size = 0
             outcome: _Read | Exception
             try:
-                outcome = self._read_object(s3, bucket, key)
+                outcome = remote(bucket, key) if remote is not None else self._read_object(s3, bucket, key)
                 size = sum(len(raw) for _, raw in outcome[0])
             except _Unreadable as exc:
                 outcome = exc

@@ -29,6 +29,11 @@ class AwsConfig(ConnectorConfig):
     ``include_service_role_assumptions`` stores AssumeRole calls made by AWS services (instance
     profiles, Lambda roles: the bulk of STS traffic, no person's access); off by default, they
     are counted in the run's statistics instead.
+
+    ``cloudtrail_reader = "process"`` has the trail's log files read (GET, hash, gunzip and
+    parse) in one child process of the collector instead of its own threads, so a large
+    trail's reading uses a second CPU while the collector normalises and stores (same items,
+    same order, same read-ahead bounds); "threads" (the default) keeps everything in process.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)
@@ -38,6 +43,7 @@ class AwsConfig(ConnectorConfig):
     cloudtrail_prefix: str = ""
     cloudtrail_role_arn: str = ""
     cloudtrail_workers: int = 8
+    cloudtrail_reader: str = "threads"
     include_service_role_assumptions: bool = False
     assume_role_arns: tuple[str, ...] = ()
     backup_lookback: timedelta = timedelta(days=2)
@@ -83,6 +89,8 @@ class AwsConfig(ConnectorConfig):
             found.append(("cloudtrail_role_arn", f'"{self.cloudtrail_role_arn}" is not an IAM role ARN'))
         if not 1 <= self.cloudtrail_workers <= 32:
             found.append(("cloudtrail_workers", "must be between 1 and 32"))
+        if self.cloudtrail_reader not in ("threads", "process"):
+            found.append(("cloudtrail_reader", f'"{self.cloudtrail_reader}" is not "threads" or "process"'))
         for index, arn in enumerate(self.assume_role_arns):
             if not _ROLE_ARN.match(arn):
                 found.append((f"assume_role_arns[{index}]", f'"{arn}" is not an IAM role ARN'))
