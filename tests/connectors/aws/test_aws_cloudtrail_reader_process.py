@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +13,7 @@ from conftest import BUCKET, REGION, MotoServer, utcnow
 
 from collector.catalog import Catalog, Filing
 from collector.pipeline import Pipeline
-from connectors.aws._reader_process import ReadJob, reader_process
+from connectors.aws._reader_process import ReadJob, _value, reader_process
 from connectors.aws.config import AwsConfig
 from connectors.sdk import Checkpoint, Cursor, ItemFailure, SourceItem
 from connectors.sdk.errors import FatalError, RetriableError
@@ -91,7 +93,7 @@ def test_an_s3_error_in_the_child_keeps_its_class(moto_server: MotoServer) -> No
     moto_server.client("s3").create_bucket(Bucket=BUCKET)
     config = AwsConfig(cloudtrail_bucket=BUCKET, endpoint_url=moto_server.url)
     job = ReadJob(config, REGION, ("testing", "testing", None), "aws", BUCKET, "AWSLogs/missing.json.gz")
-    with pytest.raises(FatalError, match="NoSuchKey on s3:GetObject AWSLogs/missing.json.gz"):
+    with pytest.raises(FatalError, match=re.escape("NoSuchKey on s3:GetObject AWSLogs/missing.json.gz")):
         reader_process().read(job)
 
 
@@ -114,3 +116,17 @@ def test_a_dead_reader_process_fails_reads_and_is_replaced(moto_server: MotoServ
     assert fresh is not child
     records, _digest = fresh.read(job)
     assert [e["eventID"] for e, _ in records] == ["d-1"]
+
+
+@pytest.mark.parametrize("raw", [
+    rb'{"eventName":"CreateUser","n":1.5e3,"neg":-0,"big":18446744073709551615,"t":"caf\u00e9 \u2603"}',
+    rb'{"eventName":"x","bad":"\ud800"}',
+    rb'{"huge":123456789012345678901234567890,"dup":1,"dup":2}',
+    rb'{"low":-9223372036854775809,"high":18446744073709551616,"id":"1234567890123456789012"}',
+    rb'{"nan":NaN,"inf":Infinity}',
+    rb'[0.1,1e-320,2.2250738585072011e-308,9007199254740993,1.7976931348623157e308,1e400,-0.0,5e-324]',
+])
+def test_records_parse_here_to_the_values_the_child_parsed(raw: bytes) -> None:
+    """A record's bytes sent back by the child parse here to what json parsed there, including
+    where orjson refuses them (lone surrogates, integers past 64 bits, NaN)."""
+    assert repr(_value(raw)) == repr(json.loads(raw))  # the same types, values and key order
