@@ -7,7 +7,11 @@ real S3 endpoint: it must not share our GIL); ``--in-process`` uses a ThreadedMo
 Baseline and collection alternate ``--repeats`` times (each collection into a fresh store);
 the figures are the medians, and the ratio is the median collection rate over the median
 baseline rate (bar: at least 0.8).
+``--reader process`` (the default here) reads the log files in the collector's reader child
+process (``cloudtrail_reader = "process"``), ``--reader threads`` in its own threads; the child
+is started by the first repeat and kept, as the daemon keeps it between runs.
 Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--repeats 5] [--in-process]
+       [--reader process|threads]
 """
 
 from __future__ import annotations
@@ -179,6 +183,8 @@ def main() -> None:
                     ahead.append(stats.most_ahead)
                     bound = f"depth {stats.depth}, {stats.budget >> 20} MiB of records"
                 first = dict(requests)
+                if args.reader == "process" and stats is not None:
+                    first["GetObject (in the reader process)"] = stats.started  # the child: its own session
                 requests.clear()
                 if repeat == args.repeats - 1:
                     again = pipeline.run(aws.stream("cloudtrail"), aws.config)
