@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from conftest import BUCKET, REGION, MotoServer, utcnow
 from collector.catalog import Catalog, Filing
 from collector.pipeline import Pipeline
 from connectors.aws._reader_process import ReadJob, _value, reader_process
+from connectors.aws.cloudtrail import CloudTrailStream
 from connectors.aws.config import AwsConfig
 from connectors.sdk import Checkpoint, Cursor, ItemFailure, SourceItem
 from connectors.sdk.errors import FatalError, RetriableError
@@ -130,3 +132,25 @@ def test_records_parse_here_to_the_values_the_child_parsed(raw: bytes) -> None:
     """A record's bytes sent back by the child parse here to what json parsed there, including
     where orjson refuses them (lone surrogates, integers past 64 bits, NaN)."""
     assert repr(_value(raw)) == repr(json.loads(raw))  # the same types, values and key order
+
+
+def test_the_reader_process_keeps_the_read_ahead_depth(moto_server: MotoServer, make_connector: Any) -> None:
+    """With the reads in the child, reading still runs ahead up to depth files while the consumer
+    holds one, and no further over the whole run."""
+    _seed(moto_server.client("s3"))
+    stream = make_connector(moto_server.session, endpoint_url=moto_server.url, cloudtrail_workers=1,
+                            cloudtrail_reader="process").stream("cloudtrail")
+    assert isinstance(stream, CloudTrailStream) and stream.prefetch_depth == 16
+    now = utcnow()
+    outputs = stream.fetch(Cursor(None, now, now - timedelta(days=30)))
+    assert next(o for o in outputs if isinstance(o, SourceItem)).key
+    stats = stream.prefetch_stats
+    assert stats is not None
+    deadline = time.monotonic() + 20  # a safety limit for a slow machine, not a measurement
+    while stats.started - stats.taken < stats.depth and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room for a read past the bound, were there one
+    assert stats.started - stats.taken == stats.depth
+    rest = list(outputs)
+    assert any(isinstance(o, SourceItem) for o in rest)
+    assert stats.started == stats.taken > 20 and stats.most_ahead == stats.depth and stats.held_bytes == 0
