@@ -96,6 +96,7 @@ class ReaderProcess:
                 self._conn.send((ident, job))
             except (OSError, ValueError) as exc:
                 del self._waiting[ident]
+                self.alive = False  # the pipe is broken: the next fetch starts a new child
                 raise RetriableError(f"{_GONE} ({type(exc).__name__})") from None
         outcome = future.result()
         requests, retries = outcome[-2], outcome[-1]
@@ -171,7 +172,7 @@ def reader_process() -> ReaderProcess:
     """This process's reader child, started on first use and kept for later fetches (starting
     one costs a Python start and boto3's import); a dead one is replaced."""
     with _started_lock:
-        if not _started or not _started[-1].alive:
+        if not _started or not _started[-1].alive or _started[-1]._process.poll() is not None:
             _started[:] = [ReaderProcess()]
         return _started[-1]
 
