@@ -200,7 +200,7 @@ def main() -> None:
     rate, base_rate = total / seconds, total / base_seconds
     where = "in-process ThreadedMotoServer" if args.in_process else "moto server process"
     print(f"aws.cloudtrail benchmark: {total:,} events in {args.files} files, {args.workers} GET workers, "
-          f"{where} on loopback, SQLite store")
+          f"{where} on loopback, SQLite store, cloudtrail_reader = {args.reader!r}")
     print(f"  collection (list + GET + gunzip + parse + normalise + pipeline + SQLite): "
           f"{seconds:.3f} s = {rate:,.0f} events/s; S3 requests {first}")
     print(f"  baseline (GET + gunzip + json.loads only, same pool): {base_seconds:.3f} s = "
