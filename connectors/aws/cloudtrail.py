@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,11 +14,18 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.aws._access import AwsAccess, Target, as_connector_error
+from connectors.aws._logfile import (
+    _MIB,
+    MAX_NESTING,
+    Unreadable,
+    get_log_object,
+    parse_log_file,
+    read_log_object,
+)
 from connectors.aws.config import AwsConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, Skipped, SourceItem
-from connectors.sdk.rawjson import check_depth, split_member
 
 __all__ = ["KIND_OF", "MAX_NESTING", "SERVICE_ASSUMPTIONS", "CloudTrailStream", "PrefetchStats", "TrailEvent",
            "event_key", "get_log_object", "parse_log_file"]
@@ -79,19 +85,6 @@ class TrailEvent:
     object_sha256: str
 
 
-MAX_NESTING = 128
-"""The deepest a log file may nest arrays and objects. CloudTrail's own records nest about ten
-levels (a request's parameters inside the record inside ``Records``); the parser recurses once
-per level, so a hostile file of 100,000 levels (600 gzipped bytes) is refused before it parses."""
-
-_MIB = 1 << 20
-_GZIP = b"\x1f\x8b"
-
-
-class _Unreadable(Exception):
-    """A log file that cannot be decompressed or parsed, or that breaks a size or depth bound."""
-
-
 _Read = tuple[list[tuple[dict[str, Any], bytes]], str]
 """One object read: its records with their exact bytes, and the object's SHA-256."""
 
@@ -109,84 +102,6 @@ class PrefetchStats:
     most_ahead: int = 0
     held_bytes: int = 0
     most_held_bytes: int = 0
-
-
-def _mib(size: int) -> str:
-    return f"{size / _MIB:.1f} MiB"
-
-
-def get_log_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
-    """GET one log object: its bytes as stored and their SHA-256 (hex).
-
-    An object larger than ``max_bytes`` is ``_Unreadable`` naming its size, refused from its
-    Content-Length before its body is read, and never read past ``max_bytes + 1`` bytes
-    (a log file is never larger gzipped than inflated, so the inflation cap bounds it too).
-    S3 errors propagate as botocore raised them (the caller maps them).
-    """
-    response = s3.get_object(Bucket=bucket, Key=key)
-    stream = response["Body"]
-    try:
-        length = response.get("ContentLength")
-        if isinstance(length, int) and length > max_bytes:
-            raise _Unreadable(f"the object is {_mib(length)}, more than the {_mib(max_bytes)} "
-                              "cloudtrail_max_inflated_mib allows")
-        body: bytes = stream.read(max_bytes + 1)
-    finally:
-        stream.close()
-    if len(body) > max_bytes:
-        raise _Unreadable(f"the object is more than the {_mib(max_bytes)} cloudtrail_max_inflated_mib allows")
-    return body, hashlib.sha256(body).hexdigest()
-
-
-def _inflate(body: bytes, cap: int) -> bytes:
-    """``body`` gunzipped (every member, as ``gzip.decompress``), as a stream that stops once the
-    output passes ``cap`` bytes: a 2 MB bomb costs ``cap`` bytes of memory, never 2 GB."""
-    if body[:2] != _GZIP:
-        return body
-    out: list[bytes] = []
-    size = 0
-    rest = body
-    while rest:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        pending = rest
-        while True:
-            chunk = inflater.decompress(pending, cap - size + 1)  # max_length >= 1 (0 means unbounded)
-            size += len(chunk)
-            if size > cap:
-                raise _Unreadable(f"it inflates past the {_mib(cap)} cloudtrail_max_inflated_mib allows")
-            out.append(chunk)
-            if inflater.eof:
-                break
-            pending = inflater.unconsumed_tail
-            if not chunk and not pending:
-                raise _Unreadable("EOFError: the gzip stream ends before its end-of-stream marker")
-        rest = inflater.unused_data.lstrip(b"\x00")  # members may be followed by zero padding
-    return b"".join(out)
-
-
-def parse_log_file(body: bytes, *, max_inflated: int = 256 * _MIB,
-                   max_depth: int = MAX_NESTING) -> list[tuple[dict[str, Any], bytes]]:
-    """Each record of a (gzipped) CloudTrail log file with the exact bytes it occupies in the JSON.
-
-    The span is what ``raw_sha256`` hashes: an auditor who downloads the object named in the
-    record, checks its SHA-256 and gunzips it finds these bytes in it. A record need not carry
-    an ``eventID`` (eventVersion 1.0 records have none; ``event_key`` keys them); a file that
-    is not JSON, whose records are not objects, that inflates past ``max_inflated`` bytes or
-    nests deeper than ``max_depth`` is unreadable (``_Unreadable``, saying which).
-    """
-    try:
-        content = _inflate(body, max_inflated)
-        if len(content) > max_inflated:
-            raise _Unreadable(f"it is more than the {_mib(max_inflated)} cloudtrail_max_inflated_mib allows")
-        check_depth(content, max_depth)
-        records = split_member(content.decode("utf-8"), "Records")
-    except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
-        # RecursionError only if the depth bound and the parser ever disagree.
-        raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
-    for index, (record, _) in enumerate(records):
-        if not isinstance(record, dict):
-            raise _Unreadable(f"record {index} is not a JSON object")
-    return records
 
 
 def event_key(event: dict[str, Any], raw: bytes) -> str:
@@ -271,8 +186,10 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             except ConnectorError as exc:
                 failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
         held: set[str] = set()
-        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan):
-            if isinstance(fetched, _Unreadable):
+        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" and plan \
+            else None
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan, remote):
+            if isinstance(fetched, Unreadable):
                 failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
                 held.add(prefix)
                 continue
@@ -368,18 +285,31 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _get_object(self, s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
-        """GET one log object (``get_log_object``, capped at ``cloudtrail_max_inflated_mib``)."""
-        return get_log_object(s3, bucket, key, self.config.cloudtrail_max_inflated_mib * _MIB)
-
     def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
-        """How one object is read, in a worker thread: GET, hash, gunzip and parse. Returns the
-        records (with their exact bytes) and the object's SHA-256; ``_Unreadable`` for a file
-        that cannot be read, S3 errors as raised."""
-        body, digest = self._get_object(s3, bucket, key)
-        return parse_log_file(body, max_inflated=self.config.cloudtrail_max_inflated_mib * _MIB), digest
+        """How one object is read, in a worker thread: ``read_log_object`` capped at
+        ``cloudtrail_max_inflated_mib``. Returns the records (with their exact bytes) and the
+        object's SHA-256; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+        return read_log_object(s3, bucket, key, self.config.cloudtrail_max_inflated_mib * _MIB)
 
-    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]]
+    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
+        """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
+        the child builds the same S3 client from the stream's config and the target's current
+        credentials (taken again for every object, so refreshed ones are passed on)."""
+        from connectors.aws._reader_process import ReadJob, reader_process
+
+        session = self.session().session(target, self.name)
+        child = reader_process()
+
+        def read(bucket: str, key: str) -> _Read:
+            found = session.get_credentials()
+            frozen = found.get_frozen_credentials() if found is not None else None
+            credentials = None if frozen is None else (frozen.access_key, frozen.secret_key, frozen.token)
+            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key))
+
+        return read
+
+    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]],
+                       remote: Callable[[str, str], _Read] | None = None
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
 
@@ -390,7 +320,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         yet taken, and the records of the files read and not yet taken hold fewer than
         ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
         readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
-        ran ahead (for tests: bounds, not timings).
+        ran ahead (for tests: bounds, not timings). With ``remote``, each reader thread has the
+        reader child do the read and waits for it, so the bounds hold the same.
         """
         workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
         stats = self.prefetch_stats = PrefetchStats(depth, budget)
@@ -418,9 +349,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             size = 0
             outcome: _Read | Exception
             try:
-                outcome = self._read_object(s3, bucket, key)
+                outcome = remote(bucket, key) if remote is not None else self._read_object(s3, bucket, key)
                 size = sum(len(raw) for _, raw in outcome[0])
-            except _Unreadable as exc:
+            except Unreadable as exc:
                 outcome = exc
             except Exception as exc:
                 try:

@@ -35,6 +35,11 @@ class AwsConfig(ConnectorConfig):
     past it is one failed item naming its key, never a run that runs out of memory. Reading a
     file peaks at about 8x its inflated size (``bench/cloudtrail_limits.py``: 339 MiB traced for
     a 41 MiB file), so the default 256 bounds one file near 2 GiB while real files are tens of MB.
+
+    ``cloudtrail_reader = "process"`` has the trail's log files read (GET, hash, gunzip and
+    parse) in one child process of the collector instead of its own threads, so a large
+    trail's reading uses a second CPU while the collector normalises and stores (same items,
+    same order, same read-ahead bounds); "threads" (the default) keeps everything in process.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)
@@ -45,6 +50,7 @@ class AwsConfig(ConnectorConfig):
     cloudtrail_role_arn: str = ""
     cloudtrail_workers: int = 8
     cloudtrail_max_inflated_mib: int = 256
+    cloudtrail_reader: str = "threads"
     include_service_role_assumptions: bool = False
     assume_role_arns: tuple[str, ...] = ()
     backup_lookback: timedelta = timedelta(days=2)
@@ -95,6 +101,8 @@ class AwsConfig(ConnectorConfig):
             found.append(("cloudtrail_workers", "must be between 1 and 32"))
         if not 1 <= self.cloudtrail_max_inflated_mib <= 4096:
             found.append(("cloudtrail_max_inflated_mib", "must be between 1 and 4096 (MiB)"))
+        if self.cloudtrail_reader not in ("threads", "process"):
+            found.append(("cloudtrail_reader", f'"{self.cloudtrail_reader}" is not "threads" or "process"'))
         for index, arn in enumerate(self.assume_role_arns):
             if not _ROLE_ARN.match(arn):
                 found.append((f"assume_role_arns[{index}]", f'"{arn}" is not an IAM role ARN'))

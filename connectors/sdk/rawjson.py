@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 __all__ = ["check_depth", "split_array", "split_member"]
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
+_WS_BYTES = re.compile(rb"[ \t\n\r]*")
+_ARRAY_START = re.compile(rb"[ \t\n\r]*\[[ \t\n\r]*")
 
 
 def _skip(text: str, index: int) -> int:
@@ -29,6 +34,12 @@ def split_array(content: bytes | str) -> list[tuple[Any, bytes]]:
     auditor who fetches the same item again can compare hashes. ValueError when ``content``
     is not a JSON array.
     """
+    fast = _compact(content, _ARRAY_START, None)
+    return fast if fast is not None else _scan_array(content)
+
+
+def _scan_array(content: bytes | str) -> list[tuple[Any, bytes]]:
+    """``split_array`` by json's scanner, element by element (any spacing or spelling)."""
     text = _text(content)
     index = _skip(text, 0)
     if text[index:index + 1] != "[":
@@ -40,6 +51,13 @@ def split_member(content: bytes | str, key: str) -> list[tuple[Any, bytes]]:
     """Each element of the array ``key`` of the top-level JSON object in ``content``, as
     (its value, its UTF-8 bytes); ValueError when ``content`` is not a JSON object or ``key``
     is not an array in it (the caller names the file or the call)."""
+    start = _member_start(key)
+    fast = None if start is None else _compact(content, start, key)
+    return fast if fast is not None else _scan_member(content, key)
+
+
+def _scan_member(content: bytes | str, key: str) -> list[tuple[Any, bytes]]:
+    """``split_member`` by json's scanner, element by element (any spacing or spelling)."""
     text = _text(content)
     i = _skip(text, 0)
     if text[i:i + 1] != "{":
@@ -119,3 +137,54 @@ def check_depth(content: bytes, limit: int) -> None:
         if max(levels) > limit:
             raise ValueError(f"JSON nests deeper than {limit} levels")
         level = levels[-1]
+@functools.lru_cache(maxsize=16)
+def _member_start(key: str) -> re.Pattern[bytes] | None:
+    """The bytes an object starts with when its first member is the array ``key``."""
+    if not key.isascii() or '"' in key or "\\" in key:
+        return None
+    ws = rb"[ \t\n\r]*"
+    return re.compile(ws + rb'\{' + ws + b'"' + re.escape(key.encode()) + b'"' + ws + b":" + ws + rb"\[" + ws)
+
+
+def _compact(content: bytes | str, start: re.Pattern[bytes], key: str | None
+             ) -> list[tuple[Any, bytes]] | None:
+    """The fast path for the usual shape, a compact array (first in its object for a member):
+    orjson parses the whole document once, and each element's bytes are found by checking
+    that orjson's own serialisation of the element is exactly what the input holds at the
+    element's place. A match proves the span (a JSON value's text ends where its brackets
+    close) and the value (json would parse those bytes to the same value, type and key
+    order). None (use the scanner) when the document does not start so, orjson refuses it,
+    or any element is written otherwise (spaces, escapes, number spellings, duplicate keys,
+    integers past 64 bits): the scanner then gives the same answer, only slower."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    match = start.match(data)
+    if match is None:
+        return None
+    pos = match.end()
+    if data[pos:pos + 1] == b"{" and data[pos + 1:pos + 2] not in (b'"', b"}"):
+        return None  # a pretty-printed array: not worth parsing twice
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    values = document.get(key) if key is not None and isinstance(document, dict) else document
+    if not isinstance(values, list):
+        return None
+    out: list[tuple[Any, bytes]] = []
+    last = len(values) - 1
+    for index, value in enumerate(values):
+        try:
+            written = orjson.dumps(value)
+        except TypeError:
+            return None
+        if not data.startswith(written, pos):
+            return None
+        out.append((value, written))
+        pos = _WS_BYTES.match(data, pos + len(written)).end()  # type: ignore[union-attr]
+        if data[pos:pos + 1] != (b"," if index < last else b"]"):
+            return None
+        if index < last:
+            pos = _WS_BYTES.match(data, pos + 1).end()  # type: ignore[union-attr]
+    if last < 0 and data[pos:pos + 1] != b"]":
+        return None
+    return out
