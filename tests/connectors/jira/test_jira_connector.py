@@ -191,7 +191,10 @@ def test_retry_after_and_rate_limit_reset_are_honoured(fake: FakeJira) -> None:
 def test_transient_failures_are_retried_per_request(fake: FakeJira) -> None:
     """500/502/503/504, a truncated body, a dropped connection and a slow answer are each retried."""
     slept: list[float] = []
-    options = HttpOptions(max_attempts=6, deadline=30.0, backoff=0.01, max_backoff=0.05, timeout=0.5)
+    # Two attempts beyond the queued faults and a 1 s timeout: on a loaded 2-core machine a
+    # healthy answer once took longer than 0.5 s, which spent the last attempt (the slow fault
+    # below still outlasts the timeout).
+    options = HttpOptions(max_attempts=8, deadline=30.0, backoff=0.01, max_backoff=0.05, timeout=1.0)
     api = _api(fake, options, slept)
     prefix = "/rest/api/2/search/jql"
     for fault in (Status(500), Status(502), Status(503), Status(504), Truncated()):
