@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "MAX_CA_FILE",
@@ -31,14 +32,28 @@ class FileRefused(ValueError):
 def read_capped(path: Path, limit: int) -> bytes:
     """At most ``limit`` bytes of ``path``; FileRefused past it, OSError when it cannot be read.
 
-    Reads ``limit + 1`` bytes at most, whatever the file is (a FIFO, ``/dev/zero``), so memory
-    stays bounded.
+    Reads ``limit + 1`` bytes at most, whatever the file is (``/dev/zero`` too), so memory
+    stays bounded; a named pipe is refused rather than waited on.
     """
-    with open(path, "rb") as handle:
+    with _open_no_wait(path) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise FileRefused(f"is larger than {limit:,} bytes")
     return data
+
+
+def _open_no_wait(path: Path) -> BinaryIO:
+    """``path`` opened for reading without waiting for a writer: a named pipe (FIFO) is refused,
+    since opening one blocks until something writes to it, and reading it may never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise FileRefused("is a named pipe, not a file")
+        os.set_blocking(fd, True)  # a character device such as /dev/zero reads as usual, capped
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_private(path: Path, limit: int) -> bytes:
@@ -48,7 +63,7 @@ def read_private(path: Path, limit: int) -> bytes:
     Group read (0640, 0440) is allowed: it is how a container reads a secret mounted from the
     host (the key's group granted with ``--group-add``), an explicit grant to one named group,
     not to everyone on the machine."""
-    with open(path, "rb") as handle:
+    with _open_no_wait(path) as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused("is not a regular file")

@@ -204,6 +204,10 @@ def _nested_toml(folder: Path) -> None:
     config.write_text("deep = " + "[" * 50_000 + "]" * 50_000 + "\n" + config.read_text())
 
 
+def _fifo(folder: Path) -> None:
+    os.mkfifo(folder / "pipe.pem")
+
+
 def _key_readable_by_others(folder: Path) -> None:
     (folder / "keys" / "seal-ed25519.pem").chmod(0o644)
 
@@ -259,6 +263,10 @@ ARG_CASES += (
                                           "/dev/zero"), "--tsa-ca /dev/zero"),
     ArgCase("sample --key /dev/zero", ("sample", "{snapshot}", "--criterion", "CC6.1", "--size", "1",
                                        "--key", "/dev/zero"), "--key /dev/zero"),
+    ArgCase("verify --key on a named pipe", ("verify", "{snapshot}", "--key", "{folder}/pipe.pem"),
+            "named pipe", prepare=_fifo),
+    ArgCase("sealing key_file on a named pipe", ("seal",), "named pipe",
+            edits=(("signing", "key_file", '"pipe.pem"'),), prepare=_fifo),
     ArgCase("sample a manifest nesting 100,000 arrays", ("sample", "{folder}/forged.tar", "--criterion",
                                                          "CC6.1", "--size", "1"), "manifest.json",
             prepare=_nested_manifest, codes=(1,)),
