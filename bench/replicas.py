@@ -20,12 +20,10 @@ Usage: python bench/replicas.py [--minutes 3] [--streams 300] [--interval 20s] [
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +35,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from pgserver import PostgresUnavailable, running_postgres  # noqa: E402
 
 from schedules.daemon import jitter_for  # noqa: E402
 from schedules.replicas import slot_start  # noqa: E402
@@ -57,63 +57,20 @@ class ReplicaBench(SyntheticConnector):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
 @contextmanager
 def postgres(root: Path) -> Iterator[str]:
-    """A PostgreSQL server in ``root`` on loopback (as tests/conftest.py starts one); its URL."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    initdb = found[0] if found else shutil.which("initdb")
-    if not initdb:
-        raise SystemExit("replicas: PostgreSQL binaries (initdb) not found")
-    bindir = Path(initdb).parent
-    data = root / "pg"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-    port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                                 "postgres", "--no-sync"]), check=True, capture_output=True)
-    proc = subprocess.Popen(
-        _as_postgres([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-                      "-k", str(root), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                      "-c", "max_connections=200"]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    """A PostgreSQL server in ``root`` on loopback (tests/pgserver.py, as the tests start one) with
+    room for three replicas' connections, and a database ``bench`` in it; its URL."""
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("replicas: PostgreSQL did not start within 30 s") from None
-                time.sleep(0.1)
-        time.sleep(0.5)
-        import psycopg
+        with running_postgres(root, ("max_connections=200",)) as port:
+            import psycopg
 
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                             autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                                 autocommit=True) as conn:
+                conn.execute("CREATE DATABASE bench")
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench"
+    except PostgresUnavailable as exc:
+        raise SystemExit(f"replicas: {exc}") from None
 
 
 def _register(folder: Path, streams: int) -> None:
