@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "CatalogError",
@@ -11,6 +14,7 @@ __all__ = [
     "InputError",
     "RecordError",
     "clip",
+    "open_input",
 ]
 
 
@@ -72,3 +76,19 @@ def clip(text: str, limit: int) -> str:
     room = text[:max(limit - 1, 0)]
     head = room.rsplit(None, 1)[0] if " " in room.strip() else room
     return head.rstrip(" ,;:") + "…"
+
+
+@contextmanager
+def open_input(path: Path) -> Iterator[BinaryIO]:
+    """``path`` (a file the user named on the command line) opened for reading; an InputError
+    naming it when it is a folder, missing or unreadable, instead of a traceback."""
+    try:
+        stream = path.open("rb")
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a file") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot read it (permission denied)") from None
+    with stream:
+        yield stream

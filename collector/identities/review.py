@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from collector.config import Settings
-from collector.errors import InputError
+from collector.errors import InputError, open_input
 from collector.identities.accounts import ACCOUNT_STREAMS, Account, read_accounts
 from collector.identities.decisions import REVIEW_TYPE, Decision, read_decisions, revocations
 from collector.identities.link import link_accounts
@@ -238,12 +238,8 @@ def import_decisions(settings: Settings, store: Store, blobs: BlobStore, path: P
     who = reviewer.strip().lower()
     if not _EMAIL.fullmatch(who):
         raise InputError(f"--reviewer {reviewer!r}: expected the reviewer's email address")
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+    with open_input(path) as stream:
+        data = stream.read()
     campaigns = _campaigns(store, blobs)
     with store.engine.connect() as conn:
         stored = {d.row: d for d in read_decisions(conn)}

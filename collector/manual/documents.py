@@ -13,7 +13,7 @@ from typing import BinaryIO
 from collector.attestations import Attestation, ColumnMap, iter_attestations
 from collector.config import Settings
 from collector.controls import ControlLibrary
-from collector.errors import ConfigError, InputError
+from collector.errors import ConfigError, InputError, open_input
 from collector.manual.streams import (
     ATTESTATIONS,
     DOCUMENTS,
@@ -222,15 +222,8 @@ def add_document(settings: Settings, store: Store, blobs: BlobStore, path: Path,
 
 
 def _put(blobs: BlobStore, path: Path) -> BlobInfo:
-    try:
-        with path.open("rb") as stream:
-            return blobs.put(stream)
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: cannot read it (permission denied)") from None
+    with open_input(path) as stream:
+        return blobs.put(stream)
 
 
 def _store_document(settings: Settings, store: Store, facts: DocumentFacts, info: BlobInfo, name: str,
@@ -275,18 +268,11 @@ class _Hashing:
 
 def _read_rows(path: Path, doc_type: str, columns: ColumnMap, now: datetime) -> tuple[list[Attestation], str]:
     """Every row of the CSV (or `InputError` at the first bad one) and the SHA-256 of the bytes read."""
-    try:
-        with path.open("rb") as stream:
-            hashing = _Hashing(stream)
-            rows = list(iter_attestations(hashing, name=str(path), type=doc_type, columns=columns))
-            # Whatever the reader left unread (nothing, normally) is part of the file too.
-            hashing.digest.update(stream.read())
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a file") from None
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: cannot read it (permission denied)") from None
+    with open_input(path) as stream:
+        hashing = _Hashing(stream)
+        rows = list(iter_attestations(hashing, name=str(path), type=doc_type, columns=columns))
+        # Whatever the reader left unread (nothing, normally) is part of the file too.
+        hashing.digest.update(stream.read())
     at_column = columns.column("at")
     for row in rows:
         if row.at > now + MAX_FUTURE:
