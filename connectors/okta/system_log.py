@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from connectors.okta._log import log_pages
 from connectors.okta._time import format_okta, normalise_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
 from connectors.sdk.errors import FatalError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
-from connectors.sdk.rawjson import split_array
 
 if TYPE_CHECKING:
     # A type only: the HTTP client (httpx) loads when the connector opens its session.
@@ -114,13 +114,7 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
         }
         seen_set = set(seen)
         client: HttpClient = self.session()
-        for _, response in client.pages("/api/v1/logs", params=params):
-            try:
-                elements = split_array(response.content)
-            except ValueError as exc:
-                raise FatalError(f"okta.system_log: /api/v1/logs did not return a list ({exc})") from exc
-            if not elements:
-                return  # an empty page ends the window even if Okta offers a next link
+        for elements in log_pages(client, params, "okta.system_log"):
             for event, raw in elements:
                 uuid = event.get("uuid") if isinstance(event, dict) else None
                 try:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import orjson
 
+from connectors.okta._log import log_pages
 from connectors.okta._time import format_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
@@ -108,13 +109,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
             return changed
         params = {"since": since, "until": until, "sortOrder": "ASCENDING",
                   "limit": str(self.config.page_size), "filter": FACTOR_EVENTS}
-        for _, response in client.pages("/api/v1/logs", params=params):
-            try:
-                events = split_array(response.content)
-            except ValueError as exc:
-                raise FatalError(f"okta.users: /api/v1/logs did not return a list ({exc})") from exc
-            if not events:
-                break
+        for events in log_pages(client, params, "okta.users"):
             for event, _ in events:
                 if not isinstance(event, dict):
                     continue
