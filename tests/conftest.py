@@ -34,6 +34,17 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_factor_changes_from_other_tests() -> Iterator[None]:
+    """okta.system_log's factor-change reads are per process: a test never sees another test's
+    (a later fake Okta may listen on a port an earlier one used)."""
+    from connectors.okta._factor_changes import FACTOR_CHANGES
+
+    FACTOR_CHANGES.clear()
+    yield
+    FACTOR_CHANGES.clear()
+
+
 _db_counter = 0
 
 

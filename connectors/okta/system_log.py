@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from connectors.okta._factor_changes import FACTOR_CHANGES, FACTOR_EVENT_PREFIX, factor_users
 from connectors.okta._log import log_pages
 from connectors.okta._time import format_okta, normalise_okta, parse_okta
 from connectors.okta.config import OktaConfig
@@ -28,6 +29,7 @@ _PREFIXES = (
     ("application.user_membership.", "access_change"),
     ("user.account.privilege.", "access_change"),
     ("group.privilege.", "access_change"),
+    (FACTOR_EVENT_PREFIX, "access_change"),
 )
 
 EVENT_FILTER = " or ".join(
@@ -114,6 +116,17 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
         }
         seen_set = set(seen)
         client: HttpClient = self.session()
+        factors: list[tuple[str, str]] = []
+        read = yield from self._read(client, params, published, seen, seen_set, until, factors)
+        if read:  # the window was read to its end: okta.users may take its factor changes from it
+            FACTOR_CHANGES.note(self.config.base_url, params["since"], until, factors)
+
+    def _read(self, client: HttpClient, params: dict[str, str], published: str, seen: list[str],
+              seen_set: set[str], until: str, factors: list[tuple[str, str]]
+              ) -> Generator[StreamOutput, None, bool]:
+        """The window's events after the cursor; returns whether every event in it was placed in
+        time (``factors`` then holds each factor event's (published, user id), read before or not)."""
+        placed = True
         for elements in log_pages(client, params, "okta.system_log"):
             for event, raw in elements:
                 uuid = event.get("uuid") if isinstance(event, dict) else None
@@ -123,6 +136,7 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
                     at, moment = _published(event["published"])
                     event_type = str(event["eventType"])
                 except (KeyError, TypeError, ValueError) as exc:
+                    placed = False  # an event of unknown time: which factors it changed is unknown
                     if isinstance(uuid, str) and uuid:
                         if uuid in seen_set:
                             continue  # reported by an earlier run, which marked it read
@@ -134,7 +148,9 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
                     yield ItemFailure(str(uuid or "unknown"), f"unreadable event: {exc!r}")
                     continue
                 if at >= until:
-                    return
+                    return placed
+                if event_type.startswith(FACTOR_EVENT_PREFIX):
+                    factors.extend((at, user) for user in factor_users(event))
                 if at < published or (at == published and uuid in seen_set):
                     continue  # read in an earlier run (or out of order: never move back)
                 if at > published:
@@ -146,6 +162,7 @@ class SystemLogStream(Stream[OktaConfig, "HttpClient"]):
                     yield Checkpoint(value)
                 else:
                     yield SourceItem(uuid, moment, raw, event, cursor=value)
+        return placed
 
     def normalise(self, item: SourceItem) -> Normalised:
         """Who did what to whom, the outcome and where from; no geolocation, no session ids."""

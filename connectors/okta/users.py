@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import orjson
 
+from connectors.okta._factor_changes import FACTOR_CHANGES, FACTOR_EVENT_PREFIX, factor_users
 from connectors.okta._log import log_pages
 from connectors.okta._time import format_okta, parse_okta
 from connectors.okta.config import OktaConfig
@@ -21,15 +22,20 @@ if TYPE_CHECKING:
     # A type only: the HTTP client (httpx) loads when the connector opens its session.
     from connectors.sdk.http import HttpClient
 
-__all__ = ["FACTOR_EVENTS", "NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "UsersStream"]
+__all__ = ["EVERY_STATUS", "FACTOR_EVENTS", "NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "STATUSES", "UsersStream"]
 
 NO_ACTIVE_FACTOR = "ACTIVE user has no active MFA factor"
 SIGN_IN_STATUSES = ("ACTIVE", "PASSWORD_EXPIRED", "RECOVERY", "LOCKED_OUT")
 """Statuses of accounts that can sign in (after a reset or an unlock): each needs MFA like ACTIVE."""
 _USER_PAGE_MAX = 200
-_LISTINGS: tuple[str | None, ...] = (None, 'status eq "DEPROVISIONED"')
-"""Okta's unfiltered list leaves DEPROVISIONED users out; a second, searched listing adds them."""
-FACTOR_EVENTS = 'eventType sw "user.mfa.factor."'
+STATUSES = ("STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT", "SUSPENDED",
+            "DEPROVISIONED")
+"""Every status an Okta user can have."""
+EVERY_STATUS = " or ".join(f'status eq "{status}"' for status in STATUSES)
+"""The listing's ``filter``: Okta's unfiltered list leaves DEPROVISIONED users out, and Okta's
+documented way to list every user is a filter query, which reads the up-to-date data (a
+``search`` reads a replica that may lag, and stops at 50,000 results)."""
+FACTOR_EVENTS = f'eventType sw "{FACTOR_EVENT_PREFIX}"'
 """The System Log filter for factor changes (enrolled, activated, deactivated, reset, suspended)."""
 _FACTOR_FIELDS = ("id", "factorType", "provider", "status")
 """What a record says of a factor, and all the cursor keeps of one (never its profile)."""
@@ -83,19 +89,26 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
     read before, and every record's ``factors_read_at`` says when its factors were read. A
     System Log that cannot be read (not an auth failure) makes the run a full read.
 
+    Which factors changed comes from okta.system_log when it has read that part of the log in
+    this process (``connectors.okta._factor_changes``: it stores factor events too, and runs
+    first), reaching to within twice the connector's ``interval`` of this run's log position;
+    the run's log position is then where that read ended. Otherwise from one System Log query
+    of its own.
+
     Where the factors read before live: in the stream's cursor (a stream never reads the
     store), as ``{"factors": [log_to, {"full_at", "users": {id: [read_at, [[id, factorType,
     provider, status], ...]]}}]}``: the System Log position first, so the value only grows
     from run to run (``json_leq``); written with the run's last commit. A run with a failed
     item keeps the previous cursor, so the next run re-reads from the older position.
 
-    Requests per run: one per 200 users in each of the two listings, plus, in a full read,
-    one factors request per user who is not DEPROVISIONED (a deprovisioned user cannot sign
-    in, so the record says so instead of reading factors), or, in between, one System Log
-    query (a page per 1000 factor events) and one factors request per new or changed user.
-    A user's raw bytes are its list element, a newline, then its factors response body, or,
-    for factors carried from an earlier read, ``{"factors", "factors_read_at"}`` as the
-    cursor holds them.
+    Requests per run: one per 200 users of the listing (one ``filter`` query for every status,
+    DEPROVISIONED included), plus, in a full read, one factors request per user who is not
+    DEPROVISIONED (a deprovisioned user cannot sign in, so the record says so instead of
+    reading factors), or, in between, one factors request per new or changed user and, when
+    okta.system_log has not read the span, one System Log query (a page per 1000 factor
+    events). A user's raw bytes are its list element, a newline, then its factors response
+    body, or, for factors carried from an earlier read, ``{"factors", "factors_read_at"}`` as
+    the cursor holds them.
     """
 
     name = "users"
@@ -111,11 +124,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                   "limit": str(self.config.page_size), "filter": FACTOR_EVENTS}
         for events in log_pages(client, params, "okta.users"):
             for event, _ in events:
-                if not isinstance(event, dict):
-                    continue
-                for who in [event.get("actor"), *(event.get("target") or [])]:
-                    if isinstance(who, dict) and who.get("type") == "User" and isinstance(who.get("id"), str):
-                        changed.add(who["id"])
+                changed.update(factor_users(event))
         return changed
 
     def fetch(self, cursor: Cursor) -> Iterator[StreamOutput]:
@@ -128,67 +137,67 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
         full = before is None or parse_okta(before.full_at) + self.config.factors_full_every <= cursor.ceiling
         changed: set[str] = set()
         if before is not None and not full:
-            try:
-                changed = self._changed_users(client, before.log_to, log_to)
-            except AuthError:
-                raise
-            except FatalError:
-                full = True  # which factors changed is unknown: read them all
-        kept: dict[str, tuple[str, list[list[Any]]]] = {}
-        read: set[str] = set()
-        for search in _LISTINGS:
-            params = {"limit": limit} if search is None else {"limit": limit, "search": search}
-            listed: set[str] = set()
-            for _, response in client.pages("/api/v1/users", params=params):
+            # okta.system_log may have read these events already in this process (it runs first).
+            noted = FACTOR_CHANGES.changed(self.config.base_url, before.log_to, log_to,
+                                           lag=self.config.interval * 2)
+            if noted is not None:
+                log_to, changed = noted
+            else:
                 try:
-                    users = split_array(response.content)
-                except ValueError as exc:
-                    raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
-                for user, raw in users:
-                    user_id = user.get("id") if isinstance(user, dict) else None
-                    if not isinstance(user_id, str) or not user_id:
-                        yield ItemFailure("unknown", "a user without an id in /api/v1/users")
-                        continue
-                    if user_id in listed:
-                        # Two entries under one id: which is the user is unknowable, so the
-                        # first stays stored and the second is reported, never dropped silently.
-                        yield ItemFailure(f"{user_id} (repeated)",
-                                          "okta.users: the listing returned this user id again; "
-                                          "its first entry was stored")
-                        continue
-                    listed.add(user_id)
-                    if user_id in read:
-                        continue  # listed by the unfiltered read, deprovisioned since: already read
-                    read.add(user_id)
-                    if user.get("status") == "DEPROVISIONED":
-                        yield SourceItem(user_id, cursor.ceiling, raw,
-                                         {"user": user, "factors": None, "factors_read_at": None})
-                        continue
-                    earlier = None if full or user_id in changed or before is None \
-                        else before.users.get(user_id)
-                    if earlier is not None:
-                        read_at, compact = earlier
-                        kept[user_id] = earlier
-                        carried = orjson.dumps({"factors": compact, "factors_read_at": read_at})
-                        yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + carried,
-                                         {"user": user, "factors": _expanded(compact),
-                                          "factors_read_at": read_at})
-                        continue
-                    try:
-                        factors, factor_response = client.get_json(
-                            f"/api/v1/users/{quote(user_id, safe='')}/factors"
-                        )
-                    except AuthError:
-                        raise
-                    except FatalError as exc:  # e.g. the user was deleted since the listing
-                        yield ItemFailure(user_id, str(exc), type(exc).__name__)
-                        continue
-                    if not isinstance(factors, list):
-                        yield ItemFailure(user_id, "factors response is not a list")
-                        continue
-                    kept[user_id] = (now, _compact(factors))
-                    yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
-                                     {"user": user, "factors": factors, "factors_read_at": now})
+                    changed = self._changed_users(client, before.log_to, log_to)
+                except AuthError:
+                    raise
+                except FatalError:
+                    full = True  # which factors changed is unknown: read them all
+        kept: dict[str, tuple[str, list[list[Any]]]] = {}
+        listed: set[str] = set()
+        for _, response in client.pages("/api/v1/users", params={"limit": limit, "filter": EVERY_STATUS}):
+            try:
+                users = split_array(response.content)
+            except ValueError as exc:
+                raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
+            for user, raw in users:
+                user_id = user.get("id") if isinstance(user, dict) else None
+                if not isinstance(user_id, str) or not user_id:
+                    yield ItemFailure("unknown", "a user without an id in /api/v1/users")
+                    continue
+                if user_id in listed:
+                    # Two entries under one id: which is the user is unknowable, so the
+                    # first stays stored and the second is reported, never dropped silently.
+                    yield ItemFailure(f"{user_id} (repeated)",
+                                      "okta.users: the listing returned this user id again; "
+                                      "its first entry was stored")
+                    continue
+                listed.add(user_id)
+                if user.get("status") == "DEPROVISIONED":
+                    yield SourceItem(user_id, cursor.ceiling, raw,
+                                     {"user": user, "factors": None, "factors_read_at": None})
+                    continue
+                earlier = None if full or user_id in changed or before is None \
+                    else before.users.get(user_id)
+                if earlier is not None:
+                    read_at, compact = earlier
+                    kept[user_id] = earlier
+                    carried = orjson.dumps({"factors": compact, "factors_read_at": read_at})
+                    yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + carried,
+                                     {"user": user, "factors": _expanded(compact),
+                                      "factors_read_at": read_at})
+                    continue
+                try:
+                    factors, factor_response = client.get_json(
+                        f"/api/v1/users/{quote(user_id, safe='')}/factors"
+                    )
+                except AuthError:
+                    raise
+                except FatalError as exc:  # e.g. the user was deleted since the listing
+                    yield ItemFailure(user_id, str(exc), type(exc).__name__)
+                    continue
+                if not isinstance(factors, list):
+                    yield ItemFailure(user_id, "factors response is not a list")
+                    continue
+                kept[user_id] = (now, _compact(factors))
+                yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
+                                 {"user": user, "factors": factors, "factors_read_at": now})
         full_at = now if full or before is None else before.full_at
         yield Checkpoint({"factors": [log_to, {"full_at": full_at,
                                                "users": {k: list(v) for k, v in kept.items()}}]})

@@ -59,8 +59,8 @@ def test_second_collection_costs_one_log_request_and_stores_no_new_event(
     settings_for: Make, fake: FakeOkta, org: OktaOrg
 ) -> None:
     """A first collection stores every relevant event and user; a second with no changes makes one
-    system log request for okta.system_log and one for okta.users' factor changes, reads no
-    factors, and stores no new system_log record."""
+    System Log request (okta.system_log's: okta.users takes the factor changes from that read),
+    one listing page, reads no factors, and stores no new system_log record."""
     settings = settings_for()
     store, first = _collect(settings)
     assert first["okta.system_log"].status == "ok" and first["okta.users"].status == "ok"
@@ -69,11 +69,11 @@ def test_second_collection_costs_one_log_request_and_stores_no_new_event(
     fake.clear_log()
     _, second = _collect(settings)
     assert second["okta.system_log"].status == "ok" and second["okta.system_log"].records_new == 0
-    assert fake.count(path_prefix="/api/v1/logs") == 2
-    # okta.users is a state stream: each collection is a new record of every user, costing
-    # 2 listings (unfiltered + DEPROVISIONED); factors were read by the first, within factors_full_every.
+    assert fake.count(path_prefix="/api/v1/logs") == 1
+    # okta.users is a state stream: each collection is a new record of every user, costing one
+    # listing page (every status in one filter query); factors were read by the first collection.
     assert second["okta.users"].records_new == 25
-    assert fake.count(path_prefix="/api/v1/users") == 2
+    assert fake.count(path_prefix="/api/v1/users") == 1
     store.close()
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from connectors.okta import OktaConfig, OktaConnector, event_kind
-from connectors.okta.users import NO_ACTIVE_FACTOR
+from connectors.okta.users import EVERY_STATUS, NO_ACTIVE_FACTOR, STATUSES
 from connectors.sdk import AuthError, Checkpoint, Cursor, ItemFailure, RetriableError, SourceItem
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.contract import check_declared, check_errors_typed, check_run
@@ -269,9 +269,13 @@ def test_users_include_deprovisioned_and_flag_active_users_without_an_active_fac
         "ACTIVE user's only active MFA factors are weak (question)"}
     [gone] = [e for e in evidence.values() if e.data["status"] == "DEPROVISIONED"]
     assert gone.data["factors"] is None and gone.exception is None
-    # Two listings (unfiltered, then DEPROVISIONED) and one factors read per other user.
-    assert fake.count(path_prefix="/api/v1/users") == 2 + 24
-    assert fake.count() == 26
+    # One listing (a filter query naming every status, so DEPROVISIONED users are in it) and
+    # one factors read per other user.
+    [listing] = [r for r in fake.requests if r.path == "/api/v1/users"]
+    assert listing.query["filter"] == [EVERY_STATUS]
+    assert all(f'status eq "{status}"' in EVERY_STATUS for status in STATUSES)
+    assert fake.count(path_prefix="/api/v1/users") == 1 + 24
+    assert fake.count() == 25
 
 
 def test_user_evidence_leaves_out_profiles_and_factor_details(connector_for: Make) -> None:
