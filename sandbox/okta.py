@@ -120,9 +120,10 @@ class _Key:
 
 
 class FakeOkta(FakeServer):
-    """Okta's ``/api/v1/logs``, ``/api/v1/users`` and ``/api/v1/users/{id}/factors``; factor
-    changes made with ``change_factors`` are logged as ``user.mfa.factor.*`` events, which
-    ``/api/v1/logs`` serves to a ``filter=eventType sw "user.mfa.factor."`` query.
+    """Okta's ``/api/v1/logs``, ``/api/v1/users``, ``/api/v1/users/{id}`` and
+    ``/api/v1/users/{id}/factors``; factor changes made with ``change_factors`` are logged as
+    ``user.mfa.factor.*`` events, which ``/api/v1/logs`` serves to a
+    ``filter=eventType sw "user.mfa.factor."`` query.
 
     Wire behaviour kept from Okta: ``Authorization: SSWS <token>`` (401 E0000011 otherwise);
     ``X-Rate-Limit-*`` on every answer and 429 E0000047 when a bucket is empty; one ``Link``
@@ -159,6 +160,7 @@ class FakeOkta(FakeServer):
         self.route("GET", r"^/api/v1/users$", self._guard("users", self._list_users))
         self.route("GET", r"^/api/v1/users/(?P<user>[^/]+)/factors$",
                    self._guard("factors", self._factors_of))
+        self.route("GET", r"^/api/v1/users/(?P<user>[^/]+)$", self._guard("users", self._get_user))
 
     # -- the org, mutable between runs -------------------------------------------------------
 
@@ -237,6 +239,12 @@ class FakeOkta(FakeServer):
                       "detailEntry": None}
             self.add_events([make_event(rng, event_type, at, admin, [target], message=event_type)])
         return changed
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user, as Okta does after deprovisioning: gone from every listing, 404 by id."""
+        with self._data_lock:
+            del self._users[user_id]
+            self._factors.pop(user_id, None)
 
     @property
     def users(self) -> list[dict[str, Any]]:
@@ -352,6 +360,14 @@ class FakeOkta(FakeServer):
             repeated = set(self._repeated)
         listed = [copy for user in page for copy in ([user, user] if user["id"] in repeated else [user])]
         return Response(200, listed, links)
+
+    def _get_user(self, request: Request) -> Response:
+        user_id = request.params["user"]
+        with self._data_lock:
+            user = self._users.get(user_id)
+        if user is None:
+            return _error(404, "E0000007", f"Not found: Resource not found: {user_id} (User)")
+        return Response(200, user)
 
     def _factors_of(self, request: Request) -> Response:
         user_id = request.params["user"]

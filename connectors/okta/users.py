@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -14,7 +14,7 @@ from connectors.okta._log import log_pages
 from connectors.okta._time import format_okta, parse_okta
 from connectors.okta.config import OktaConfig
 from connectors.sdk.base import Stream, StreamOutput
-from connectors.sdk.errors import AuthError, FatalError
+from connectors.sdk.errors import AuthError, FatalError, NotFoundError
 from connectors.sdk.items import Checkpoint, Cursor, ItemFailure, Normalised, SourceItem
 from connectors.sdk.rawjson import split_array
 
@@ -22,19 +22,18 @@ if TYPE_CHECKING:
     # A type only: the HTTP client (httpx) loads when the connector opens its session.
     from connectors.sdk.http import HttpClient
 
-__all__ = ["EVERY_STATUS", "FACTOR_EVENTS", "NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "STATUSES", "UsersStream"]
+__all__ = ["DEPROVISIONED", "FACTOR_EVENTS", "NO_ACTIVE_FACTOR", "SIGN_IN_STATUSES", "UsersStream"]
 
 NO_ACTIVE_FACTOR = "ACTIVE user has no active MFA factor"
 SIGN_IN_STATUSES = ("ACTIVE", "PASSWORD_EXPIRED", "RECOVERY", "LOCKED_OUT")
 """Statuses of accounts that can sign in (after a reset or an unlock): each needs MFA like ACTIVE."""
 _USER_PAGE_MAX = 200
-STATUSES = ("STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT", "SUSPENDED",
-            "DEPROVISIONED")
-"""Every status an Okta user can have."""
-EVERY_STATUS = " or ".join(f'status eq "{status}"' for status in STATUSES)
-"""The listing's ``filter``: Okta's unfiltered list leaves DEPROVISIONED users out, and Okta's
-documented way to list every user is a filter query, which reads the up-to-date data (a
-``search`` reads a replica that may lag, and stops at 50,000 results)."""
+DEPROVISIONED = 'status eq "DEPROVISIONED"'
+"""The full read's second listing: Okta's unfiltered list (the authoritative one, no cap on its
+length) leaves DEPROVISIONED users out; this filter query lists them."""
+_USER_FIELDS = ("id", "status", "statusChanged", "lastLogin")
+"""What the cursor keeps of a DEPROVISIONED user (with ``profile.login`` and ``profile.email``):
+what its record says."""
 FACTOR_EVENTS = f'eventType sw "{FACTOR_EVENT_PREFIX}"'
 """The System Log filter for factor changes (enrolled, activated, deactivated, reset, suspended)."""
 _FACTOR_FIELDS = ("id", "factorType", "provider", "status")
@@ -43,16 +42,18 @@ _FACTOR_FIELDS = ("id", "factorType", "provider", "status")
 
 @dataclass(frozen=True, slots=True)
 class _FactorState:
-    """The factors read before, from the committed cursor (see ``UsersStream``)."""
+    """What the committed cursor says of the previous runs (see ``UsersStream``)."""
 
     full_at: str
     log_to: str
     users: dict[str, tuple[str, list[list[Any]]]]
+    deprovisioned: dict[str, tuple[str, dict[str, Any]]]
 
 
 def _factor_state(value: Any) -> _FactorState | None:
     """The cursor's ``factors`` state, or None (a full read) when absent or not in the expected
-    shape: an unreadable state costs one full read, never a record claiming a stale read."""
+    shape (a cursor written before DEPROVISIONED users were kept in it included): an
+    unreadable state costs one full read, never a record claiming a stale read."""
     try:
         position, state = value["factors"]
         full_at, log_to = format_okta(parse_okta(state["full_at"])), format_okta(parse_okta(position))
@@ -61,9 +62,23 @@ def _factor_state(value: Any) -> _FactorState | None:
             if not all(isinstance(f, list) and len(f) == len(_FACTOR_FIELDS) for f in factors):
                 raise ValueError(f"factors of {user_id}")
             users[str(user_id)] = (format_okta(parse_okta(read_at)), factors)
+        deprovisioned: dict[str, tuple[str, dict[str, Any]]] = {}
+        for user_id, (read_at, user) in state["deprovisioned"].items():
+            if not isinstance(user, dict) or user.get("id") != user_id:
+                raise ValueError(f"deprovisioned user {user_id}")
+            deprovisioned[str(user_id)] = (format_okta(parse_okta(read_at)), user)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return _FactorState(full_at, log_to, users)
+    return _FactorState(full_at, log_to, users, deprovisioned)
+
+
+def _kept_user(user: dict[str, Any]) -> dict[str, Any]:
+    """A DEPROVISIONED user as the cursor keeps it: what its record says, nothing else."""
+    found = user.get("profile")
+    profile: dict[str, Any] = found if isinstance(found, dict) else {}
+    kept = {k: user.get(k) for k in _USER_FIELDS}
+    kept["profile"] = {"login": profile.get("login"), "email": profile.get("email")}
+    return kept
 
 
 def _compact(factors: list[dict[str, Any]]) -> list[list[Any]]:
@@ -150,57 +165,102 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                 except FatalError:
                     full = True  # which factors changed is unknown: read them all
         kept: dict[str, tuple[str, list[list[Any]]]] = {}
-        listed: set[str] = set()
-        for _, response in client.pages("/api/v1/users", params={"limit": limit, "filter": EVERY_STATUS}):
+        gone: dict[str, tuple[str, dict[str, Any]]] = {}
+
+        def one(user: dict[str, Any], raw: bytes, user_id: str) -> Iterator[StreamOutput]:
+            """The item of one user as read now."""
+            if user.get("status") == "DEPROVISIONED":
+                gone[user_id] = (now, _kept_user(user))
+                yield SourceItem(user_id, cursor.ceiling, raw,
+                                 {"user": user, "factors": None, "factors_read_at": None,
+                                  "status_read_at": now})
+                return
+            earlier = None if full or user_id in changed or before is None else before.users.get(user_id)
+            if earlier is not None:
+                read_at, compact = earlier
+                kept[user_id] = earlier
+                carried = orjson.dumps({"factors": compact, "factors_read_at": read_at})
+                yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + carried,
+                                 {"user": user, "factors": _expanded(compact), "factors_read_at": read_at,
+                                  "status_read_at": now})
+                return
             try:
-                users = split_array(response.content)
-            except ValueError as exc:
-                raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
-            for user, raw in users:
-                user_id = user.get("id") if isinstance(user, dict) else None
-                if not isinstance(user_id, str) or not user_id:
-                    yield ItemFailure("unknown", "a user without an id in /api/v1/users")
-                    continue
-                if user_id in listed:
-                    # Two entries under one id: which is the user is unknowable, so the
-                    # first stays stored and the second is reported, never dropped silently.
-                    yield ItemFailure(f"{user_id} (repeated)",
-                                      "okta.users: the listing returned this user id again; "
-                                      "its first entry was stored")
-                    continue
-                listed.add(user_id)
-                if user.get("status") == "DEPROVISIONED":
-                    yield SourceItem(user_id, cursor.ceiling, raw,
-                                     {"user": user, "factors": None, "factors_read_at": None})
-                    continue
-                earlier = None if full or user_id in changed or before is None \
-                    else before.users.get(user_id)
-                if earlier is not None:
-                    read_at, compact = earlier
-                    kept[user_id] = earlier
-                    carried = orjson.dumps({"factors": compact, "factors_read_at": read_at})
-                    yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + carried,
-                                     {"user": user, "factors": _expanded(compact),
-                                      "factors_read_at": read_at})
-                    continue
+                factors, factor_response = client.get_json(f"/api/v1/users/{quote(user_id, safe='')}/factors")
+            except AuthError:
+                raise
+            except FatalError as exc:  # e.g. the user was deleted since the listing
+                yield ItemFailure(user_id, str(exc), type(exc).__name__)
+                return
+            if not isinstance(factors, list):
+                yield ItemFailure(user_id, "factors response is not a list")
+                return
+            kept[user_id] = (now, _compact(factors))
+            yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
+                             {"user": user, "factors": factors, "factors_read_at": now,
+                              "status_read_at": now})
+
+        read: set[str] = set()
+        for search in (None, DEPROVISIONED) if full else (None,):
+            params = {"limit": limit} if search is None else {"limit": limit, "filter": search}
+            listed: set[str] = set()
+            for _, response in client.pages("/api/v1/users", params=params):
                 try:
-                    factors, factor_response = client.get_json(
-                        f"/api/v1/users/{quote(user_id, safe='')}/factors"
-                    )
-                except AuthError:
-                    raise
-                except FatalError as exc:  # e.g. the user was deleted since the listing
-                    yield ItemFailure(user_id, str(exc), type(exc).__name__)
-                    continue
-                if not isinstance(factors, list):
-                    yield ItemFailure(user_id, "factors response is not a list")
-                    continue
-                kept[user_id] = (now, _compact(factors))
-                yield SourceItem(user_id, cursor.ceiling, raw + b"\n" + factor_response.content,
-                                 {"user": user, "factors": factors, "factors_read_at": now})
+                    users = split_array(response.content)
+                except ValueError as exc:
+                    raise FatalError(f"okta.users: /api/v1/users did not return a list ({exc})") from exc
+                for user, raw in users:
+                    user_id = user.get("id") if isinstance(user, dict) else None
+                    if not isinstance(user_id, str) or not user_id:
+                        yield ItemFailure("unknown", "a user without an id in /api/v1/users")
+                        continue
+                    if user_id in listed:
+                        # Two entries under one id: which is the user is unknowable, so the
+                        # first stays stored and the second is reported, never dropped silently.
+                        yield ItemFailure(f"{user_id} (repeated)",
+                                          "okta.users: the listing returned this user id again; "
+                                          "its first entry was stored")
+                        continue
+                    listed.add(user_id)
+                    if user_id in read:
+                        continue  # listed by the unfiltered read, deprovisioned since: already read
+                    read.add(user_id)
+                    yield from one(user, raw, user_id)
+        if not full and before is not None:
+            yield from self._not_listed(client, before, read, one, gone, cursor)
         full_at = now if full or before is None else before.full_at
         yield Checkpoint({"factors": [log_to, {"full_at": full_at,
-                                               "users": {k: list(v) for k, v in kept.items()}}]})
+                                               "users": {k: list(v) for k, v in kept.items()},
+                                               "deprovisioned": {k: list(v) for k, v in gone.items()}}]})
+
+    def _not_listed(self, client: HttpClient, before: _FactorState, read: set[str],
+                    one: Callable[[dict[str, Any], bytes, str], Iterator[StreamOutput]],
+                    gone: dict[str, tuple[str, dict[str, Any]]], cursor: Cursor) -> Iterator[StreamOutput]:
+        """Between full reads (one listing, which leaves DEPROVISIONED users out): a user of the
+        previous run who is no longer listed is read by id (DEPROVISIONED since, or deleted:
+        no item); a user DEPROVISIONED at the previous run and still not listed (reactivated
+        users are) is carried, saying when its status was read (``status_read_at``)."""
+        for user_id in sorted(before.users.keys() - read):
+            try:
+                user, response = client.get_json(f"/api/v1/users/{quote(user_id, safe='')}")
+            except AuthError:
+                raise
+            except NotFoundError:
+                continue  # deleted since the previous run: not a user any more
+            except FatalError as exc:
+                yield ItemFailure(user_id, str(exc), type(exc).__name__)
+                continue
+            if not isinstance(user, dict) or user.get("id") != user_id:
+                yield ItemFailure(user_id, f"/api/v1/users/{user_id} did not return that user")
+                continue
+            read.add(user_id)
+            yield from one(user, response.content, user_id)
+        for user_id in sorted(before.deprovisioned.keys() - read):
+            read_at, kept = before.deprovisioned[user_id]
+            gone[user_id] = (read_at, kept)
+            carried = orjson.dumps({"user": kept, "status_read_at": read_at})
+            yield SourceItem(user_id, cursor.ceiling, carried,
+                             {"user": kept, "factors": None, "factors_read_at": None,
+                              "status_read_at": read_at})
 
     def normalise(self, item: SourceItem) -> Normalised:
         """Login, email (``profile.email``, None when absent: it links the person to accounts
@@ -220,6 +280,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
             "last_login": user.get("lastLogin"),
             "status_changed": user.get("statusChanged"),
             "factors_read_at": item.obj.get("factors_read_at"),
+            "status_read_at": item.obj.get("status_read_at"),
         }
         exception = None
         if factors is None:

@@ -7,6 +7,7 @@ __all__ = [
     "ConnectorError",
     "FatalError",
     "ItemError",
+    "NotFoundError",
     "PaginationError",
     "RetriableError",
     "UnreachableError",
@@ -43,6 +44,10 @@ class AuthError(FatalError):
         self.env_var = env_var
         hint = f"; check the token in ${env_var}" if env_var else ""
         super().__init__(f"{connector}: authentication failed ({detail}){hint}")
+
+
+class NotFoundError(FatalError):
+    """The resource is not there (HTTP 404): deleted, or never existed."""
 
 
 class PaginationError(FatalError):

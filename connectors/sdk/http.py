@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 
 from connectors.sdk.base import HttpOptions
-from connectors.sdk.errors import AuthError, FatalError, PaginationError, RetriableError, UnreachableError
+from connectors.sdk.errors import (
+    AuthError,
+    FatalError,
+    NotFoundError,
+    PaginationError,
+    RetriableError,
+    UnreachableError,
+)
 from connectors.sdk.limits import ResponseTooLarge, capped_body
 from connectors.sdk.retry import (
     RETRY_STATUSES,
@@ -180,6 +187,8 @@ class HttpClient:
                     return response
                 if status in (401, 403) and not (status == 403 and _is_rate_limited_403(response)):
                     raise AuthError(self.connector, f"HTTP {status} on {what}", self.token_env)
+                if status == 404:
+                    raise NotFoundError(f"{self.connector}: HTTP {status} on {what}")
                 if status not in RETRY_STATUSES and status != 403:
                     raise FatalError(f"{self.connector}: HTTP {status} on {what}")
                 problem = f"HTTP {status}"

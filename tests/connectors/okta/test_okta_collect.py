@@ -47,6 +47,7 @@ def _states(store: Store) -> set[bytes]:
             record = orjson.loads(body)
             record.pop("observed_at")
             record["data"].pop("factors_read_at")
+            record["data"].pop("status_read_at")
             out.add(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
         return out
 

@@ -163,3 +163,69 @@ def test_an_unreadable_cursor_state_is_a_full_read(connector_for: Make, fake: Fa
     connector = connector_for()
     _run(connector, {"factors": ["not a time", {}]}, datetime.now(UTC))
     assert _factor_reads(fake) == _signing_in(fake)
+
+
+def test_between_full_reads_deprovisioned_users_are_carried_and_leavers_read_by_id(
+    connector_for: Make, fake: FakeOkta
+) -> None:
+    """Between full reads only the unfiltered listing is read: a user DEPROVISIONED at the full read
+    is carried with the time its status was read; a user deprovisioned since is read by id and
+    says DEPROVISIONED now; a deleted user has no record; a reactivated one is listed again."""
+    connector = connector_for()
+    first_at = datetime.now(UTC) - timedelta(seconds=5)
+    first, cursor = _run(connector, None, first_at)
+    [gone] = [u["id"] for u in fake.users if u["status"] == "DEPROVISIONED"]
+    leaver, deleted = [u for u in fake.users if u["status"] == "ACTIVE"][:2]
+    fake.set_status(leaver["profile"]["login"], "DEPROVISIONED", datetime.now(UTC))
+    fake.delete_user(deleted["id"])
+    fake.clear_log()
+    second_at = datetime.now(UTC) + timedelta(milliseconds=10)
+    second, cursor = _run(connector, cursor, second_at)
+    listings = [r for r in fake.requests if r.path == "/api/v1/users"]
+    assert [r.query.get("filter") for r in listings] == [None]  # no DEPROVISIONED listing
+    by_id = [r.path for r in fake.requests if r.path.startswith("/api/v1/users/") and
+             not r.path.endswith("/factors")]
+    assert sorted(by_id) == sorted([f"/api/v1/users/{leaver['id']}", f"/api/v1/users/{deleted['id']}"])
+    assert set(second) == set(first) - {deleted["id"]}
+    stream = connector.stream("users")
+    carried = stream.normalise(second[gone])
+    assert carried.data["status"] == "DEPROVISIONED"
+    assert carried.data["status_read_at"] == format_published(first_at)
+    assert carried.data["login"] == stream.normalise(first[gone]).data["login"]
+    assert second[gone].raw != first[gone].raw  # the carried record hashes what the cursor held
+    left = stream.normalise(second[leaver["id"]])
+    assert left.data["status"] == "DEPROVISIONED" and left.data["factors"] is None
+    assert left.data["status_read_at"] == format_published(second_at)
+    assert stream.normalise(second[next(iter(set(second) - {gone, leaver["id"]}))]).data[
+        "status_read_at"] == format_published(second_at)
+
+    # Reactivated: listed again, read like any listed user (factors included: it is new to the cursor).
+    fake.set_status(fake_user_login(fake, gone), "ACTIVE", datetime.now(UTC))
+    fake.clear_log()
+    third_at = datetime.now(UTC) + timedelta(milliseconds=20)
+    third, _ = _run(connector, cursor, third_at)
+    back = stream.normalise(third[gone])
+    assert back.data["status"] == "ACTIVE" and back.data["status_read_at"] == format_published(third_at)
+    assert gone in _factor_reads(fake)
+    assert stream.normalise(third[leaver["id"]]).data["status_read_at"] == format_published(second_at)
+
+
+def test_a_cursor_without_deprovisioned_users_makes_a_full_read(connector_for: Make, fake: FakeOkta) -> None:
+    """A cursor written before DEPROVISIONED users were kept in it cannot say who they are: the run
+    is a full read (both listings, every factor), never a read missing them."""
+    connector = connector_for()
+    first_at = datetime.now(UTC) - timedelta(seconds=5)
+    _, cursor = _run(connector, None, first_at)
+    position, state = cursor["factors"]
+    del state["deprovisioned"]
+    fake.clear_log()
+    second, _ = _run(connector, {"factors": [position, state]}, first_at + timedelta(minutes=15))
+    listings = [r.query.get("filter") for r in fake.requests if r.path == "/api/v1/users"]
+    assert listings == [None, ['status eq "DEPROVISIONED"']]
+    assert _factor_reads(fake) == _signing_in(fake)
+    assert len(second) == len(fake.users)
+
+
+def fake_user_login(fake: FakeOkta, user_id: str) -> str:
+    """The login of the fake's user ``user_id``."""
+    return str(next(u for u in fake.users if u["id"] == user_id)["profile"]["login"])

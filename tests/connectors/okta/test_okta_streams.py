@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from connectors.okta import OktaConfig, OktaConnector, event_kind
-from connectors.okta.users import EVERY_STATUS, NO_ACTIVE_FACTOR, STATUSES
+from connectors.okta.users import DEPROVISIONED, NO_ACTIVE_FACTOR
 from connectors.sdk import AuthError, Checkpoint, Cursor, ItemFailure, RetriableError, SourceItem
 from connectors.sdk.base import HttpOptions
 from connectors.sdk.contract import check_declared, check_errors_typed, check_run
@@ -269,13 +269,12 @@ def test_users_include_deprovisioned_and_flag_active_users_without_an_active_fac
         "ACTIVE user's only active MFA factors are weak (question)"}
     [gone] = [e for e in evidence.values() if e.data["status"] == "DEPROVISIONED"]
     assert gone.data["factors"] is None and gone.exception is None
-    # One listing (a filter query naming every status, so DEPROVISIONED users are in it) and
-    # one factors read per other user.
-    [listing] = [r for r in fake.requests if r.path == "/api/v1/users"]
-    assert listing.query["filter"] == [EVERY_STATUS]
-    assert all(f'status eq "{status}"' in EVERY_STATUS for status in STATUSES)
-    assert fake.count(path_prefix="/api/v1/users") == 1 + 24
-    assert fake.count() == 25
+    # A first read is a full read: two listings (unfiltered, then the DEPROVISIONED filter
+    # query) and one factors read per other user.
+    listings = [r for r in fake.requests if r.path == "/api/v1/users"]
+    assert [r.query.get("filter") for r in listings] == [None, [DEPROVISIONED]]
+    assert fake.count(path_prefix="/api/v1/users") == 2 + 24
+    assert fake.count() == 26
 
 
 def test_user_evidence_leaves_out_profiles_and_factor_details(connector_for: Make) -> None:
@@ -287,7 +286,8 @@ def test_user_evidence_leaves_out_profiles_and_factor_details(connector_for: Mak
         text = repr(data)
         assert "phoneNumber" not in text and "+1-555" not in text and "firstName" not in text
         assert set(data) <= {"user_id", "login", "email", "status", "last_login", "status_changed",
-                             "factors", "factors_note", "active_factors", "factors_read_at"}
+                             "factors", "factors_note", "active_factors", "factors_read_at",
+                             "status_read_at"}
         assert data["email"] == data["login"]  # the seed's users sign in with their email
         for factor in data["factors"] or []:
             assert set(factor) == {"id", "type", "provider", "status"}
@@ -301,7 +301,7 @@ def test_user_that_vanishes_before_its_factors_are_read_is_an_item_failure(
     fake.faults.push(Status(404, body={"errorCode": "E0000007"}), path_prefix=f"/api/v1/users/{victim}/")
     outputs = _run(connector_for(), "users")
     failures = [o for o in outputs if isinstance(o, ItemFailure)]
-    assert [f.key for f in failures] == [victim] and failures[0].error_class == "FatalError"
+    assert [f.key for f in failures] == [victim] and failures[0].error_class == "NotFoundError"
     assert len(_items(outputs)) == 24
 
 
