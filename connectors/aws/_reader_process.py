@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,13 +15,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from connectors.sdk import errors as _errors
 from connectors.sdk.errors import ConnectorError, RetriableError
 from connectors.sdk.retry import add_listener, emit
 
 if TYPE_CHECKING:
+    from connectors.aws.cloudtrail import _Read
     from connectors.aws.config import AwsConfig
 
 __all__ = ["ReadJob", "reader_process"]
@@ -31,7 +28,6 @@ __all__ = ["ReadJob", "reader_process"]
 _THREADS = 32
 """Reader threads in the child: the most any stream's ``cloudtrail_workers`` may ask for; each
 stream still bounds its own reads (and so the child's memory) by its own workers."""
-_LONG_DIGITS = re.compile(rb"\d{19}")
 _GONE = "aws: the CloudTrail reader process exited"
 _CACHED_CLIENTS = 8
 """(config, region, credentials) combinations whose clients the child keeps."""
@@ -79,11 +75,13 @@ class ReaderProcess:
         self.alive = True
         threading.Thread(target=self._receive, name="cloudtrail-reader-answers", daemon=True).start()
 
-    def read(self, job: ReadJob) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
-        """The object's records (with their exact bytes) and SHA-256, as ``_read_object`` returns
-        them; raises ``Unreadable`` for a file that cannot be read, a ``ConnectorError`` for
-        an S3 error (already mapped by the child), and emits the child's request counts here."""
+    def read(self, job: ReadJob) -> _Read:
+        """What ``read_trail_file`` returns for the object (its relevant records, normalised, the
+        AWS services' AssumeRole calls skipped, and its SHA-256), read by the child; raises
+        ``Unreadable`` for a file that cannot be read, a ``ConnectorError`` for an S3 error
+        (already mapped by the child), and emits the child's request counts here."""
         from connectors.aws._logfile import Unreadable
+        from connectors.sdk.items import Normalised
 
         future: Future[tuple[Any, ...]] = Future()
         with self._lock:
@@ -105,7 +103,11 @@ class ReaderProcess:
         for _ in range(retries):
             emit("retry", "aws")
         if outcome[0] == "ok":
-            return [(_value(raw), raw) for raw in outcome[1]], outcome[2]
+            # Each Normalised crossed the pipe as the tuple of its fields (a third of the cost).
+            kept = [(index, name, observed, ident, raw,
+                     Normalised(*prepared) if type(prepared) is tuple else prepared)
+                    for index, name, observed, ident, raw, prepared in outcome[1]]
+            return kept, outcome[2], outcome[3]
         if outcome[0] == "unreadable":
             raise Unreadable(outcome[1])
         raise _rebuild(outcome[1], outcome[2], outcome[3])
@@ -136,20 +138,6 @@ class ReaderProcess:
             self._process.kill()
             self._process.wait(5)
         self._conn.close()
-
-
-def _value(raw: bytes) -> Any:
-    """A record's value from its exact bytes. The child sends only the bytes: parsing them again
-    here with orjson costs about half of unpickling the child's parsed records (and the child
-    saves pickling them). orjson gives the values json does, except that it reads an integer
-    past 64 bits as a float: bytes with a run of 19 digits or more go to json, as do bytes
-    orjson refuses (a lone surrogate escape, NaN), so every value is what the child parsed."""
-    if _LONG_DIGITS.search(raw) is None:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(raw)
 
 
 def _rebuild(name: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Exception:
@@ -240,15 +228,21 @@ def _serve_one(conn: Connection, send_lock: threading.Lock, readers: dict[tuple[
                readers_lock: threading.Lock, ident: int, job: ReadJob) -> None:
     """Read one object as the stream's reader thread would, and send the outcome back."""
     from connectors.aws._access import as_connector_error
-    from connectors.aws._logfile import Unreadable, read_log_object
+    from connectors.aws._logfile import Unreadable
+    from connectors.aws.cloudtrail import read_trail_file
+    from connectors.sdk.items import Normalised
 
     _counts.requests = _counts.retries = 0
     outcome: tuple[Any, ...]
     try:
         s3 = _reader_for(job, readers, readers_lock)
-        records, digest = read_log_object(s3, job.bucket, job.key,
-                                          job.config.cloudtrail_max_inflated_mib << 20)
-        outcome = ("ok", [raw for _, raw in records], digest)
+        kept, by_services, digest = read_trail_file(s3, job.bucket, job.key, job.config)
+        # Only the relevant records cross the pipe, each normalised, its Normalised as a tuple.
+        wire = [(index, name, observed, ident, raw,
+                 (p.kind, p.actor, p.source_url, p.data, p.exception, p.criteria)
+                 if type(p) is Normalised else p)
+                for index, name, observed, ident, raw, p in kept]
+        outcome = ("ok", wire, by_services, digest)
     except Unreadable as exc:
         outcome = ("unreadable", str(exc))
     except Exception as exc:

@@ -85,8 +85,15 @@ class TrailEvent:
     object_sha256: str
 
 
-_Read = tuple[list[tuple[dict[str, Any], bytes]], str]
-"""One object read: its records with their exact bytes, and the object's SHA-256."""
+_Item = tuple[int, str, datetime | None, str, bytes, "Normalised | TrailEvent"]
+"""One relevant record of a log file, as its reader hands it over: its index in the file, its
+eventName, its eventTime (None when it has none that parses), its key (``event_key``), its exact
+bytes, and what ``normalise`` returns for it: the ``Normalised`` record, or the ``TrailEvent``
+when normalising it raised (``normalise`` then runs again and raises for that item)."""
+
+_Read = tuple[list[_Item], int, str]
+"""One object read: its relevant records (``_Item``), how many AssumeRole calls by AWS services
+it skipped, and the object's SHA-256."""
 
 
 @dataclass(slots=True)
@@ -131,17 +138,46 @@ def _file_time(key: str) -> datetime | None:
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC)
 
 
-def _relevant(event: dict[str, Any]) -> bool:
-    wanted = KIND_OF.get(event.get("eventName", ""))
-    return wanted is not None and event.get("eventSource") == wanted[0]
-
-
 def _by_service(event: dict[str, Any]) -> bool:
     """An AssumeRole an AWS service made for itself (an EC2 instance profile, a Lambda's role):
     the bulk of STS traffic, and no person's access."""
     identity = event.get("userIdentity")
     return event.get("eventName") == "AssumeRole" and isinstance(identity, dict) \
         and identity.get("type") == "AWSService"
+
+
+def read_trail_file(s3: Any, bucket: str, key: str, config: AwsConfig) -> _Read:
+    """Read one log object for the stream (in a reader thread, or in the reader child): GET, hash,
+    inflate and parse it (``read_log_object``, capped at ``cloudtrail_max_inflated_mib``), keep
+    its relevant records, count the AssumeRole calls AWS services made (unless
+    ``include_service_role_assumptions``), and normalise each kept record, so the stream's own
+    thread only yields them. ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+    records, digest = read_log_object(s3, bucket, key, config.cloudtrail_max_inflated_mib * _MIB)
+    keep_services = config.include_service_role_assumptions
+    kinds = KIND_OF
+    kept: list[_Item] = []
+    by_services = 0
+    for index, (event, raw) in enumerate(records):
+        name = event.get("eventName")
+        if type(name) is not str:
+            continue
+        wanted = kinds.get(name)
+        if wanted is None or event.get("eventSource") != wanted[0]:
+            continue
+        if not keep_services and name == "AssumeRole" and _by_service(event):
+            by_services += 1
+            continue
+        observed = _event_time(event.get("eventTime"))
+        ident = event_key(event, raw)
+        trail = TrailEvent(event, bucket, key, digest)
+        prepared: Normalised | TrailEvent = trail
+        if observed is not None:
+            try:  # noqa: SIM105 - suppress() costs a context manager per record
+                prepared = normalise_event(trail, ident)
+            except Exception:  # noqa: S110 - the pipeline's normalise raises it again, for this item
+                pass
+        kept.append((index, name, observed, ident, raw, prepared))
+    return kept, by_services, digest
 
 
 class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
@@ -170,7 +206,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         cfg = self.config
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
-        keep_services = cfg.include_service_role_assumptions
+        ceiling = cursor.ceiling
         s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
@@ -197,27 +233,19 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                 failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
-            records, digest = fetched
+            kept, by_services, _digest = fetched
             late = False
-            by_services = 0
             unreadable: list[ItemFailure] = []
-            for index, (event, raw) in enumerate(records):
-                if not _relevant(event):
-                    continue
-                if not keep_services and _by_service(event):
-                    by_services += 1
-                    continue
-                observed = _event_time(event.get("eventTime"))
+            for index, name, observed, ident, raw, prepared in kept:
                 if observed is None:
                     # The file cannot change: reported once, never read again for it.
                     unreadable.append(ItemFailure(
-                        f"{key}#{index}", f"CloudTrail record {index} ({event.get('eventName')}) "
-                        "has no readable eventTime"))
+                        f"{key}#{index}", f"CloudTrail record {index} ({name}) has no readable eventTime"))
                     continue
-                if observed > cursor.ceiling:
+                if observed > ceiling:
                     late = True  # an event newer than the run: read this file again next run
                     continue
-                yield SourceItem(event_key(event, raw), observed, raw, TrailEvent(event, bucket, key, digest))
+                yield SourceItem(ident, observed, raw, prepared)
             if by_services:
                 yield Skipped(SERVICE_ASSUMPTIONS, by_services)
             if late:
@@ -285,11 +313,10 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
-        """How one object is read, in a worker thread: ``read_log_object`` capped at
-        ``cloudtrail_max_inflated_mib``. Returns the records (with their exact bytes) and the
-        object's SHA-256; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
-        return read_log_object(s3, bucket, key, self.config.cloudtrail_max_inflated_mib * _MIB)
+    def _read_object(self, s3: Any, bucket: str, key: str) -> _Read:
+        """How one object is read, in a worker thread: ``read_trail_file`` with the stream's
+        config; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+        return read_trail_file(s3, bucket, key, self.config)
 
     def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
         """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
@@ -350,7 +377,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             outcome: _Read | Exception
             try:
                 outcome = remote(bucket, key) if remote is not None else self._read_object(s3, bucket, key)
-                size = sum(len(raw) for _, raw in outcome[0])
+                size = sum(len(item[4]) for item in outcome[0])
             except Unreadable as exc:
                 outcome = exc
             except Exception as exc:
@@ -398,61 +425,69 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     # -- normalising -------------------------------------------------------------------------
 
     def normalise(self, item: SourceItem) -> Normalised:
-        trail: TrailEvent = item.obj
-        event = trail.event
-        name: str = event["eventName"]
-        kind = KIND_OF[name][1]
-        identity: dict[str, Any] = event.get("userIdentity") or {}
-        identity_type = identity.get("type")
-        error = event.get("errorCode")
-        outcome = "Failure" if error else "Success"
-        mfa_used: bool | None = None
-        if event.get("eventSource") == _SIGN_IN:
-            # Sign-in events say how they ended in their own element (responseElements for
-            # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
-            said = (event.get("responseElements") or {}).get(name) \
-                or (event.get("serviceEventDetails") or {}).get(name)
-            outcome = str(said or outcome)
-        if name == "ConsoleLogin":
-            mfa = (event.get("additionalEventData") or {}).get("MFAUsed")
-            # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
-            mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
-        else:
-            attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
-            if "mfaAuthenticated" in attrs:
-                mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
-        params = event.get("requestParameters")
-        target: dict[str, str] = {}
-        if isinstance(params, dict):
-            target = {f: str(v) for f, v in params.items()
-                      if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
-        region = event.get("awsRegion") or "us-east-1"
-        data: dict[str, Any] = {
-            "event_name": name,
-            "event_source": event.get("eventSource"),
-            "event_time": event["eventTime"],
-            "aws_region": region,
-            "account": event.get("recipientAccountId"),
-            "identity_type": identity_type,
-            "source_ip": event.get("sourceIPAddress"),
-            "user_agent": event.get("userAgent"),
-            "outcome": outcome,
-            "error_code": error,
-            "mfa_used": mfa_used,
-            "target": target,
-            "source_object": {"bucket": trail.bucket, "key": trail.key, "sha256": trail.object_sha256},
-        }
-        if name == "UserAuthentication":
-            extra = event.get("additionalEventData") or {}
-            data["credential_type"] = extra.get("CredentialType")
-            data["login_to"] = extra.get("LoginTo")
-        return Normalised(
-            kind=kind,
-            actor=_actor(event, identity),
-            source_url=_source_url(item.key, event, trail, region),
-            data=data,
-            exception=_exception(name, identity_type, error, outcome, mfa_used, target),
-        )
+        prepared = item.obj
+        if type(prepared) is Normalised:  # normalised by the file's reader (``read_trail_file``)
+            return prepared
+        return normalise_event(prepared, item.key)
+
+
+def normalise_event(trail: TrailEvent, key: str) -> Normalised:
+    """The record one CloudTrail event (``key``: its ``event_key``) makes: the stream's
+    ``normalise``, which the file's reader runs for each kept record (``read_trail_file``)."""
+    event = trail.event
+    name: str = event["eventName"]
+    kind = KIND_OF[name][1]
+    identity: dict[str, Any] = event.get("userIdentity") or {}
+    identity_type = identity.get("type")
+    error = event.get("errorCode")
+    outcome = "Failure" if error else "Success"
+    mfa_used: bool | None = None
+    if event.get("eventSource") == _SIGN_IN:
+        # Sign-in events say how they ended in their own element (responseElements for
+        # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
+        said = (event.get("responseElements") or {}).get(name) \
+            or (event.get("serviceEventDetails") or {}).get(name)
+        outcome = str(said or outcome)
+    if name == "ConsoleLogin":
+        mfa = (event.get("additionalEventData") or {}).get("MFAUsed")
+        # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
+        mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
+    else:
+        attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
+        if "mfaAuthenticated" in attrs:
+            mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
+    params = event.get("requestParameters")
+    target: dict[str, str] = {}
+    if isinstance(params, dict):
+        target = {f: str(v) for f, v in params.items()
+                  if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
+    region = event.get("awsRegion") or "us-east-1"
+    data: dict[str, Any] = {
+        "event_name": name,
+        "event_source": event.get("eventSource"),
+        "event_time": event["eventTime"],
+        "aws_region": region,
+        "account": event.get("recipientAccountId"),
+        "identity_type": identity_type,
+        "source_ip": event.get("sourceIPAddress"),
+        "user_agent": event.get("userAgent"),
+        "outcome": outcome,
+        "error_code": error,
+        "mfa_used": mfa_used,
+        "target": target,
+        "source_object": {"bucket": trail.bucket, "key": trail.key, "sha256": trail.object_sha256},
+    }
+    if name == "UserAuthentication":
+        extra = event.get("additionalEventData") or {}
+        data["credential_type"] = extra.get("CredentialType")
+        data["login_to"] = extra.get("LoginTo")
+    return Normalised(
+        kind=kind,
+        actor=_actor(event, identity),
+        source_url=_source_url(key, event, trail, region),
+        data=data,
+        exception=_exception(name, identity_type, error, outcome, mfa_used, target),
+    )
 
 
 def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
