@@ -73,6 +73,7 @@ _FILE_TIME = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
 _TARGET_FIELDS = frozenset({"userName", "groupName", "roleName", "policyArn", "policyName", "versionId",
                             "accessKeyId", "status", "serialNumber", "virtualMFADeviceName", "name",
                             "roleArn", "roleSessionName", "principalArn", "configurationRecorderName"})
+_TARGET_TYPES = (str, int, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,60 +435,67 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 def normalise_event(trail: TrailEvent, key: str) -> Normalised:
     """The record one CloudTrail event (``key``: its ``event_key``) makes: the stream's
     ``normalise``, which the file's reader runs for each kept record (``read_trail_file``)."""
-    event = trail.event
+    return _normalised(trail.event, key, trail.bucket, trail.key, trail.object_sha256)
+
+
+def _normalised(event: dict[str, Any], key: str, bucket: str, object_key: str, digest: str) -> Normalised:
+    """``normalise_event`` for the event read from ``object_key`` (SHA-256 ``digest``) in ``bucket``.
+    Runs once per kept record: the event's members are read through one bound ``get``."""
+    get = event.get
     name: str = event["eventName"]
     kind = KIND_OF[name][1]
-    identity: dict[str, Any] = event.get("userIdentity") or {}
+    identity: dict[str, Any] = get("userIdentity") or {}
     identity_type = identity.get("type")
-    error = event.get("errorCode")
+    error = get("errorCode")
     outcome = "Failure" if error else "Success"
     mfa_used: bool | None = None
-    if event.get("eventSource") == _SIGN_IN:
+    source = get("eventSource")
+    if source == _SIGN_IN:
         # Sign-in events say how they ended in their own element (responseElements for
         # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
-        said = (event.get("responseElements") or {}).get(name) \
-            or (event.get("serviceEventDetails") or {}).get(name)
+        said = (get("responseElements") or {}).get(name) or (get("serviceEventDetails") or {}).get(name)
         outcome = str(said or outcome)
     if name == "ConsoleLogin":
-        mfa = (event.get("additionalEventData") or {}).get("MFAUsed")
+        mfa = (get("additionalEventData") or {}).get("MFAUsed")
         # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
         mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
     else:
-        attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
+        context = identity.get("sessionContext")
+        attrs = (context.get("attributes") or {}) if context else {}
         if "mfaAuthenticated" in attrs:
             mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
-    params = event.get("requestParameters")
+    params = get("requestParameters")
     target: dict[str, str] = {}
-    if isinstance(params, dict):
+    if params and isinstance(params, dict):
         target = {f: str(v) for f, v in params.items()
-                  if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
-    region = event.get("awsRegion") or "us-east-1"
+                  if f in _TARGET_FIELDS and isinstance(v, _TARGET_TYPES)}
+    region = get("awsRegion") or "us-east-1"
     data: dict[str, Any] = {
         "event_name": name,
-        "event_source": event.get("eventSource"),
+        "event_source": source,
         "event_time": event["eventTime"],
         "aws_region": region,
-        "account": event.get("recipientAccountId"),
+        "account": get("recipientAccountId"),
         "identity_type": identity_type,
-        "source_ip": event.get("sourceIPAddress"),
-        "user_agent": event.get("userAgent"),
+        "source_ip": get("sourceIPAddress"),
+        "user_agent": get("userAgent"),
         "outcome": outcome,
         "error_code": error,
         "mfa_used": mfa_used,
         "target": target,
-        "source_object": {"bucket": trail.bucket, "key": trail.key, "sha256": trail.object_sha256},
+        "source_object": {"bucket": bucket, "key": object_key, "sha256": digest},
     }
     if name == "UserAuthentication":
-        extra = event.get("additionalEventData") or {}
+        extra = get("additionalEventData") or {}
         data["credential_type"] = extra.get("CredentialType")
         data["login_to"] = extra.get("LoginTo")
-    return Normalised(
-        kind=kind,
-        actor=_actor(event, identity),
-        source_url=_source_url(key, event, trail, region),
-        data=data,
-        exception=_exception(name, identity_type, error, outcome, mfa_used, target),
-    )
+    event_id = get("eventID")
+    if isinstance(event_id, str) and event_id:  # the event in the CloudTrail console
+        url = f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{key}"
+    else:  # a record without an eventID: the log file in S3
+        url = f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(object_key, safe='/')}"
+    return Normalised(kind, _actor(event, identity), url, data,
+                      _exception(name, identity_type, error, outcome, mfa_used, target))
 
 
 def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
@@ -503,13 +511,6 @@ def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
     else:
         actor = identity.get("arn") or identity.get("userName") or identity.get("principalId")
     return str(actor) if actor else None
-
-
-def _source_url(key: str, event: dict[str, Any], trail: TrailEvent, region: str) -> str:
-    """The event in the CloudTrail console; for a record without an eventID, the log file in S3."""
-    if isinstance(event.get("eventID"), str) and event["eventID"]:
-        return f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{key}"
-    return f"https://s3.console.aws.amazon.com/s3/object/{trail.bucket}?prefix={quote(trail.key, safe='/')}"
 
 
 def _exception(name: str, identity_type: Any, error: Any, outcome: str, mfa_used: bool | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import timedelta
@@ -133,12 +134,21 @@ def test_odd_values_cross_the_pipe_as_the_child_parsed_them(moto_server: MotoSer
     odd[1]["sourceIPAddress"] = float("nan")
     odd[2]["userAgent"] = -0.0
     s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, at, unique="ODD"), Body=log_file(odd))
+    # orjson writes and reads these exactly: this file crosses the pipe as JSON, the first pickled.
+    floats = [0.1, 1e-320, 2.2250738585072011e-308, 1.7976931348623157e308, 5e-324, -2.5e-7, 2**64 - 1, -2**63]
+    exact = [event("CreateGroup", at, source="iam.amazonaws.com", event_id=f"exact-{n}", region=value)
+             for n, value in enumerate(floats)]
+    exact[0]["userIdentity"] = {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": 1.0}}}
+    s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, at + timedelta(minutes=5), unique="EXACT"),
+                  Body=log_file(exact))
     threads = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url).stream("cloudtrail"))
     process = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url,
                                       cloudtrail_reader="process").stream("cloudtrail"))
     assert repr(process) == repr(threads)  # repr: NaN is not equal to itself, and -0.0 == 0
-    assert [o[1] for o in threads if o[0] == "item"] == ["odd-1", "odd-2", "odd-3"]
+    assert [o[1] for o in threads if o[0] == "item"] == ["odd-1", "odd-2", "odd-3"] + [
+        f"exact-{n}" for n in range(len(floats))]
     normalised = [o[4] for o in threads if o[0] == "item"]
+    assert [repr(n.data["aws_region"]) for n in normalised[3:]] == [repr(v) for v in floats]
     assert repr(normalised[0].data["aws_region"]) == "1500.0"
     assert repr(normalised[1].data["source_ip"]) == "nan" and normalised[1].data["account"] == 2**64
     assert normalised[2].data["error_code"] == "caf\u00e9 \ud800" and repr(normalised[2].data["user_agent"]) == "-0.0"
@@ -164,3 +174,24 @@ def test_the_reader_process_keeps_the_read_ahead_depth(moto_server: MotoServer, 
     rest = list(outputs)
     assert any(isinstance(o, SourceItem) for o in rest)
     assert stats.started == stats.taken > 20 and stats.most_ahead == stats.depth and stats.held_bytes == 0
+
+
+@pytest.mark.parametrize(("value", "way"), [
+    (0.1, "json"), (5e-324, "json"), (2**64 - 1, "json"), ("caf\u00e9", "json"),
+    (float("nan"), "pickle"), (float("inf"), "pickle"), (2**64, "pickle"), ("\ud800", "pickle"),
+])
+def test_a_file_crosses_the_pipe_as_json_only_where_json_gives_back_the_same(value: Any, way: str) -> None:
+    """A file's records cross the pipe as one orjson document when orjson reads back exactly
+    what it wrote, and pickled when it would not (NaN, Infinity, integers past 64 bits, lone
+    surrogates); either way they arrive with the same values and types."""
+    from connectors.aws._reader_process import _pack, _unpack
+    from connectors.aws.cloudtrail import TrailEvent, normalise_event
+
+    record = event("CreateUser", utcnow(), source="iam.amazonaws.com", event_id="v-1")
+    record["userAgent"] = value
+    raw = json.dumps(record, separators=(",", ":")).encode()
+    kept = [(0, "CreateUser", utcnow(), "v-1", raw,
+             normalise_event(TrailEvent(record, BUCKET, "k.json.gz", "0" * 64), "v-1"))]
+    packed = _pack(kept)
+    assert packed[0] == way
+    assert repr(_unpack(packed)) == repr(kept)
