@@ -6,7 +6,7 @@ import hashlib
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -215,23 +215,30 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         # Only files whose delivery minute ended before the run began: none can hold an
         # event after the ceiling, and a file delivered during the run waits for the next.
         latest = cursor.ceiling - timedelta(minutes=1)
-        plan: list[tuple[str, str]] = []
-        for prefix in prefixes:
-            start = state.get(prefix) or prefix + cursor.floor.strftime("%Y/%m/%d/")
-            try:
-                plan.extend((prefix, key) for key in self._new_keys(s3, bucket, prefix, start, latest))
-            except ConnectorError as exc:
-                failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
+        first_day = cursor.floor.strftime("%Y/%m/%d/")
+        starts = {prefix: state.get(prefix) or prefix + first_day for prefix in prefixes}
+        unlisted: list[ItemFailure] = []
+
+        def plan() -> Iterator[tuple[str, str]]:
+            """(prefix, key) of every file to read, in order, listed a page at a time as reading
+            needs the next: the first files are read while the rest are listed."""
+            for prefix in prefixes:
+                try:
+                    for key in self._new_keys(s3, bucket, prefix, starts[prefix], latest):
+                        yield prefix, key
+                except ConnectorError as exc:
+                    unlisted.append(ItemFailure(prefix, str(exc), type(exc).__name__))
+
         held: set[str] = set()
-        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" and plan \
-            else None
-        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan, remote):
+        unread: list[ItemFailure] = []
+        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" else None
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan(), remote):
             if isinstance(fetched, Unreadable):
-                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
+                unread.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
                 held.add(prefix)
                 continue
             if isinstance(fetched, Exception):
-                failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
+                unread.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
             kept, by_services, _digest = fetched
@@ -256,7 +263,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                 yield Checkpoint(dict(state))
             # After the checkpoint, so the cursor passes the file before the failure freezes it.
             yield from unreadable
-        yield from failures
+        yield from failures  # the prefixes not discovered, not listed, then the files not read
+        yield from unlisted
+        yield from unread
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -322,13 +331,13 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
         """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
         the child builds the same S3 client from the stream's config and the target's current
-        credentials (taken again for every object, so refreshed ones are passed on)."""
+        credentials (taken again for every object, so refreshed ones are passed on). The child
+        is started (``reader_process``) by the first read, so a run with nothing new starts none."""
         from connectors.aws._reader_process import ReadJob, reader_process
 
-        session = self.session().session(target, self.name)
-        child = reader_process()
-
         def read(bucket: str, key: str) -> _Read:
+            session = self.session().session(target, self.name)  # cached: assumes a role once
+            child = reader_process()
             found = session.get_credentials()
             frozen = found.get_frozen_credentials() if found is not None else None
             credentials = None if frozen is None else (frozen.access_key, frozen.secret_key, frozen.token)
@@ -336,7 +345,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
         return read
 
-    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]],
+    def _read_in_order(self, s3: Any, bucket: str, plan: Iterable[tuple[str, str]],
                        remote: Callable[[str, str], _Read] | None = None
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
@@ -349,7 +358,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
         readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
         ran ahead (for tests: bounds, not timings). With ``remote``, each reader thread has the
-        reader child do the read and waits for it, so the bounds hold the same.
+        reader child do the read and waits for it, so the bounds hold the same. ``plan`` is
+        taken an entry at a time, as reads start (under the pool's lock: it may list S3 as it goes).
         """
         workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
         stats = self.prefetch_stats = PrefetchStats(depth, budget)
