@@ -21,11 +21,11 @@ import orjson
 
 from connectors.sdk import errors as _errors
 from connectors.sdk.errors import ConnectorError, RetriableError
-from connectors.sdk.items import Normalised
+from connectors.sdk.items import Normalised, SourceItem
 from connectors.sdk.retry import add_listener, emit
 
 if TYPE_CHECKING:
-    from connectors.aws.cloudtrail import _Item, _Read
+    from connectors.aws.cloudtrail import _Read
     from connectors.aws.config import AwsConfig
 
 __all__ = ["ReadJob", "reader_process"]
@@ -52,6 +52,8 @@ class ReadJob:
     connector: str
     bucket: str
     key: str
+    ceiling: datetime | None = None
+    """The run's ceiling (``read_trail_file``)."""
 
 
 class ReaderProcess:
@@ -109,7 +111,7 @@ class ReaderProcess:
         for _ in range(retries):
             emit("retry", "aws")
         if outcome[0] == "ok":
-            return _unpack(outcome[1]), outcome[2], outcome[3]
+            return _unpack(outcome[1]), outcome[2], outcome[3], outcome[4], outcome[5]
         if outcome[0] == "unreadable":
             raise Unreadable(outcome[1])
         raise _rebuild(outcome[1], outcome[2], outcome[3])
@@ -142,36 +144,35 @@ class ReaderProcess:
         self._conn.close()
 
 
-def _pack(kept: list[_Item]) -> tuple[Any, ...]:
-    """A file's kept records for the pipe, to be read back by ``_unpack``: their exact bytes as a
-    list, and every other field (index, eventName, eventTime, key, the Normalised fields) in
-    one orjson document, which costs a third of pickling them and unpickling them here.
+def _pack(items: list[SourceItem]) -> tuple[Any, ...]:
+    """A file's items for the pipe, to be read back by ``_unpack``: their exact bytes as a list,
+    and every other field (key, eventTime, the Normalised fields) in one orjson document, which
+    costs a third of pickling them and unpickling them here.
 
     orjson gives back exactly the values it wrote (key order included) except NaN and Infinity,
     which it writes as null, and it refuses integers past 64 bits and lone surrogates. So a
-    file whose records may hold NaN or Infinity (their text anywhere in a kept record's bytes),
-    that orjson refuses, or with a record not normalised (an unreadable eventTime, or normalising
-    it raised) is pickled as it is."""
+    file whose records may hold NaN or Infinity (their text anywhere in an item's bytes), that
+    orjson refuses, or with an item not normalised (normalising it raised) is pickled as it is."""
     rows: list[tuple[Any, ...]] = []
-    for index, name, observed, ident, raw, p in kept:
-        if not isinstance(p, Normalised) or p.criteria is not None or observed is None \
-                or b"NaN" in raw or b"Infinity" in raw:
-            return "pickle", kept
-        rows.append((index, name, observed, ident, p.kind, p.actor, p.source_url, p.data, p.exception))
+    for item in items:
+        p, raw = item.obj, item.raw
+        if not isinstance(p, Normalised) or p.criteria is not None or b"NaN" in raw or b"Infinity" in raw:
+            return "pickle", items
+        rows.append((item.key, item.observed_at, p.kind, p.actor, p.source_url, p.data, p.exception))
     try:
-        return "json", [item[4] for item in kept], orjson.dumps(rows)
+        return "json", [item.raw for item in items], orjson.dumps(rows)
     except TypeError:  # an integer past 64 bits, a lone surrogate
-        return "pickle", kept
+        return "pickle", items
 
 
-def _unpack(packed: tuple[Any, ...]) -> list[_Item]:
-    """The kept records ``_pack`` sent: the same values, types and order."""
+def _unpack(packed: tuple[Any, ...]) -> list[SourceItem]:
+    """The items ``_pack`` sent: the same values, types and order."""
     if packed[0] == "pickle":
-        kept: list[_Item] = packed[1]
-        return kept
+        items: list[SourceItem] = packed[1]
+        return items
     parse = datetime.fromisoformat
-    return [(index, name, parse(observed), ident, raw, Normalised(kind, actor, url, data, exception))
-            for (index, name, observed, ident, kind, actor, url, data, exception), raw
+    return [SourceItem(key, parse(observed), raw, Normalised(kind, actor, url, data, exception))
+            for (key, observed, kind, actor, url, data, exception), raw
             in zip(orjson.loads(packed[2]), packed[1], strict=True)]
 
 
@@ -276,8 +277,9 @@ def _serve_one(conn: Connection, send_lock: threading.Lock, readers: dict[tuple[
     outcome: tuple[Any, ...]
     try:
         s3 = _reader_for(job, readers, readers_lock)
-        kept, by_services, digest = read_trail_file(s3, job.bucket, job.key, job.config)
-        outcome = ("ok", _pack(kept), by_services, digest)  # only the relevant records, normalised
+        items, late, unreadable, by_services, digest = read_trail_file(s3, job.bucket, job.key, job.config,
+                                                                      job.ceiling)
+        outcome = ("ok", _pack(items), late, unreadable, by_services, digest)  # the relevant records
     except Unreadable as exc:
         outcome = ("unreadable", str(exc))
     except Exception as exc:

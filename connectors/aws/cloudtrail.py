@@ -86,15 +86,13 @@ class TrailEvent:
     object_sha256: str
 
 
-_Item = tuple[int, str, datetime | None, str, bytes, "Normalised | TrailEvent"]
-"""One relevant record of a log file, as its reader hands it over: its index in the file, its
-eventName, its eventTime (None when it has none that parses), its key (``event_key``), its exact
-bytes, and what ``normalise`` returns for it: the ``Normalised`` record, or the ``TrailEvent``
-when normalising it raised (``normalise`` then runs again and raises for that item)."""
-
-_Read = tuple[list[_Item], int, str]
-"""One object read: its relevant records (``_Item``), how many AssumeRole calls by AWS services
-it skipped, and the object's SHA-256."""
+_Read = tuple[list[SourceItem], bool, list[tuple[int, str]], int, str]
+"""One object read, as its reader hands it over: the items to yield (its relevant records with a
+readable eventTime no later than the run's ceiling, in file order, each with what ``normalise``
+returns for it: the ``Normalised`` record, or the ``TrailEvent`` when normalising it raised, so
+that ``normalise`` runs again and raises for that item); whether a relevant record was later
+than the ceiling; the (index, eventName) of each relevant record without a readable eventTime;
+how many AssumeRole calls by AWS services it skipped; and the object's SHA-256."""
 
 
 @dataclass(slots=True)
@@ -147,16 +145,21 @@ def _by_service(event: dict[str, Any]) -> bool:
         and identity.get("type") == "AWSService"
 
 
-def read_trail_file(s3: Any, bucket: str, key: str, config: AwsConfig) -> _Read:
+def read_trail_file(s3: Any, bucket: str, key: str, config: AwsConfig, ceiling: datetime | None = None
+                    ) -> _Read:
     """Read one log object for the stream (in a reader thread, or in the reader child): GET, hash,
     inflate and parse it (``read_log_object``, capped at ``cloudtrail_max_inflated_mib``), keep
     its relevant records, count the AssumeRole calls AWS services made (unless
-    ``include_service_role_assumptions``), and normalise each kept record, so the stream's own
-    thread only yields them. ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+    ``include_service_role_assumptions``), set aside the records later than ``ceiling`` (the
+    run's; None: none is) and those without a readable eventTime, and make each other record
+    its item, normalised, so the stream's own thread only yields them (see ``_Read``).
+    ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
     records, digest = read_log_object(s3, bucket, key, config.cloudtrail_max_inflated_mib * _MIB)
     keep_services = config.include_service_role_assumptions
     kinds = KIND_OF
-    kept: list[_Item] = []
+    items: list[SourceItem] = []
+    late = False
+    unreadable: list[tuple[int, str]] = []
     by_services = 0
     for index, (event, raw) in enumerate(records):
         name = event.get("eventName")
@@ -169,16 +172,20 @@ def read_trail_file(s3: Any, bucket: str, key: str, config: AwsConfig) -> _Read:
             by_services += 1
             continue
         observed = _event_time(event.get("eventTime"))
+        if observed is None:
+            unreadable.append((index, name))
+            continue
+        if ceiling is not None and observed > ceiling:
+            late = True
+            continue
         ident = event_key(event, raw)
-        trail = TrailEvent(event, bucket, key, digest)
-        prepared: Normalised | TrailEvent = trail
-        if observed is not None:
-            try:  # noqa: SIM105 - suppress() costs a context manager per record
-                prepared = normalise_event(trail, ident)
-            except Exception:  # noqa: S110 - the pipeline's normalise raises it again, for this item
-                pass
-        kept.append((index, name, observed, ident, raw, prepared))
-    return kept, by_services, digest
+        prepared: Normalised | TrailEvent
+        try:
+            prepared = _normalised(event, ident, bucket, key, digest)
+        except Exception:  # the pipeline's normalise raises it again, for this item
+            prepared = TrailEvent(event, bucket, key, digest)
+        items.append(SourceItem(ident, observed, raw, prepared))
+    return items, late, unreadable, by_services, digest
 
 
 class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
@@ -232,7 +239,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         held: set[str] = set()
         unread: list[ItemFailure] = []
         remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" else None
-        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan(), remote):
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan(), remote, ceiling):
             if isinstance(fetched, Unreadable):
                 unread.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
                 held.add(prefix)
@@ -241,19 +248,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
                 unread.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
-            kept, by_services, _digest = fetched
-            late = False
-            unreadable: list[ItemFailure] = []
-            for index, name, observed, ident, raw, prepared in kept:
-                if observed is None:
-                    # The file cannot change: reported once, never read again for it.
-                    unreadable.append(ItemFailure(
-                        f"{key}#{index}", f"CloudTrail record {index} ({name}) has no readable eventTime"))
-                    continue
-                if observed > ceiling:
-                    late = True  # an event newer than the run: read this file again next run
-                    continue
-                yield SourceItem(ident, observed, raw, prepared)
+            items, late, unreadable, by_services, _digest = fetched
+            yield from items
             if by_services:
                 yield Skipped(SERVICE_ASSUMPTIONS, by_services)
             if late:
@@ -261,8 +257,11 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             if prefix not in held:
                 state[prefix] = key
                 yield Checkpoint(dict(state))
-            # After the checkpoint, so the cursor passes the file before the failure freezes it.
-            yield from unreadable
+            # After the checkpoint, so the cursor passes the file before the failure freezes it;
+            # the file cannot change: each is reported once, never read again for it.
+            for index, name in unreadable:
+                yield ItemFailure(f"{key}#{index}",
+                                  f"CloudTrail record {index} ({name}) has no readable eventTime")
         yield from failures  # the prefixes not discovered, not listed, then the files not read
         yield from unlisted
         yield from unread
@@ -323,30 +322,32 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_object(self, s3: Any, bucket: str, key: str) -> _Read:
+    def _read_object(self, s3: Any, bucket: str, key: str, ceiling: datetime | None) -> _Read:
         """How one object is read, in a worker thread: ``read_trail_file`` with the stream's
         config; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
-        return read_trail_file(s3, bucket, key, self.config)
+        return read_trail_file(s3, bucket, key, self.config, ceiling)
 
-    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
+    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str, datetime | None], _Read]:
         """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
         the child builds the same S3 client from the stream's config and the target's current
         credentials (taken again for every object, so refreshed ones are passed on). The child
         is started (``reader_process``) by the first read, so a run with nothing new starts none."""
         from connectors.aws._reader_process import ReadJob, reader_process
 
-        def read(bucket: str, key: str) -> _Read:
+        def read(bucket: str, key: str, ceiling: datetime | None) -> _Read:
             session = self.session().session(target, self.name)  # cached: assumes a role once
             child = reader_process()
             found = session.get_credentials()
             frozen = found.get_frozen_credentials() if found is not None else None
             credentials = None if frozen is None else (frozen.access_key, frozen.secret_key, frozen.token)
-            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key))
+            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key,
+                                      ceiling))
 
         return read
 
     def _read_in_order(self, s3: Any, bucket: str, plan: Iterable[tuple[str, str]],
-                       remote: Callable[[str, str], _Read] | None = None
+                       remote: Callable[[str, str, datetime | None], _Read] | None = None,
+                       ceiling: datetime | None = None,
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
 
@@ -359,7 +360,8 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
         ran ahead (for tests: bounds, not timings). With ``remote``, each reader thread has the
         reader child do the read and waits for it, so the bounds hold the same. ``plan`` is
-        taken an entry at a time, as reads start (under the pool's lock: it may list S3 as it goes).
+        taken an entry at a time, as reads start (under the pool's lock: it may list S3 as it
+        goes); ``ceiling``: see ``read_trail_file``.
         """
         workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
         stats = self.prefetch_stats = PrefetchStats(depth, budget)
@@ -387,8 +389,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             size = 0
             outcome: _Read | Exception
             try:
-                outcome = remote(bucket, key) if remote is not None else self._read_object(s3, bucket, key)
-                size = sum(len(item[4]) for item in outcome[0])
+                outcome = remote(bucket, key, ceiling) if remote is not None \
+                    else self._read_object(s3, bucket, key, ceiling)
+                size = sum(len(item.raw) for item in outcome[0])
             except Unreadable as exc:
                 outcome = exc
             except Exception as exc:

@@ -116,8 +116,8 @@ def test_a_dead_reader_process_fails_reads_and_is_replaced(moto_server: MotoServ
             child.read(job)
     fresh = reader_process()
     assert fresh is not child
-    kept, _services, _digest = fresh.read(job)
-    assert [ident for _, _, _, ident, _, _ in kept] == ["d-1"]
+    items, _late, _unreadable, _services, _digest = fresh.read(job)
+    assert [item.key for item in items] == ["d-1"]
 
 
 def test_odd_values_cross_the_pipe_as_the_child_parsed_them(moto_server: MotoServer, make_connector: Any) -> None:
@@ -190,8 +190,8 @@ def test_a_file_crosses_the_pipe_as_json_only_where_json_gives_back_the_same(val
     record = event("CreateUser", utcnow(), source="iam.amazonaws.com", event_id="v-1")
     record["userAgent"] = value
     raw = json.dumps(record, separators=(",", ":")).encode()
-    kept = [(0, "CreateUser", utcnow(), "v-1", raw,
-             normalise_event(TrailEvent(record, BUCKET, "k.json.gz", "0" * 64), "v-1"))]
-    packed = _pack(kept)
+    items = [SourceItem("v-1", utcnow(), raw, normalise_event(TrailEvent(record, BUCKET, "k.json.gz", "0" * 64),
+                                                              "v-1"))]
+    packed = _pack(items)
     assert packed[0] == way
-    assert repr(_unpack(packed)) == repr(kept)
+    assert repr(_unpack(packed)) == repr(items)
