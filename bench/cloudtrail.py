@@ -10,6 +10,9 @@ baseline rate (bar: at least 0.8).
 ``--reader process`` (the default here) reads the log files in the collector's reader child
 process (``cloudtrail_reader = "process"``), ``--reader threads`` in its own threads; the child
 is started by the first repeat and kept, as the daemon keeps it between runs.
+The CPU line gives, for baseline and collection, the median CPU seconds of this process, the
+reader child and the moto server (user + system, from /proc/<pid>/stat): on a machine whose
+cores the three share, the collection's ratio follows their total.
 Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--repeats 5] [--in-process]
        [--reader process|threads]
 """
