@@ -195,3 +195,22 @@ def test_a_file_crosses_the_pipe_as_json_only_where_json_gives_back_the_same(val
     packed = _pack(items)
     assert packed[0] == way
     assert repr(_unpack(packed)) == repr(items)
+
+
+@pytest.mark.parametrize("reader", ["threads", "process"])
+def test_an_event_after_the_ceiling_is_not_yielded_and_holds_its_prefix(moto_server: MotoServer,
+                                                                        make_connector: Any, reader: str) -> None:
+    """A record stamped after the run's ceiling (clock skew) in a file delivered before it is left
+    for the next run, which reads the file again: the file's other records are yielded, and the
+    prefix's cursor does not pass the file (either reader)."""
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    at = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
+    key = log_key(ACCOUNT, REGION, at, unique="SKEW")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=log_file([
+        event("CreateUser", at, source="iam.amazonaws.com", event_id="s-now"),
+        event("DeleteUser", utcnow() + timedelta(hours=1), source="iam.amazonaws.com", event_id="s-later")]))
+    outputs = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url,
+                                      cloudtrail_reader=reader).stream("cloudtrail"))
+    assert [o[1] for o in outputs if o[0] == "item"] == ["s-now"]
+    assert not [o for o in outputs if o[0] == "checkpoint" and key in o[1].values()]
