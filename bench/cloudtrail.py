@@ -10,6 +10,9 @@ baseline rate (bar: at least 0.8).
 ``--reader process`` (the default here) reads the log files in the collector's reader child
 process (``cloudtrail_reader = "process"``), ``--reader threads`` in its own threads; the child
 is started by the first repeat and kept, as the daemon keeps it between runs.
+The CPU line gives, for baseline and collection, the median CPU seconds of this process, the
+reader child and the moto server (user + system, from /proc/<pid>/stat): on a machine whose
+cores the three share, the collection's ratio follows their total.
 Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--repeats 5] [--in-process]
        [--reader process|threads]
 """
@@ -65,6 +68,31 @@ def _events(n_files: int, per_file: int, start: datetime) -> list[tuple[str, byt
         region = ("us-east-1", "eu-west-1")[f % 2]
         files.append((log_key(ACCOUNT, region, delivered, unique=f"F{f:05d}"), log_file(records)))
     return files
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process has used so far, from /proc/<pid>/stat (0 if none)."""
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _child(marker: str) -> int | None:
+    """The pid of this process's child whose command line holds ``marker`` (the moto server,
+    the collector's reader child), or None."""
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    return int(pid)
+            except OSError:
+                continue
+    return None
 
 
 def _baseline(s3: Any, keys: list[str], workers: int) -> tuple[float, int]:
@@ -157,11 +185,17 @@ def main() -> None:
         runs: list[float] = []
         base_cpu: list[float] = []
         cpu: list[float] = []
+        # CPU seconds per repeat of the other processes: moto (baseline, collection), reader child.
+        moto_pid = None if args.in_process else _child("moto.server")
+        base_moto: list[float] = []
+        moto_cpu: list[float] = []
+        child_cpu: list[float] = []
         ahead: list[int] = []
         for repeat in range(args.repeats):
-            cpu_started = time.process_time()
+            cpu_started, moto_started = time.process_time(), _cpu_seconds(moto_pid)
             base_seconds, base_count = _baseline(s3, keys, args.workers)
             base_cpu.append(time.process_time() - cpu_started)
+            base_moto.append(_cpu_seconds(moto_pid) - moto_started)
             assert base_count == total
             base_runs.append(base_seconds)
             base_gets = requests["GetObject"]
@@ -173,10 +207,15 @@ def main() -> None:
                                              cloudtrail_reader=args.reader), session=session)
                 pipeline = Pipeline(store, Filing(Catalog.builtin(), {}), batch_size=1000)
                 stream = aws.stream("cloudtrail")
+                reader_pid = _child("connectors.aws._reader_process")  # None before the first run
                 started, cpu_started = time.perf_counter(), time.process_time()
+                moto_started, child_started = _cpu_seconds(moto_pid), _cpu_seconds(reader_pid)
                 result = pipeline.run(stream, aws.config)
                 runs.append(time.perf_counter() - started)
                 cpu.append(time.process_time() - cpu_started)
+                moto_cpu.append(_cpu_seconds(moto_pid) - moto_started)
+                reader_pid = reader_pid or _child("connectors.aws._reader_process")
+                child_cpu.append(_cpu_seconds(reader_pid) - child_started)
                 assert result.status == "ok" and result.records_new == total, result
                 stats = getattr(stream, "prefetch_stats", None)
                 if stats is not None:
@@ -210,8 +249,17 @@ def main() -> None:
           + " ".join(f"{b / c:.2f}" for b, c in zip(base_runs, runs, strict=True)))
     if ahead:
         print(f"  objects read ahead of storing: at most {max(ahead)} (bounds: {bound})")
-    print(f"  this process's CPU (medians, all threads): collection {statistics.median(cpu):.3f} s, "
-          f"baseline {statistics.median(base_cpu):.3f} s (moto's CPU is another process's)")
+    med = statistics.median
+    where_cpu = "" if args.in_process else f", moto {med(moto_cpu):.3f}"
+    totals = [c + r + m for c, r, m in zip(cpu, child_cpu, moto_cpu, strict=True)]
+    print(f"  CPU seconds (medians; /proc): collection: this process {med(cpu):.3f}"
+          + (f", reader child {med(child_cpu):.3f}" if args.reader == "process" else "")
+          + f"{where_cpu}, total {med(totals):.3f}"
+          + f"; baseline: this process {med(base_cpu):.3f}"
+          + ("" if args.in_process else f", moto {med(base_moto):.3f}")
+          + f", total {med(c + m for c, m in zip(base_cpu, base_moto, strict=True)):.3f}")
+    if args.reader == "process":
+        print("  (the first repeat's reader child CPU includes its start: Python, boto3, the client)")
     print(f"  stages from memory: parse (gunzip + exact spans) {total / parse_seconds:,.0f} events/s; "
           f"normalise + pipeline + SQLite {total / store_seconds:,.0f} events/s")
     print(f"  load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

@@ -183,13 +183,24 @@ class _ModelFiles:
         return None
 
 
-def _new_session(**credentials: str) -> boto3.Session:
-    """A boto3 session (the standard chain, or ``credentials``) that reads models with ``_ModelFiles``."""
+def _as_text(value: str) -> str:
+    return value
+
+
+def _new_session(*, timestamps_as_text: bool = False, **credentials: str) -> boto3.Session:
+    """A boto3 session (the standard chain, or ``credentials``) that reads models with ``_ModelFiles``.
+
+    ``timestamps_as_text``: its clients leave the timestamps of answers as the text received
+    (botocore parses each with dateutil, about a tenth of a GetObject's CPU), for a session
+    whose callers read no timestamp (the CloudTrail reader child: it reads Body and length).
+    """
     import boto3
     import botocore.session
 
     core = botocore.session.get_session()
     core.get_component("data_loader").file_loader = _ModelFiles()
+    if timestamps_as_text:
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_as_text)
     return boto3.Session(botocore_session=core, **credentials)
 
 

@@ -91,7 +91,7 @@ def parse_log_file(body: bytes, *, max_inflated: int = 256 * _MIB,
         if len(content) > max_inflated:
             raise Unreadable(f"it is more than the {_mib(max_inflated)} cloudtrail_max_inflated_mib allows")
         check_depth(content, max_depth)
-        records = split_member(content.decode("utf-8"), "Records")
+        records = split_member(content, "Records")  # bytes: orjson reads them as they are
     except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
         # RecursionError only if the depth bound and the parser ever disagree.
         raise Unreadable(f"{type(exc).__name__}: {exc}") from exc

@@ -6,7 +6,7 @@ import hashlib
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,6 +73,7 @@ _FILE_TIME = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
 _TARGET_FIELDS = frozenset({"userName", "groupName", "roleName", "policyArn", "policyName", "versionId",
                             "accessKeyId", "status", "serialNumber", "virtualMFADeviceName", "name",
                             "roleArn", "roleSessionName", "principalArn", "configurationRecorderName"})
+_TARGET_TYPES = (str, int, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,13 @@ class TrailEvent:
     object_sha256: str
 
 
-_Read = tuple[list[tuple[dict[str, Any], bytes]], str]
-"""One object read: its records with their exact bytes, and the object's SHA-256."""
+_Read = tuple[list[SourceItem], bool, list[tuple[int, str]], int, str]
+"""One object read, as its reader hands it over: the items to yield (its relevant records with a
+readable eventTime no later than the run's ceiling, in file order, each with what ``normalise``
+returns for it: the ``Normalised`` record, or the ``TrailEvent`` when normalising it raised, so
+that ``normalise`` runs again and raises for that item); whether a relevant record was later
+than the ceiling; the (index, eventName) of each relevant record without a readable eventTime;
+how many AssumeRole calls by AWS services it skipped; and the object's SHA-256."""
 
 
 @dataclass(slots=True)
@@ -131,17 +137,55 @@ def _file_time(key: str) -> datetime | None:
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC)
 
 
-def _relevant(event: dict[str, Any]) -> bool:
-    wanted = KIND_OF.get(event.get("eventName", ""))
-    return wanted is not None and event.get("eventSource") == wanted[0]
-
-
 def _by_service(event: dict[str, Any]) -> bool:
     """An AssumeRole an AWS service made for itself (an EC2 instance profile, a Lambda's role):
     the bulk of STS traffic, and no person's access."""
     identity = event.get("userIdentity")
     return event.get("eventName") == "AssumeRole" and isinstance(identity, dict) \
         and identity.get("type") == "AWSService"
+
+
+def read_trail_file(s3: Any, bucket: str, key: str, config: AwsConfig, ceiling: datetime | None = None
+                    ) -> _Read:
+    """Read one log object for the stream (in a reader thread, or in the reader child): GET, hash,
+    inflate and parse it (``read_log_object``, capped at ``cloudtrail_max_inflated_mib``), keep
+    its relevant records, count the AssumeRole calls AWS services made (unless
+    ``include_service_role_assumptions``), set aside the records later than ``ceiling`` (the
+    run's; None: none is) and those without a readable eventTime, and make each other record
+    its item, normalised, so the stream's own thread only yields them (see ``_Read``).
+    ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+    records, digest = read_log_object(s3, bucket, key, config.cloudtrail_max_inflated_mib * _MIB)
+    keep_services = config.include_service_role_assumptions
+    kinds = KIND_OF
+    items: list[SourceItem] = []
+    late = False
+    unreadable: list[tuple[int, str]] = []
+    by_services = 0
+    for index, (event, raw) in enumerate(records):
+        name = event.get("eventName")
+        if type(name) is not str:
+            continue
+        wanted = kinds.get(name)
+        if wanted is None or event.get("eventSource") != wanted[0]:
+            continue
+        if not keep_services and name == "AssumeRole" and _by_service(event):
+            by_services += 1
+            continue
+        observed = _event_time(event.get("eventTime"))
+        if observed is None:
+            unreadable.append((index, name))
+            continue
+        if ceiling is not None and observed > ceiling:
+            late = True
+            continue
+        ident = event_key(event, raw)
+        prepared: Normalised | TrailEvent
+        try:
+            prepared = _normalised(event, ident, bucket, key, digest)
+        except Exception:  # the pipeline's normalise raises it again, for this item
+            prepared = TrailEvent(event, bucket, key, digest)
+        items.append(SourceItem(ident, observed, raw, prepared))
+    return items, late, unreadable, by_services, digest
 
 
 class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
@@ -170,7 +214,7 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         cfg = self.config
         bucket = cfg.cloudtrail_bucket
         target = Target(cfg.cloudtrail_role_arn or None)
-        keep_services = cfg.include_service_role_assumptions
+        ceiling = cursor.ceiling
         s3 = self.session().client(target, "s3", cfg.regions[0], self.name)
         state: dict[str, str] = dict(cursor.value or {})
         failures: list[ItemFailure] = []
@@ -178,46 +222,34 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         # Only files whose delivery minute ended before the run began: none can hold an
         # event after the ceiling, and a file delivered during the run waits for the next.
         latest = cursor.ceiling - timedelta(minutes=1)
-        plan: list[tuple[str, str]] = []
-        for prefix in prefixes:
-            start = state.get(prefix) or prefix + cursor.floor.strftime("%Y/%m/%d/")
-            try:
-                plan.extend((prefix, key) for key in self._new_keys(s3, bucket, prefix, start, latest))
-            except ConnectorError as exc:
-                failures.append(ItemFailure(prefix, str(exc), type(exc).__name__))
+        first_day = cursor.floor.strftime("%Y/%m/%d/")
+        starts = {prefix: state.get(prefix) or prefix + first_day for prefix in prefixes}
+        unlisted: list[ItemFailure] = []
+
+        def plan() -> Iterator[tuple[str, str]]:
+            """(prefix, key) of every file to read, in order, listed a page at a time as reading
+            needs the next: the first files are read while the rest are listed."""
+            for prefix in prefixes:
+                try:
+                    for key in self._new_keys(s3, bucket, prefix, starts[prefix], latest):
+                        yield prefix, key
+                except ConnectorError as exc:
+                    unlisted.append(ItemFailure(prefix, str(exc), type(exc).__name__))
+
         held: set[str] = set()
-        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" and plan \
-            else None
-        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan, remote):
+        unread: list[ItemFailure] = []
+        remote = self._remote_reader(target, cfg.regions[0]) if cfg.cloudtrail_reader == "process" else None
+        for (prefix, key), fetched in self._read_in_order(s3, bucket, plan(), remote, ceiling):
             if isinstance(fetched, Unreadable):
-                failures.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
+                unread.append(ItemFailure(key, f"unreadable CloudTrail log file: {fetched}"))
                 held.add(prefix)
                 continue
             if isinstance(fetched, Exception):
-                failures.append(ItemFailure(key, str(fetched), type(fetched).__name__))
+                unread.append(ItemFailure(key, str(fetched), type(fetched).__name__))
                 held.add(prefix)
                 continue
-            records, digest = fetched
-            late = False
-            by_services = 0
-            unreadable: list[ItemFailure] = []
-            for index, (event, raw) in enumerate(records):
-                if not _relevant(event):
-                    continue
-                if not keep_services and _by_service(event):
-                    by_services += 1
-                    continue
-                observed = _event_time(event.get("eventTime"))
-                if observed is None:
-                    # The file cannot change: reported once, never read again for it.
-                    unreadable.append(ItemFailure(
-                        f"{key}#{index}", f"CloudTrail record {index} ({event.get('eventName')}) "
-                        "has no readable eventTime"))
-                    continue
-                if observed > cursor.ceiling:
-                    late = True  # an event newer than the run: read this file again next run
-                    continue
-                yield SourceItem(event_key(event, raw), observed, raw, TrailEvent(event, bucket, key, digest))
+            items, late, unreadable, by_services, _digest = fetched
+            yield from items
             if by_services:
                 yield Skipped(SERVICE_ASSUMPTIONS, by_services)
             if late:
@@ -225,9 +257,14 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             if prefix not in held:
                 state[prefix] = key
                 yield Checkpoint(dict(state))
-            # After the checkpoint, so the cursor passes the file before the failure freezes it.
-            yield from unreadable
-        yield from failures
+            # After the checkpoint, so the cursor passes the file before the failure freezes it;
+            # the file cannot change: each is reported once, never read again for it.
+            for index, name in unreadable:
+                yield ItemFailure(f"{key}#{index}",
+                                  f"CloudTrail record {index} ({name}) has no readable eventTime")
+        yield from failures  # the prefixes not discovered, not listed, then the files not read
+        yield from unlisted
+        yield from unread
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -285,31 +322,32 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_object(self, s3: Any, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bytes]], str]:
-        """How one object is read, in a worker thread: ``read_log_object`` capped at
-        ``cloudtrail_max_inflated_mib``. Returns the records (with their exact bytes) and the
-        object's SHA-256; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
-        return read_log_object(s3, bucket, key, self.config.cloudtrail_max_inflated_mib * _MIB)
+    def _read_object(self, s3: Any, bucket: str, key: str, ceiling: datetime | None) -> _Read:
+        """How one object is read, in a worker thread: ``read_trail_file`` with the stream's
+        config; ``Unreadable`` for a file that cannot be read, S3 errors as raised."""
+        return read_trail_file(s3, bucket, key, self.config, ceiling)
 
-    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str], _Read]:
+    def _remote_reader(self, target: Target, region: str) -> Callable[[str, str, datetime | None], _Read]:
         """``_read_object`` run in this process's reader child (``cloudtrail_reader = "process"``):
         the child builds the same S3 client from the stream's config and the target's current
-        credentials (taken again for every object, so refreshed ones are passed on)."""
+        credentials (taken again for every object, so refreshed ones are passed on). The child
+        is started (``reader_process``) by the first read, so a run with nothing new starts none."""
         from connectors.aws._reader_process import ReadJob, reader_process
 
-        session = self.session().session(target, self.name)
-        child = reader_process()
-
-        def read(bucket: str, key: str) -> _Read:
+        def read(bucket: str, key: str, ceiling: datetime | None) -> _Read:
+            session = self.session().session(target, self.name)  # cached: assumes a role once
+            child = reader_process()
             found = session.get_credentials()
             frozen = found.get_frozen_credentials() if found is not None else None
             credentials = None if frozen is None else (frozen.access_key, frozen.secret_key, frozen.token)
-            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key))
+            return child.read(ReadJob(self.config, region, credentials, self.connector_name, bucket, key,
+                                      ceiling))
 
         return read
 
-    def _read_in_order(self, s3: Any, bucket: str, plan: list[tuple[str, str]],
-                       remote: Callable[[str, str], _Read] | None = None
+    def _read_in_order(self, s3: Any, bucket: str, plan: Iterable[tuple[str, str]],
+                       remote: Callable[[str, str, datetime | None], _Read] | None = None,
+                       ceiling: datetime | None = None,
                        ) -> Iterator[tuple[tuple[str, str], _Read | Exception]]:
         """Read the planned objects with a small thread pool, yielding them in plan (key) order.
 
@@ -321,7 +359,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
         ``prefetch_bytes``. So memory holds at most ``prefetch_bytes`` plus the files in the
         readers' hands, whatever the plan's length; ``prefetch_stats`` records how far reading
         ran ahead (for tests: bounds, not timings). With ``remote``, each reader thread has the
-        reader child do the read and waits for it, so the bounds hold the same.
+        reader child do the read and waits for it, so the bounds hold the same. ``plan`` is
+        taken an entry at a time, as reads start (under the pool's lock: it may list S3 as it
+        goes); ``ceiling``: see ``read_trail_file``.
         """
         workers, depth, budget = self.config.cloudtrail_workers, self.prefetch_depth, self.prefetch_bytes
         stats = self.prefetch_stats = PrefetchStats(depth, budget)
@@ -349,8 +389,9 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
             size = 0
             outcome: _Read | Exception
             try:
-                outcome = remote(bucket, key) if remote is not None else self._read_object(s3, bucket, key)
-                size = sum(len(raw) for _, raw in outcome[0])
+                outcome = remote(bucket, key, ceiling) if remote is not None \
+                    else self._read_object(s3, bucket, key, ceiling)
+                size = sum(len(item.raw) for item in outcome[0])
             except Unreadable as exc:
                 outcome = exc
             except Exception as exc:
@@ -398,61 +439,76 @@ class CloudTrailStream(Stream[AwsConfig, AwsAccess]):
     # -- normalising -------------------------------------------------------------------------
 
     def normalise(self, item: SourceItem) -> Normalised:
-        trail: TrailEvent = item.obj
-        event = trail.event
-        name: str = event["eventName"]
-        kind = KIND_OF[name][1]
-        identity: dict[str, Any] = event.get("userIdentity") or {}
-        identity_type = identity.get("type")
-        error = event.get("errorCode")
-        outcome = "Failure" if error else "Success"
-        mfa_used: bool | None = None
-        if event.get("eventSource") == _SIGN_IN:
-            # Sign-in events say how they ended in their own element (responseElements for
-            # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
-            said = (event.get("responseElements") or {}).get(name) \
-                or (event.get("serviceEventDetails") or {}).get(name)
-            outcome = str(said or outcome)
-        if name == "ConsoleLogin":
-            mfa = (event.get("additionalEventData") or {}).get("MFAUsed")
-            # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
-            mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
-        else:
-            attrs = (identity.get("sessionContext") or {}).get("attributes") or {}
-            if "mfaAuthenticated" in attrs:
-                mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
-        params = event.get("requestParameters")
-        target: dict[str, str] = {}
-        if isinstance(params, dict):
-            target = {f: str(v) for f, v in params.items()
-                      if f in _TARGET_FIELDS and isinstance(v, str | int | bool)}
-        region = event.get("awsRegion") or "us-east-1"
-        data: dict[str, Any] = {
-            "event_name": name,
-            "event_source": event.get("eventSource"),
-            "event_time": event["eventTime"],
-            "aws_region": region,
-            "account": event.get("recipientAccountId"),
-            "identity_type": identity_type,
-            "source_ip": event.get("sourceIPAddress"),
-            "user_agent": event.get("userAgent"),
-            "outcome": outcome,
-            "error_code": error,
-            "mfa_used": mfa_used,
-            "target": target,
-            "source_object": {"bucket": trail.bucket, "key": trail.key, "sha256": trail.object_sha256},
-        }
-        if name == "UserAuthentication":
-            extra = event.get("additionalEventData") or {}
-            data["credential_type"] = extra.get("CredentialType")
-            data["login_to"] = extra.get("LoginTo")
-        return Normalised(
-            kind=kind,
-            actor=_actor(event, identity),
-            source_url=_source_url(item.key, event, trail, region),
-            data=data,
-            exception=_exception(name, identity_type, error, outcome, mfa_used, target),
-        )
+        prepared = item.obj
+        if type(prepared) is Normalised:  # normalised by the file's reader (``read_trail_file``)
+            return prepared
+        return normalise_event(prepared, item.key)
+
+
+def normalise_event(trail: TrailEvent, key: str) -> Normalised:
+    """The record one CloudTrail event (``key``: its ``event_key``) makes: the stream's
+    ``normalise``, which the file's reader runs for each kept record (``read_trail_file``)."""
+    return _normalised(trail.event, key, trail.bucket, trail.key, trail.object_sha256)
+
+
+def _normalised(event: dict[str, Any], key: str, bucket: str, object_key: str, digest: str) -> Normalised:
+    """``normalise_event`` for the event read from ``object_key`` (SHA-256 ``digest``) in ``bucket``.
+    Runs once per kept record: the event's members are read through one bound ``get``."""
+    get = event.get
+    name: str = event["eventName"]
+    kind = KIND_OF[name][1]
+    identity: dict[str, Any] = get("userIdentity") or {}
+    identity_type = identity.get("type")
+    error = get("errorCode")
+    outcome = "Failure" if error else "Success"
+    mfa_used: bool | None = None
+    source = get("eventSource")
+    if source == _SIGN_IN:
+        # Sign-in events say how they ended in their own element (responseElements for
+        # ConsoleLogin and PasswordUpdated, serviceEventDetails for UserAuthentication).
+        said = (get("responseElements") or {}).get(name) or (get("serviceEventDetails") or {}).get(name)
+        outcome = str(said or outcome)
+    if name == "ConsoleLogin":
+        mfa = (get("additionalEventData") or {}).get("MFAUsed")
+        # "Yes"/"No" for IAM users, but AWS's own root example writes "YES".
+        mfa_used = None if mfa is None else str(mfa).casefold() == "yes"
+    else:
+        context = identity.get("sessionContext")
+        attrs = (context.get("attributes") or {}) if context else {}
+        if "mfaAuthenticated" in attrs:
+            mfa_used = str(attrs["mfaAuthenticated"]).lower() == "true"
+    params = get("requestParameters")
+    target: dict[str, str] = {}
+    if params and isinstance(params, dict):
+        target = {f: str(v) for f, v in params.items()
+                  if f in _TARGET_FIELDS and isinstance(v, _TARGET_TYPES)}
+    region = get("awsRegion") or "us-east-1"
+    data: dict[str, Any] = {
+        "event_name": name,
+        "event_source": source,
+        "event_time": event["eventTime"],
+        "aws_region": region,
+        "account": get("recipientAccountId"),
+        "identity_type": identity_type,
+        "source_ip": get("sourceIPAddress"),
+        "user_agent": get("userAgent"),
+        "outcome": outcome,
+        "error_code": error,
+        "mfa_used": mfa_used,
+        "target": target,
+        "source_object": {"bucket": bucket, "key": object_key, "sha256": digest},
+    }
+    if name == "UserAuthentication":
+        extra = get("additionalEventData") or {}
+        data["credential_type"] = extra.get("CredentialType")
+        data["login_to"] = extra.get("LoginTo")
+    event_id = get("eventID")
+    if isinstance(event_id, str) and event_id:  # the event in the CloudTrail console
+        url = f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{key}"
+    else:  # a record without an eventID: the log file in S3
+        url = f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(object_key, safe='/')}"
+    return Normalised(kind, _actor(event, identity), url, data,
+                      _exception(name, identity_type, error, outcome, mfa_used, target))
 
 
 def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
@@ -468,13 +524,6 @@ def _actor(event: dict[str, Any], identity: dict[str, Any]) -> str | None:
     else:
         actor = identity.get("arn") or identity.get("userName") or identity.get("principalId")
     return str(actor) if actor else None
-
-
-def _source_url(key: str, event: dict[str, Any], trail: TrailEvent, region: str) -> str:
-    """The event in the CloudTrail console; for a record without an eventID, the log file in S3."""
-    if isinstance(event.get("eventID"), str) and event["eventID"]:
-        return f"https://console.aws.amazon.com/cloudtrail/home?region={region}#/events/{key}"
-    return f"https://s3.console.aws.amazon.com/s3/object/{trail.bucket}?prefix={quote(trail.key, safe='/')}"
 
 
 def _exception(name: str, identity_type: Any, error: Any, outcome: str, mfa_used: bool | None,

@@ -36,10 +36,10 @@ class AwsConfig(ConnectorConfig):
     file peaks at about 8x its inflated size (``bench/cloudtrail_limits.py``: 339 MiB traced for
     a 41 MiB file), so the default 256 bounds one file near 2 GiB while real files are tens of MB.
 
-    ``cloudtrail_reader = "process"`` has the trail's log files read (GET, hash, gunzip and
-    parse) in one child process of the collector instead of its own threads, so a large
-    trail's reading uses a second CPU while the collector normalises and stores (same items,
-    same order, same read-ahead bounds); "threads" (the default) keeps everything in process.
+    ``cloudtrail_reader = "process"`` has the trail's log files read (GET, hash, gunzip, parse,
+    and normalise the relevant records) in one child process of the collector instead of its
+    own threads, so a large trail's reading uses a second CPU while the collector stores (same
+    items, same order, same read-ahead bounds); "threads" (the default) keeps all in process.
     """
 
     regions: tuple[str, ...] = ("us-east-1",)

@@ -40,7 +40,8 @@ def _outputs(stream: CloudTrailStream) -> list[tuple[str, Any, Any]]:
     out: list[tuple[str, Any, Any]] = []
     for o in stream.fetch(Cursor(None, now, now - timedelta(days=30))):
         if isinstance(o, SourceItem):
-            out.append(("item", (o.key, o.raw, o.observed_at), (o.obj.key, o.obj.object_sha256)))
+            where = stream.normalise(o).data["source_object"]
+            out.append(("item", (o.key, o.raw, o.observed_at), (where["key"], where["sha256"])))
         elif isinstance(o, Checkpoint):
             out.append(("checkpoint", o.cursor, None))
         elif isinstance(o, ItemFailure):

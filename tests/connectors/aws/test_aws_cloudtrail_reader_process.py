@@ -14,7 +14,7 @@ from conftest import BUCKET, REGION, MotoServer, utcnow
 
 from collector.catalog import Catalog, Filing
 from collector.pipeline import Pipeline
-from connectors.aws._reader_process import ReadJob, _value, reader_process
+from connectors.aws._reader_process import ReadJob, reader_process
 from connectors.aws.cloudtrail import CloudTrailStream
 from connectors.aws.config import AwsConfig
 from connectors.sdk import Checkpoint, Cursor, ItemFailure, SourceItem
@@ -41,7 +41,7 @@ def _outputs(stream: Any) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for o in stream.fetch(Cursor(None, now, now - timedelta(days=30))):
         if isinstance(o, SourceItem):
-            out.append(("item", o.key, o.raw, o.observed_at, o.obj.event, o.obj.key, o.obj.object_sha256))
+            out.append(("item", o.key, o.raw, o.observed_at, stream.normalise(o)))
         elif isinstance(o, Checkpoint):
             out.append(("checkpoint", o.cursor))
         elif isinstance(o, ItemFailure):
@@ -116,22 +116,42 @@ def test_a_dead_reader_process_fails_reads_and_is_replaced(moto_server: MotoServ
             child.read(job)
     fresh = reader_process()
     assert fresh is not child
-    records, _digest = fresh.read(job)
-    assert [e["eventID"] for e, _ in records] == ["d-1"]
+    items, _late, _unreadable, _services, _digest = fresh.read(job)
+    assert [item.key for item in items] == ["d-1"]
 
 
-@pytest.mark.parametrize("raw", [
-    rb'{"eventName":"CreateUser","n":1.5e3,"neg":-0,"big":18446744073709551615,"t":"caf\u00e9 \u2603"}',
-    rb'{"eventName":"x","bad":"\ud800"}',
-    rb'{"huge":123456789012345678901234567890,"dup":1,"dup":2}',
-    rb'{"low":-9223372036854775809,"high":18446744073709551616,"id":"1234567890123456789012"}',
-    rb'{"nan":NaN,"inf":Infinity}',
-    rb'[0.1,1e-320,2.2250738585072011e-308,9007199254740993,1.7976931348623157e308,1e400,-0.0,5e-324]',
-])
-def test_records_parse_here_to_the_values_the_child_parsed(raw: bytes) -> None:
-    """A record's bytes sent back by the child parse here to what json parsed there, including
-    where orjson refuses them (lone surrogates, integers past 64 bits, NaN)."""
-    assert repr(_value(raw)) == repr(json.loads(raw))  # the same types, values and key order
+def test_odd_values_cross_the_pipe_as_the_child_parsed_them(moto_server: MotoServer, make_connector: Any) -> None:
+    """Values outside the record profile in the fields a record copies (floats, NaN, -0.0,
+    integers past 64 bits, a lone surrogate) reach this process as the child parsed them: the
+    same types and values, and the same record failures, as reader threads give."""
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    at = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
+    odd = [event("CreateUser", at, source="iam.amazonaws.com", event_id="odd-1", region=1.5e3,
+                 params={"userName": 2**70, "status": -0.0}),
+           event("DeleteUser", at, source="iam.amazonaws.com", event_id="odd-2", account=2**64),
+           event("UpdateUser", at, source="iam.amazonaws.com", event_id="odd-3", error="caf\u00e9 \ud800")]
+    odd[1]["sourceIPAddress"] = float("nan")
+    odd[2]["userAgent"] = -0.0
+    s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, at, unique="ODD"), Body=log_file(odd))
+    # orjson writes and reads these exactly: this file crosses the pipe as JSON, the first pickled.
+    floats = [0.1, 1e-320, 2.2250738585072011e-308, 1.7976931348623157e308, 5e-324, -2.5e-7, 2**64 - 1, -2**63]
+    exact = [event("CreateGroup", at, source="iam.amazonaws.com", event_id=f"exact-{n}", region=value)
+             for n, value in enumerate(floats)]
+    exact[0]["userIdentity"] = {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": 1.0}}}
+    s3.put_object(Bucket=BUCKET, Key=log_key(ACCOUNT, REGION, at + timedelta(minutes=5), unique="EXACT"),
+                  Body=log_file(exact))
+    threads = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url).stream("cloudtrail"))
+    process = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url,
+                                      cloudtrail_reader="process").stream("cloudtrail"))
+    assert repr(process) == repr(threads)  # repr: NaN is not equal to itself, and -0.0 == 0
+    assert [o[1] for o in threads if o[0] == "item"] == ["odd-1", "odd-2", "odd-3"] + [
+        f"exact-{n}" for n in range(len(floats))]
+    normalised = [o[4] for o in threads if o[0] == "item"]
+    assert [repr(n.data["aws_region"]) for n in normalised[3:]] == [repr(v) for v in floats]
+    assert repr(normalised[0].data["aws_region"]) == "1500.0"
+    assert repr(normalised[1].data["source_ip"]) == "nan" and normalised[1].data["account"] == 2**64
+    assert normalised[2].data["error_code"] == "caf\u00e9 \ud800" and repr(normalised[2].data["user_agent"]) == "-0.0"
 
 
 def test_the_reader_process_keeps_the_read_ahead_depth(moto_server: MotoServer, make_connector: Any) -> None:
@@ -154,3 +174,43 @@ def test_the_reader_process_keeps_the_read_ahead_depth(moto_server: MotoServer, 
     rest = list(outputs)
     assert any(isinstance(o, SourceItem) for o in rest)
     assert stats.started == stats.taken > 20 and stats.most_ahead == stats.depth and stats.held_bytes == 0
+
+
+@pytest.mark.parametrize(("value", "way"), [
+    (0.1, "json"), (5e-324, "json"), (2**64 - 1, "json"), ("caf\u00e9", "json"),
+    (float("nan"), "pickle"), (float("inf"), "pickle"), (2**64, "pickle"), ("\ud800", "pickle"),
+])
+def test_a_file_crosses_the_pipe_as_json_only_where_json_gives_back_the_same(value: Any, way: str) -> None:
+    """A file's records cross the pipe as one orjson document when orjson reads back exactly
+    what it wrote, and pickled when it would not (NaN, Infinity, integers past 64 bits, lone
+    surrogates); either way they arrive with the same values and types."""
+    from connectors.aws._reader_process import _pack, _unpack
+    from connectors.aws.cloudtrail import TrailEvent, normalise_event
+
+    record = event("CreateUser", utcnow(), source="iam.amazonaws.com", event_id="v-1")
+    record["userAgent"] = value
+    raw = json.dumps(record, separators=(",", ":")).encode()
+    items = [SourceItem("v-1", utcnow(), raw, normalise_event(TrailEvent(record, BUCKET, "k.json.gz", "0" * 64),
+                                                              "v-1"))]
+    packed = _pack(items)
+    assert packed[0] == way
+    assert repr(_unpack(packed)) == repr(items)
+
+
+@pytest.mark.parametrize("reader", ["threads", "process"])
+def test_an_event_after_the_ceiling_is_not_yielded_and_holds_its_prefix(moto_server: MotoServer,
+                                                                        make_connector: Any, reader: str) -> None:
+    """A record stamped after the run's ceiling (clock skew) in a file delivered before it is left
+    for the next run, which reads the file again: the file's other records are yielded, and the
+    prefix's cursor does not pass the file (either reader)."""
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    at = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
+    key = log_key(ACCOUNT, REGION, at, unique="SKEW")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=log_file([
+        event("CreateUser", at, source="iam.amazonaws.com", event_id="s-now"),
+        event("DeleteUser", utcnow() + timedelta(hours=1), source="iam.amazonaws.com", event_id="s-later")]))
+    outputs = _outputs(make_connector(moto_server.session, endpoint_url=moto_server.url,
+                                      cloudtrail_reader=reader).stream("cloudtrail"))
+    assert [o[1] for o in outputs if o[0] == "item"] == ["s-now"]
+    assert not [o for o in outputs if o[0] == "checkpoint" and key in o[1].values()]
