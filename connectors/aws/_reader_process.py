@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from connectors.aws._trail import TrailEvent
 from connectors.sdk import errors as _errors
 from connectors.sdk.errors import ConnectorError, RetriableError
 from connectors.sdk.items import Normalised, SourceItem
 from connectors.sdk.retry import add_listener, emit
 
 if TYPE_CHECKING:
-    from connectors.aws.cloudtrail import _Read
+    from connectors.aws._trail import FileRead
     from connectors.aws.config import AwsConfig
 
 __all__ = ["ReadJob", "reader_process"]
@@ -84,7 +85,7 @@ class ReaderProcess:
         self.alive = True
         threading.Thread(target=self._receive, name="cloudtrail-reader-answers", daemon=True).start()
 
-    def read(self, job: ReadJob) -> _Read:
+    def read(self, job: ReadJob) -> FileRead:
         """What ``read_trail_file`` returns for the object (its relevant records, normalised, the
         AWS services' AssumeRole calls skipped, and its SHA-256), read by the child; raises
         ``Unreadable`` for a file that cannot be read, a ``ConnectorError`` for an S3 error
@@ -146,21 +147,26 @@ class ReaderProcess:
 
 def _pack(items: list[SourceItem]) -> tuple[Any, ...]:
     """A file's items for the pipe, to be read back by ``_unpack``: their exact bytes as a list,
-    and every other field (key, eventTime, the Normalised fields) in one orjson document, which
-    costs a third of pickling them and unpickling them here.
+    and every other field (key, eventTime, the Normalised fields, the object's bucket, key and
+    SHA-256) in one orjson document, which costs a third of pickling them and unpickling them
+    here. The record's value does not cross: ``TrailEvent.event`` parses it from the bytes if
+    asked for.
 
     orjson gives back exactly the values it wrote (key order included) except NaN and Infinity,
     which it writes as null, and it refuses integers past 64 bits and lone surrogates. So a
     file whose records may hold NaN or Infinity (their text anywhere in an item's bytes), that
     orjson refuses, or with an item not normalised (normalising it raised) is pickled as it is."""
     rows: list[tuple[Any, ...]] = []
+    source: tuple[str, str, str] | None = None
     for item in items:
-        p, raw = item.obj, item.raw
-        if not isinstance(p, Normalised) or p.criteria is not None or b"NaN" in raw or b"Infinity" in raw:
+        trail, raw = item.obj, item.raw
+        p = trail.normalised
+        if p is None or p.criteria is not None or b"NaN" in raw or b"Infinity" in raw:
             return "pickle", items
+        source = (trail.bucket, trail.key, trail.object_sha256)
         rows.append((item.key, item.observed_at, p.kind, p.actor, p.source_url, p.data, p.exception))
     try:
-        return "json", [item.raw for item in items], orjson.dumps(rows)
+        return "json", [item.raw for item in items], orjson.dumps([source, rows])
     except TypeError:  # an integer past 64 bits, a lone surrogate
         return "pickle", items
 
@@ -171,9 +177,15 @@ def _unpack(packed: tuple[Any, ...]) -> list[SourceItem]:
         items: list[SourceItem] = packed[1]
         return items
     parse = datetime.fromisoformat
-    return [SourceItem(key, parse(observed), raw, Normalised(kind, actor, url, data, exception))
-            for (key, observed, kind, actor, url, data, exception), raw
-            in zip(orjson.loads(packed[2]), packed[1], strict=True)]
+    source, rows = orjson.loads(packed[2])
+    if source is None:
+        return []
+    bucket, key, digest = source
+    return [SourceItem(ident, parse(observed), raw,
+                       TrailEvent(None, bucket, key, digest, Normalised(kind, actor, url, data, exception),
+                                  raw))
+            for (ident, observed, kind, actor, url, data, exception), raw
+            in zip(rows, packed[1], strict=True)]
 
 
 def _rebuild(name: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Exception:
@@ -271,7 +283,7 @@ def _serve_one(conn: Connection, send_lock: threading.Lock, readers: dict[tuple[
     """Read one object as the stream's reader thread would, and send the outcome back."""
     from connectors.aws._access import as_connector_error
     from connectors.aws._logfile import Unreadable
-    from connectors.aws.cloudtrail import read_trail_file
+    from connectors.aws._trail import read_trail_file
 
     _counts.requests = _counts.retries = 0
     outcome: tuple[Any, ...]
