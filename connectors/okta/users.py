@@ -106,7 +106,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
 
     Which factors changed comes from okta.system_log when it has read that part of the log in
     this process (``connectors.okta._factor_changes``: it stores factor events too, and runs
-    first), reaching to within twice the connector's ``interval`` of this run's log position;
+    first), reaching to within the connector's ``interval`` of this run's log position;
     the run's log position is then where that read ended. Otherwise from one System Log query
     of its own.
 
@@ -154,7 +154,7 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
         if before is not None and not full:
             # okta.system_log may have read these events already in this process (it runs first).
             noted = FACTOR_CHANGES.changed(self.config.base_url, before.log_to, log_to,
-                                           lag=self.config.interval * 2)
+                                           lag=self.config.interval)
             if noted is not None:
                 log_to, changed = noted
             else:

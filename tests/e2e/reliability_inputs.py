@@ -25,8 +25,12 @@ from sandbox.world import BUCKET, REGION, SandboxWorld, WorldEndpoints
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
-    """Run the `collector` command in this process: (exit code, stdout, stderr)."""
+    """Run the `collector` command in this process, as a new process would run it (no state
+    left by earlier commands: okta.system_log's factor-change reads): (exit code, stdout, stderr)."""
     from collector.cli import main
+    from connectors.okta._factor_changes import FACTOR_CHANGES
+
+    FACTOR_CHANGES.clear()
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
