@@ -13,8 +13,10 @@ is started by the first repeat and kept, as the daemon keeps it between runs.
 The CPU line gives, for baseline and collection, the median CPU seconds of this process, the
 reader child and the moto server (user + system, from /proc/<pid>/stat): on a machine whose
 cores the three share, the collection's ratio follows their total.
-Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--workers 8] [--repeats 5] [--in-process]
-       [--reader process|threads]
+``--noise N`` adds N events per file that no stream keeps (EC2 and S3 reads: most of a real
+trail), which both the baseline and the collection read; the rates count every event read.
+Usage: python bench/cloudtrail.py [--files 200] [--events 50] [--noise 0] [--workers 8] [--repeats 5]
+       [--in-process] [--reader process|threads]
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ BUCKET = "bench-trail"
 REGION = "us-east-1"
 
 
-def _events(n_files: int, per_file: int, start: datetime) -> list[tuple[str, bytes]]:
+def _events(n_files: int, per_file: int, start: datetime, noise: int = 0) -> list[tuple[str, bytes]]:
+    """``per_file`` evidence-relevant records per file, and ``noise`` others (EC2 and S3 reads, as
+    most of a real trail is) spread among them."""
     from sandbox.aws_seed import ACCOUNT, console_login, event, log_file, log_key
 
     files = []
@@ -65,6 +69,12 @@ def _events(n_files: int, per_file: int, start: datetime) -> list[tuple[str, byt
                 records.append(event("CreateAccessKey", when, source="iam.amazonaws.com",
                                      event_id=f"ev-{seq:07d}", params={"userName": f"user{seq % 97}"}))
             seq += 1
+        for n in range(noise):
+            when = delivered - timedelta(seconds=1 + n % per_file if per_file else 1)
+            name, source = (("DescribeInstances", "ec2.amazonaws.com"), ("GetObject", "s3.amazonaws.com"),
+                            ("ListBuckets", "s3.amazonaws.com"))[n % 3]
+            records.insert((n * 7) % (len(records) + 1),
+                           event(name, when, source=source, event_id=f"nz-{f:05d}-{n:05d}"))
         region = ("us-east-1", "eu-west-1")[f % 2]
         files.append((log_key(ACCOUNT, region, delivered, unique=f"F{f:05d}"), log_file(records)))
     return files
@@ -114,7 +124,7 @@ def _stages(files: list[tuple[str, bytes]], config: Any) -> tuple[float, float]:
     from collector.catalog import Catalog, Filing
     from collector.pipeline import Pipeline
     from connectors.aws import AwsConnector
-    from connectors.aws.cloudtrail import CloudTrailStream, TrailEvent, parse_log_file
+    from connectors.aws.cloudtrail import KIND_OF, CloudTrailStream, TrailEvent, parse_log_file
     from connectors.sdk import Checkpoint, Cursor, SourceItem
     from storage import Store
 
@@ -126,6 +136,8 @@ def _stages(files: list[tuple[str, bytes]], config: Any) -> tuple[float, float]:
         def fetch(self, cursor: Cursor) -> Iterator[Any]:
             for key, records in parsed:
                 for event, raw in records:
+                    if event["eventName"] not in KIND_OF:
+                        continue
                     moment = datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
                     yield SourceItem(event["eventID"], moment, raw, TrailEvent(event, BUCKET, key, "0" * 64))
                 yield Checkpoint({"memory": key})
@@ -144,7 +156,9 @@ def _stages(files: list[tuple[str, bytes]], config: Any) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--events", type=int, default=50, help="events per file")
+    parser.add_argument("--events", type=int, default=50, help="evidence-relevant events per file")
+    parser.add_argument("--noise", type=int, default=0,
+                        help="events per file no stream keeps (most of a real trail): both read them")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--in-process", action="store_true")
@@ -172,10 +186,11 @@ def main() -> None:
         s3 = session.client("s3", region_name=REGION, endpoint_url=url)
         s3.create_bucket(Bucket=BUCKET)
         start = datetime.now(UTC) - timedelta(days=3)
-        files = _events(args.files, args.events, start)
+        files = _events(args.files, args.events, start, args.noise)
         for key, body in files:
             s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-        total = args.files * args.events
+        total = args.files * args.events  # what the collection stores
+        read_total = args.files * (args.events + args.noise)  # what both read
         requests.clear()
 
         keys = [k for k, _ in files]
@@ -196,7 +211,7 @@ def main() -> None:
             base_seconds, base_count = _baseline(s3, keys, args.workers)
             base_cpu.append(time.process_time() - cpu_started)
             base_moto.append(_cpu_seconds(moto_pid) - moto_started)
-            assert base_count == total
+            assert base_count == read_total
             base_runs.append(base_seconds)
             base_gets = requests["GetObject"]
             requests.clear()
@@ -236,9 +251,11 @@ def main() -> None:
         stop()
 
     parse_seconds, store_seconds = _stages(files, AwsConfig(cloudtrail_bucket=BUCKET))
-    rate, base_rate = total / seconds, total / base_seconds
+    rate, base_rate = read_total / seconds, read_total / base_seconds
     where = "in-process ThreadedMotoServer" if args.in_process else "moto server process"
-    print(f"aws.cloudtrail benchmark: {total:,} events in {args.files} files, {args.workers} GET workers, "
+    noise = f" (and {args.files * args.noise:,} events no stream keeps)" if args.noise else ""
+    print(f"aws.cloudtrail benchmark: {total:,} events{noise} in {args.files} files, "
+          f"{args.workers} GET workers, "
           f"{where} on loopback, SQLite store, cloudtrail_reader = {args.reader!r}")
     print(f"  collection (list + GET + gunzip + parse + normalise + pipeline + SQLite): "
           f"{seconds:.3f} s = {rate:,.0f} events/s; S3 requests {first}")
@@ -260,7 +277,7 @@ def main() -> None:
           + f", total {med(c + m for c, m in zip(base_cpu, base_moto, strict=True)):.3f}")
     if args.reader == "process":
         print("  (the first repeat's reader child CPU includes its start: Python, boto3, the client)")
-    print(f"  stages from memory: parse (gunzip + exact spans) {total / parse_seconds:,.0f} events/s; "
+    print(f"  stages from memory: parse (gunzip + exact spans) {read_total / parse_seconds:,.0f} events/s; "
           f"normalise + pipeline + SQLite {total / store_seconds:,.0f} events/s")
     print(f"  load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"  re-run with nothing new: {again.items} items, {again.records_new} records, S3 requests {rerun}")
