@@ -281,7 +281,8 @@ def main() -> None:
           f"normalise + pipeline + SQLite {total / store_seconds:,.0f} events/s")
     print(f"  load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"  re-run with nothing new: {again.items} items, {again.records_new} records, S3 requests {rerun}")
-    print(f"  bar >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
+    if not args.noise:  # issue #3's bar, for the evidence-only mix it was set on
+        print(f"  bar >= 20,000 events/s (issue #3): {'met' if rate >= 20_000 else 'NOT met'}")
 
 
 if __name__ == "__main__":
