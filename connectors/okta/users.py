@@ -129,6 +129,9 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
     name = "users"
     kinds = frozenset({"mfa_status"})
     mode = "state"
+    by_id_max = _USER_PAGE_MAX
+    """Between full reads, users no longer listed are read by id up to this many; more, and the
+    run reads the DEPROVISIONED listing instead."""
 
     def _changed_users(self, client: HttpClient, since: str, until: str) -> set[str]:
         """Ids of users named by a ``user.mfa.factor.*`` event in ``[since, until)``."""
@@ -200,7 +203,9 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                               "status_read_at": now})
 
         read: set[str] = set()
-        for search in (None, DEPROVISIONED) if full else (None,):
+
+        def listing(search: str | None) -> Iterator[StreamOutput]:
+            """One listing's users (unfiltered, or a filter query), each read once per run."""
             params = {"limit": limit} if search is None else {"limit": limit, "filter": search}
             listed: set[str] = set()
             for _, response in client.pages("/api/v1/users", params=params):
@@ -225,7 +230,15 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                         continue  # listed by the unfiltered read, deprovisioned since: already read
                     read.add(user_id)
                     yield from one(user, raw, user_id)
-        if not full and before is not None:
+
+        yield from listing(None)
+        if full or before is None:
+            yield from listing(DEPROVISIONED)
+        elif len(before.users.keys() - read) > self.by_id_max:
+            # Many users left at once: one DEPROVISIONED listing (a page per 200) costs less
+            # than reading each by id, and reads every DEPROVISIONED user now.
+            yield from listing(DEPROVISIONED)
+        else:
             yield from self._not_listed(client, before, read, one, gone, cursor)
         full_at = now if full or before is None else before.full_at
         yield Checkpoint({"factors": [log_to, {"full_at": full_at,

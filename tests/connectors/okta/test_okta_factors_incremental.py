@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from connectors.okta import OktaConnector
-from connectors.okta.users import FACTOR_EVENTS
+from connectors.okta.users import DEPROVISIONED, FACTOR_EVENTS, UsersStream
 from connectors.sdk import Checkpoint, Cursor, SourceItem
 from connectors.sdk.contract import check_run
 from sandbox._http import Status
@@ -229,3 +230,30 @@ def test_a_cursor_without_deprovisioned_users_makes_a_full_read(connector_for: M
 def fake_user_login(fake: FakeOkta, user_id: str) -> str:
     """The login of the fake's user ``user_id``."""
     return str(next(u for u in fake.users if u["id"] == user_id)["profile"]["login"])
+
+
+def test_many_leavers_at_once_are_read_by_the_deprovisioned_listing(
+    connector_for: Make, fake: FakeOkta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When more users left than by_id_max, the run reads the DEPROVISIONED listing instead of each
+    by id: every DEPROVISIONED user (the earlier one too) is read now, a deleted one has no record."""
+    monkeypatch.setattr(UsersStream, "by_id_max", 1)
+    connector = connector_for()
+    first_at = datetime.now(UTC) - timedelta(seconds=5)
+    first, cursor = _run(connector, None, first_at)
+    [gone] = [u["id"] for u in fake.users if u["status"] == "DEPROVISIONED"]
+    left, deleted = [u for u in fake.users if u["status"] == "ACTIVE"][:2]
+    fake.set_status(left["profile"]["login"], "DEPROVISIONED", datetime.now(UTC))
+    fake.delete_user(deleted["id"])
+    fake.clear_log()
+    second_at = datetime.now(UTC) + timedelta(milliseconds=10)
+    second, _ = _run(connector, cursor, second_at)
+    listings = [r.query.get("filter") for r in fake.requests if r.path == "/api/v1/users"]
+    assert listings == [None, [DEPROVISIONED]]
+    assert not [r for r in fake.requests if r.path.startswith("/api/v1/users/") and not r.path.endswith("/factors")]
+    assert set(second) == set(first) - {deleted["id"]}
+    stream = connector.stream("users")
+    for user_id in (gone, left["id"]):
+        record = stream.normalise(second[user_id])
+        assert record.data["status"] == "DEPROVISIONED"
+        assert record.data["status_read_at"] == format_published(second_at)
