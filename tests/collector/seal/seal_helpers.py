@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import shutil
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from collector.records import EvidenceRecord, build_record, format_ts, parsed_bo
 from collector.seal import _format as fmt
 from collector.seal._library import SealedLibrary
 from collector.seal._tar import write_tar
-from collector.seal.keys import SealingKey, public_key_path
+from collector.seal.keys import SealingKey, create_key, public_key_path
 from collector.seal.snapshot import Sealer, SealOptions, Timestamper
 from storage import Store
 
@@ -166,3 +168,17 @@ def library(text: str = TAILORED, categories: tuple[str, ...] = ("security",),
     catalog = Catalog.builtin()
     lib = ControlLibrary.from_toml(text, "controls.toml", catalog, None)
     return sealed_library(lib, resolve_scope(catalog, categories, exclude), "controls.toml")
+
+
+@contextlib.contextmanager
+def upgraded_store(fixtures: Path, tmp_path: Path) -> Iterator[tuple[Sealer, Path]]:
+    """The store of an older version's fixture folder, copied and opened by this version (so
+    migrated), with a new sealing key: its Sealer (monthly, clock at 2026-12-05) and public key."""
+    shutil.copy(fixtures / "evidence.db", tmp_path / "evidence.db")
+    store = Store.open(f"sqlite:///{tmp_path / 'evidence.db'}")
+    key = create_key(tmp_path / "keys" / "seal.pem")
+    options = SealOptions(period="month", zone="UTC", out_dir=tmp_path / "out", library=library())
+    try:
+        yield Sealer(store, options, key, clock=Clock(utc("2026-12-05T00:00:00"))), public_key_path(key.path)
+    finally:
+        store.close()

@@ -3,7 +3,6 @@ later version, and the current schema chains after them."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -11,14 +10,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from seal_helpers import Clock, library, utc
+from seal_helpers import upgraded_store
 
 from collector.cli import main
 from collector.seal import _format as fmt
-from collector.seal.keys import create_key, public_key_path
-from collector.seal.snapshot import Sealer, SealOptions
+from collector.seal.snapshot import Sealer
 from collector.seal.verify import TrustedKeys, verify_chain
-from storage import Store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "snapshots" / "v2-store"
 V2 = [FIXTURES / "2026-09.tar", FIXTURES / "2026-10.tar"]
@@ -28,12 +25,8 @@ FINGERPRINT = (FIXTURES / "FINGERPRINT").read_text().strip()
 @pytest.fixture
 def upgraded(tmp_path: Path) -> Iterator[tuple[Sealer, Path]]:
     """The v2 store, copied and opened by this version (so migrated), with a new sealing key."""
-    shutil.copy(FIXTURES / "evidence.db", tmp_path / "evidence.db")
-    store = Store.open(f"sqlite:///{tmp_path / 'evidence.db'}")
-    key = create_key(tmp_path / "keys" / "seal.pem")
-    options = SealOptions(period="month", zone="UTC", out_dir=tmp_path / "out", library=library())
-    yield Sealer(store, options, key, clock=Clock(utc("2026-12-05T00:00:00"))), public_key_path(key.path)
-    store.close()
+    with upgraded_store(FIXTURES, tmp_path) as opened:
+        yield opened
 
 
 def test_v2_chain_verifies_against_the_pinned_fingerprint(capsys: pytest.CaptureFixture[str]) -> None:
