@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,13 +167,21 @@ def test_an_unreadable_cursor_state_is_a_full_read(connector_for: Make, fake: Fa
     assert _factor_reads(fake) == _signing_in(fake)
 
 
-def test_between_full_reads_deprovisioned_users_are_carried_and_leavers_read_by_id(
-    connector_for: Make, fake: FakeOkta
-) -> None:
-    """Between full reads only the unfiltered listing is read: a user DEPROVISIONED at the full read
-    is carried with the time its status was read; a user deprovisioned since is read by id and
-    says DEPROVISIONED now; a deleted user has no record; a reactivated one is listed again."""
-    connector = connector_for()
+@dataclass
+class _Departures:
+    """A full read, then one ACTIVE user deprovisioned and another deleted, then a second read."""
+
+    first_at: datetime
+    first: dict[str, SourceItem]
+    second_at: datetime
+    second: dict[str, SourceItem]
+    cursor: Any
+    gone: str  # DEPROVISIONED already at the full read
+    leaver: dict[str, Any]
+    deleted: dict[str, Any]
+
+
+def _departures(connector: OktaConnector, fake: FakeOkta) -> _Departures:
     first_at = datetime.now(UTC) - timedelta(seconds=5)
     first, cursor = _run(connector, None, first_at)
     [gone] = [u["id"] for u in fake.users if u["status"] == "DEPROVISIONED"]
@@ -182,33 +191,56 @@ def test_between_full_reads_deprovisioned_users_are_carried_and_leavers_read_by_
     fake.clear_log()
     second_at = datetime.now(UTC) + timedelta(milliseconds=10)
     second, cursor = _run(connector, cursor, second_at)
-    listings = [r for r in fake.requests if r.path == "/api/v1/users"]
-    assert [r.query.get("filter") for r in listings] == [None]  # no DEPROVISIONED listing
-    by_id = [r.path for r in fake.requests if r.path.startswith("/api/v1/users/") and
-             not r.path.endswith("/factors")]
-    assert sorted(by_id) == sorted([f"/api/v1/users/{leaver['id']}", f"/api/v1/users/{deleted['id']}"])
-    assert set(second) == set(first) - {deleted["id"]}
+    return _Departures(first_at, first, second_at, second, cursor, gone, leaver, deleted)
+
+
+def _listing_filters(fake: FakeOkta) -> list[Any]:
+    return [r.query.get("filter") for r in fake.requests if r.path == "/api/v1/users"]
+
+
+def _reads_by_id(fake: FakeOkta) -> list[str]:
+    return sorted(r.path for r in fake.requests
+                  if r.path.startswith("/api/v1/users/") and not r.path.endswith("/factors"))
+
+
+def _login_of(fake: FakeOkta, user_id: str) -> str:
+    """The login of the fake's user ``user_id``."""
+    return str(next(u for u in fake.users if u["id"] == user_id)["profile"]["login"])
+
+
+def test_between_full_reads_deprovisioned_users_are_carried_and_leavers_read_by_id(
+    connector_for: Make, fake: FakeOkta
+) -> None:
+    """Between full reads only the unfiltered listing is read: a user DEPROVISIONED at the full read
+    is carried with the time its status was read; a user deprovisioned since is read by id and
+    says DEPROVISIONED now; a deleted user has no record; a reactivated one is listed again."""
+    connector = connector_for()
+    run = _departures(connector, fake)
+    gone, leaver, deleted = run.gone, run.leaver, run.deleted
+    assert _listing_filters(fake) == [None]  # no DEPROVISIONED listing
+    assert _reads_by_id(fake) == sorted([f"/api/v1/users/{leaver['id']}", f"/api/v1/users/{deleted['id']}"])
+    assert set(run.second) == set(run.first) - {deleted["id"]}
     stream = connector.stream("users")
-    carried = stream.normalise(second[gone])
+    carried = stream.normalise(run.second[gone])
     assert carried.data["status"] == "DEPROVISIONED"
-    assert carried.data["status_read_at"] == format_published(first_at)
-    assert carried.data["login"] == stream.normalise(first[gone]).data["login"]
-    assert second[gone].raw != first[gone].raw  # the carried record hashes what the cursor held
-    left = stream.normalise(second[leaver["id"]])
+    assert carried.data["status_read_at"] == format_published(run.first_at)
+    assert carried.data["login"] == stream.normalise(run.first[gone]).data["login"]
+    assert run.second[gone].raw != run.first[gone].raw  # the carried record hashes what the cursor held
+    left = stream.normalise(run.second[leaver["id"]])
     assert left.data["status"] == "DEPROVISIONED" and left.data["factors"] is None
-    assert left.data["status_read_at"] == format_published(second_at)
-    assert stream.normalise(second[next(iter(set(second) - {gone, leaver["id"]}))]).data[
-        "status_read_at"] == format_published(second_at)
+    assert left.data["status_read_at"] == format_published(run.second_at)
+    assert stream.normalise(run.second[next(iter(set(run.second) - {gone, leaver["id"]}))]).data[
+        "status_read_at"] == format_published(run.second_at)
 
     # Reactivated: listed again, read like any listed user (factors included: it is new to the cursor).
-    fake.set_status(fake_user_login(fake, gone), "ACTIVE", datetime.now(UTC))
+    fake.set_status(_login_of(fake, gone), "ACTIVE", datetime.now(UTC))
     fake.clear_log()
     third_at = datetime.now(UTC) + timedelta(milliseconds=20)
-    third, _ = _run(connector, cursor, third_at)
+    third, _ = _run(connector, run.cursor, third_at)
     back = stream.normalise(third[gone])
     assert back.data["status"] == "ACTIVE" and back.data["status_read_at"] == format_published(third_at)
     assert gone in _factor_reads(fake)
-    assert stream.normalise(third[leaver["id"]]).data["status_read_at"] == format_published(second_at)
+    assert stream.normalise(third[leaver["id"]]).data["status_read_at"] == format_published(run.second_at)
 
 
 def test_a_cursor_without_deprovisioned_users_makes_a_full_read(connector_for: Make, fake: FakeOkta) -> None:
@@ -221,15 +253,9 @@ def test_a_cursor_without_deprovisioned_users_makes_a_full_read(connector_for: M
     del state["deprovisioned"]
     fake.clear_log()
     second, _ = _run(connector, {"factors": [position, state]}, first_at + timedelta(minutes=15))
-    listings = [r.query.get("filter") for r in fake.requests if r.path == "/api/v1/users"]
-    assert listings == [None, ['status eq "DEPROVISIONED"']]
+    assert _listing_filters(fake) == [None, ['status eq "DEPROVISIONED"']]
     assert _factor_reads(fake) == _signing_in(fake)
     assert len(second) == len(fake.users)
-
-
-def fake_user_login(fake: FakeOkta, user_id: str) -> str:
-    """The login of the fake's user ``user_id``."""
-    return str(next(u for u in fake.users if u["id"] == user_id)["profile"]["login"])
 
 
 def test_many_leavers_at_once_are_read_by_the_deprovisioned_listing(
@@ -239,21 +265,12 @@ def test_many_leavers_at_once_are_read_by_the_deprovisioned_listing(
     by id: every DEPROVISIONED user (the earlier one too) is read now, a deleted one has no record."""
     monkeypatch.setattr(UsersStream, "by_id_max", 1)
     connector = connector_for()
-    first_at = datetime.now(UTC) - timedelta(seconds=5)
-    first, cursor = _run(connector, None, first_at)
-    [gone] = [u["id"] for u in fake.users if u["status"] == "DEPROVISIONED"]
-    left, deleted = [u for u in fake.users if u["status"] == "ACTIVE"][:2]
-    fake.set_status(left["profile"]["login"], "DEPROVISIONED", datetime.now(UTC))
-    fake.delete_user(deleted["id"])
-    fake.clear_log()
-    second_at = datetime.now(UTC) + timedelta(milliseconds=10)
-    second, _ = _run(connector, cursor, second_at)
-    listings = [r.query.get("filter") for r in fake.requests if r.path == "/api/v1/users"]
-    assert listings == [None, [DEPROVISIONED]]
-    assert not [r for r in fake.requests if r.path.startswith("/api/v1/users/") and not r.path.endswith("/factors")]
-    assert set(second) == set(first) - {deleted["id"]}
+    run = _departures(connector, fake)
+    assert _listing_filters(fake) == [None, [DEPROVISIONED]]
+    assert _reads_by_id(fake) == []
+    assert set(run.second) == set(run.first) - {run.deleted["id"]}
     stream = connector.stream("users")
-    for user_id in (gone, left["id"]):
-        record = stream.normalise(second[user_id])
+    for user_id in (run.gone, run.leaver["id"]):
+        record = stream.normalise(run.second[user_id])
         assert record.data["status"] == "DEPROVISIONED"
-        assert record.data["status_read_at"] == format_published(second_at)
+        assert record.data["status_read_at"] == format_published(run.second_at)
