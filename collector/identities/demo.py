@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from collector.pipeline import Pipeline
 from storage import Store
 from storage.blobs import BlobStore
 
-__all__ = ["REVIEW_AGE", "DemoReview", "seed_review"]
+__all__ = ["REVIEW_AGE", "DemoReview", "fill_in", "seed_review"]
 
 REVIEW_AGE = timedelta(days=10)
 """How long ago the demo's review was made: past the default 7d revoke_grace."""
@@ -49,17 +50,24 @@ def seed_review(settings: Settings, store: Store, blobs: BlobStore, folder: Path
     folder.mkdir(parents=True, exist_ok=True)
     sheet = folder / "access-review-aws.csv"
     started = start_review(settings, store, blobs, "aws", out=sheet, now=then + timedelta(hours=1))
-    rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
-    for row in rows:
-        row["decision"], row["comment"] = _DECISIONS.get(row["account"].rpartition("/")[2], ("", ""))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    decided = folder / "access-review-aws-decided.csv"
-    decided.write_text(out.getvalue())
+    decided = fill_in(sheet, lambda account: _DECISIONS.get(account.rpartition("/")[2], ("", "")),
+                      folder / "access-review-aws-decided.csv")
     done = import_decisions(settings, store, blobs, decided, "security-lead@example.com",
                             now=then + timedelta(hours=2))
     # The collection before stamped its reads with the real clock, which may be past ``now``.
     run_identity_checks(settings, store, now=max(now, datetime.now(UTC)))
     return DemoReview(started, done.keep + done.revoke)
+
+
+def fill_in(sheet: Path, decide: Callable[[str], tuple[str, str]], out: Path) -> Path:
+    """A reviewer's pass over a worksheet, as a spreadsheet saves it: each row's decision and
+    comment from ``decide(account)`` ("" leaves the row undecided), written to ``out``."""
+    rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
+    for row in rows:
+        row["decision"], row["comment"] = decide(row["account"])
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    out.write_text(text.getvalue())
+    return out

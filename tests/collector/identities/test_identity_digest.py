@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 
 from identity_seed import DAY, HOUR, IdEnv, iam_user, member, okta, store_read
@@ -11,6 +9,7 @@ from identity_seed import DAY, HOUR, IdEnv, iam_user, member, okta, store_read
 from collector.digest import build_digest, scope_from_settings
 from collector.digest.render import render_html, render_markdown
 from collector.identities import run_identity_checks
+from collector.identities.demo import fill_in
 from collector.identities.review import import_decisions, start_review
 from collector.manual import open_files
 
@@ -29,13 +28,7 @@ def _seed(env: IdEnv) -> None:
     sheet = env.dir / "sheet.csv"
     blobs = open_files(env.settings)
     start_review(env.settings, env.store, blobs, "aws", quarter="2026-Q4", out=sheet, now=LEFT - 5 * DAY)
-    rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
-    rows[0]["decision"], rows[0]["comment"] = "revoke", "moved to sales"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    sheet.write_text(out.getvalue())
+    fill_in(sheet, lambda account: ("revoke", "moved to sales"), sheet)  # its one row: alice's IAM user
     import_decisions(env.settings, env.store, blobs, sheet, "lead@acme.example", now=LEFT - 5 * DAY)
     store_read(env.store, "okta.users", [
         okta("00u1", "alice@acme.example"), okta("00u2", "bob@acme.example", "DEPROVISIONED", LEFT),

@@ -11,6 +11,7 @@ from identity_seed import DAY, HOUR, NOW, IdEnv, iam_user, okta, records_of, sto
 
 from collector.errors import InputError
 from collector.identities import REVOCATIONS, run_identity_checks
+from collector.identities.demo import fill_in
 from collector.identities.review import campaign_status, import_decisions, start_review
 from collector.manual import open_files
 
@@ -32,16 +33,7 @@ def _start(env: IdEnv) -> Path:
 
 
 def _decide(sheet: Path, decisions: dict[str, tuple[str, str]], name: str = "decided.csv") -> Path:
-    rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
-    for row in rows:
-        row["decision"], row["comment"] = decisions.get(row["account"], ("", ""))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path = sheet.parent / name
-    path.write_text(out.getvalue())
-    return path
+    return fill_in(sheet, lambda account: decisions.get(account, ("", "")), sheet.parent / name)
 
 
 def test_start_writes_the_population_and_stores_it_as_a_document(env: IdEnv) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +10,7 @@ import orjson
 from identity_seed import iam_user, okta, store_read
 
 from collector.config import load_settings
+from collector.identities.demo import fill_in
 from collector.identities.review import import_decisions, start_review
 from collector.manual import open_files
 from collector.seal.keys import create_key, public_key_path
@@ -38,15 +37,8 @@ def test_the_sealed_window_holds_the_worksheet_its_decisions_and_both_files(tmp_
         store_read(store, "aws.iam_users", [iam_user("alice", "alice@acme.example"), iam_user("old")], READ)
         sheet = tmp_path / "sheet.csv"
         started = start_review(settings, store, blobs, "aws", quarter="2026-Q4", out=sheet, now=READ)
-        rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
-        for row in rows:
-            row["decision"], row["comment"] = ("keep", "on call") if "alice" in row["account"] else ("revoke", "")
-        out = io.StringIO()
-        writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        decided = tmp_path / "decided.csv"
-        decided.write_text(out.getvalue())
+        decided = fill_in(sheet, lambda account: ("keep", "on call") if "alice" in account else ("revoke", ""),
+                          tmp_path / "decided.csv")
         imported = import_decisions(settings, store, blobs, decided, "lead@acme.example", now=DECIDED)
         [snap] = sealer_from_settings(settings, store, tmp_path / "snapshots").seal("2026-10")
         with tarfile.open(snap.path) as tar:
