@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from _daemon import DaemonProcess, write_config
 
 from schedules.listener import BoundedListener
@@ -19,15 +17,6 @@ _LIMIT = 320
 _RLIMIT = [sys.executable, "-c",
            "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, "
            f"({_LIMIT}, {_LIMIT})); os.execv(sys.argv[1], sys.argv[1:])"]
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    """Daemons started by a test, killed at the end whatever happened."""
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
 
 
 def _idle(port: int, n: int) -> list[socket.socket]:
