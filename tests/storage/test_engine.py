@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from schema_helpers import alembic_store
 
 from storage import Store, StoreOpenError
 from storage.engine import MIGRATIONS, SCHEMA_HEAD, create_store_engine, schema_version
@@ -43,15 +44,7 @@ def test_a_current_store_opens_without_importing_alembic(tmp_path: Path) -> None
 
 def test_a_store_behind_the_head_is_migrated(tmp_path: Path) -> None:
     """A store left at an older revision by an earlier version is brought to the head on open."""
-    from alembic import command
-    from alembic.config import Config
-
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
+    engine = alembic_store(f"sqlite:///{tmp_path / 'store.db'}", "0002")
     assert schema_version(engine) == "0002"
     engine.dispose()
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")

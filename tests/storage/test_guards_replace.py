@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from schema_helpers import alembic_store
 from sqlalchemy.exc import DBAPIError
 
 from storage import EvidenceRecord, FilingRow, Store
-from storage.engine import MIGRATIONS, create_store_engine, migrate
+from storage.engine import migrate
 
 _COLS = ", ".join(EvidenceRecord._fields)
 _SNAPSHOT = ("{verb} snapshots (window_id, seq, file_name, window_start, window_end, sealed_at, "
@@ -102,12 +101,7 @@ def test_duplicates_are_still_skipped_and_counted_once(tmp_path: Path) -> None:
 def test_a_store_migrated_from_0005_gets_the_guard(tmp_path: Path) -> None:
     """An existing store at revision 0005 is migrated to the head and refuses REPLACE afterwards."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_store_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0005")
+    engine = alembic_store(url, "0005")
     migrate(engine)
     engine.dispose()
     store = _seeded(url)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from schema_helpers import alembic_store
 
 from storage import Store
-from storage.engine import MIGRATIONS, SCHEMA_HEAD, create_store_engine, migrate, schema_version
+from storage.engine import SCHEMA_HEAD, create_store_engine, migrate, schema_version
 from storage.models import EvidenceTable, SnapshotIdsTable
 
 Catalog = dict[str, list[tuple[object, ...]]]
@@ -58,20 +59,6 @@ def _catalog(engine: sa.Engine) -> Catalog:
     return out
 
 
-def _alembic_upgrade(url: str) -> sa.Engine:
-    """A store built the old way: every migration script in turn, through Alembic."""
-    from alembic import command
-    from alembic.config import Config
-
-    engine = create_store_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return engine
-
-
 @pytest.fixture
 def second_url(store_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """Another fresh, empty store on the same backend as ``store_url``."""
@@ -93,7 +80,7 @@ def test_a_new_store_has_the_schema_the_migrations_build(store_url: str, second_
     assert store_url != second_url
     created = create_store_engine(store_url)
     migrate(created)
-    migrated = _alembic_upgrade(second_url)
+    migrated = alembic_store(second_url)
     try:
         fast, slow = _catalog(created), _catalog(migrated)
         assert fast["versions"] == slow["versions"] == [(SCHEMA_HEAD,)]
