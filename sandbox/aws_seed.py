@@ -341,16 +341,21 @@ def seed_trail_shapes(s3: Any, bucket: str, now: datetime, *, region: str = "ap-
     return shapes
 
 
+def _console_user(iam: Any, name: str, *, mfa: bool) -> None:
+    """An IAM user with a console password, and with a virtual MFA device enabled if ``mfa``."""
+    password = "Sandbox-Only-Passw0rd!"  # a fake account on a local fake  # noqa: S105
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password=password)
+    if mfa:
+        device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+        iam.enable_mfa_device(UserName=name, SerialNumber=device["SerialNumber"],
+                              AuthenticationCode1="123456", AuthenticationCode2="654321")
+
+
 def seed_iam(iam: Any) -> dict[str, str | None]:
     """Users with and without MFA; returns the expected exception per user name."""
-    password = "Sandbox-Only-Passw0rd!"  # a fake account on a local fake  # noqa: S105
-    iam.create_user(UserName="alice")
-    iam.create_login_profile(UserName="alice", Password=password)
-    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="alice")["VirtualMFADevice"]
-    iam.enable_mfa_device(UserName="alice", SerialNumber=device["SerialNumber"],
-                          AuthenticationCode1="123456", AuthenticationCode2="654321")
-    iam.create_user(UserName="bob")
-    iam.create_login_profile(UserName="bob", Password=password)
+    _console_user(iam, "alice", mfa=True)
+    _console_user(iam, "bob", mfa=False)
     iam.create_user(UserName="svc-deploy")
     iam.create_access_key(UserName="svc-deploy")
     return {"alice": None, "bob": "IAM user has a console password and no MFA", "svc-deploy": None}
@@ -370,15 +375,10 @@ def seed_people(iam: Any) -> dict[str, str | None]:
     """After ``seed_iam``: tag alice and bob with their emails, add dritchie (console with MFA, an
     active key, the engineers group) and the ci-deploy service user (a key and a deploy policy).
     Returns the ``email`` tag per user name (None: untagged)."""
-    password = "Sandbox-Only-Passw0rd!"  # a fake account on a local fake  # noqa: S105
     iam.create_group(GroupName="engineers")
     read = iam.create_policy(PolicyName="engineering-read", PolicyDocument=_ALLOW % '"s3:GetObject"')
     iam.attach_group_policy(GroupName="engineers", PolicyArn=read["Policy"]["Arn"])
-    iam.create_user(UserName="dritchie")
-    iam.create_login_profile(UserName="dritchie", Password=password)
-    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="dritchie")["VirtualMFADevice"]
-    iam.enable_mfa_device(UserName="dritchie", SerialNumber=device["SerialNumber"],
-                          AuthenticationCode1="123456", AuthenticationCode2="654321")
+    _console_user(iam, "dritchie", mfa=True)
     iam.create_access_key(UserName="dritchie")
     iam.put_user_policy(UserName="dritchie", PolicyName="oncall-logs",
                         PolicyDocument=_ALLOW % '"logs:GetLogEvents"')
