@@ -232,11 +232,9 @@ class UsersStream(Stream[OktaConfig, "HttpClient"]):
                     yield from one(user, raw, user_id)
 
         yield from listing(None)
-        if full or before is None:
-            yield from listing(DEPROVISIONED)
-        elif len(before.users.keys() - read) > self.by_id_max:
-            # Many users left at once: one DEPROVISIONED listing (a page per 200) costs less
-            # than reading each by id, and reads every DEPROVISIONED user now.
+        # A full read lists the DEPROVISIONED users; so does a run after many users left at once
+        # (a page per 200 costs less than reading each by id).
+        if before is None or full or len(before.users.keys() - read) > self.by_id_max:
             yield from listing(DEPROVISIONED)
         else:
             yield from self._not_listed(client, before, read, one, gone, cursor)
